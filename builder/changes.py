@@ -1,0 +1,159 @@
+"""Mapping changed paths to the images they are build inputs of, plus dependants (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+import pathspec
+
+from builder.graph import ImageGraph
+from builder.ignore import IgnoreMatcher
+from builder.model import CONFIG_FILE, Image
+
+ReasonKind = Literal[
+    "dockerfile", "config", "dockerignore", "context", "watch", "settings", "parent", "all"
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class Reason:
+    kind: ReasonKind
+    path: str | None = None  # the changed file, for file reasons
+    parent: str | None = None  # the affected parent, for "parent"
+    note: str | None = None  # free text, for "all"
+
+    def render(self) -> str:
+        if self.kind == "parent":
+            return f"parent {self.parent} is affected"
+        if self.kind == "all":
+            return self.note or "every image"
+        labels = {
+            "dockerfile": "Dockerfile changed",
+            "config": "image.yaml changed",
+            "dockerignore": ".dockerignore changed",
+            "context": "context file changed",
+            "watch": "watched file changed",
+            "settings": "resolved settings changed",
+        }
+        return f"{labels[self.kind]}: {self.path}"
+
+    def to_json(self) -> dict[str, str]:
+        data = {"kind": self.kind, "text": self.render()}
+        for key in ("path", "parent", "note"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AffectedImage:
+    name: str
+    path: PurePosixPath
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Affected:
+    images: tuple[AffectedImage, ...]  # in build order
+    removed: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(i.name for i in self.images))
+
+
+class _Index:
+    """Where a path can matter: exact files, contexts by directory, watch globs."""
+
+    def __init__(self, graph: ImageGraph) -> None:
+        self.exact: dict[str, list[tuple[str, ReasonKind]]] = {}
+        self.contexts: dict[str, list[Image]] = {}
+        self.watchers: list[tuple[str, pathspec.GitIgnoreSpec]] = []
+        self._matchers: dict[str, IgnoreMatcher] = {}
+        for image in graph.images.values():
+            config = image.config
+            self.exact.setdefault(str(config.dockerfile), []).append((image.name, "dockerfile"))
+            if config.config_file is not None:
+                self.exact.setdefault(str(config.config_file), []).append((image.name, "config"))
+            for ignore in config.ignore_files:
+                self.exact.setdefault(str(ignore), []).append((image.name, "dockerignore"))
+            self.contexts.setdefault(str(config.context), []).append(image)
+            if config.watch:
+                self.watchers.append((image.name, pathspec.GitIgnoreSpec.from_lines(config.watch)))
+
+    def matcher(self, image: Image) -> IgnoreMatcher:
+        matcher = self._matchers.get(image.name)
+        if matcher is None:
+            matcher = self._matchers[image.name] = IgnoreMatcher.from_text(image.ignore_text)
+        return matcher
+
+    def hits(self, path: str) -> Iterable[tuple[str, Reason]]:
+        exact = self.exact.get(path, ())
+        for name, kind in exact:
+            yield name, Reason(kind=kind, path=path)
+        named = {name for name, _ in exact}
+        directory = path
+        while True:
+            directory = directory.rpartition("/")[0] or "."
+            for image in self.contexts.get(directory, ()):
+                relative = path if directory == "." else path[len(directory) + 1 :]
+                if image.name not in named and not self.matcher(image).excludes(relative):
+                    yield image.name, Reason(kind="context", path=path)
+            if directory == ".":
+                break
+        for name, spec in self.watchers:
+            if spec.match_file(path):
+                yield name, Reason(kind="watch", path=path)
+
+
+def compute_affected(
+    graph: ImageGraph,
+    paths: Iterable[str],
+    *,
+    base_graph: ImageGraph | None = None,
+    settings_changed: bool = False,
+) -> Affected:
+    """The images `paths` touch, then every transitive dependant, in build order.
+
+    `base_graph` is the graph at the base revision when it was loaded (a config or image
+    definition changed): it names removed images and, when builder.yaml changed
+    (`settings_changed`), the images whose resolved definition differs.
+    """
+    index = _Index(graph)
+    direct: dict[str, set[Reason]] = {}
+    for path in paths:
+        for name, reason in index.hits(path):
+            direct.setdefault(name, set()).add(reason)
+    removed: tuple[str, ...] = ()
+    if base_graph is not None:
+        removed = tuple(sorted(set(base_graph.images) - set(graph.images)))
+        if settings_changed:
+            for name, image in graph.images.items():
+                if base_graph.images.get(name) != image:
+                    direct.setdefault(name, set()).add(
+                        Reason(kind="settings", path=str(CONFIG_FILE))
+                    )
+    return _close(graph, direct, removed)
+
+
+def compute_all(graph: ImageGraph, note: str) -> Affected:
+    reason = Reason(kind="all", note=note)
+    return _close(graph, {name: {reason} for name in graph.images}, ())
+
+
+def _close(graph: ImageGraph, direct: dict[str, set[Reason]], removed: tuple[str, ...]) -> Affected:
+    reasons: dict[str, list[Reason]] = {n: sorted(r) for n, r in direct.items()}
+    for name in graph.order:
+        for parent in graph.images[name].parents:
+            if parent in reasons:
+                reasons.setdefault(name, []).append(Reason(kind="parent", parent=parent))
+    images = tuple(
+        AffectedImage(name=n, path=graph.images[n].directory, reasons=tuple(reasons[n]))
+        for n in graph.order
+        if n in reasons
+    )
+    return Affected(images=images, removed=removed)

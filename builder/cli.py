@@ -1,0 +1,183 @@
+"""The command line: translate arguments into calls and errors into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from builder import __version__
+from builder.errors import EXIT_BUG, BuilderError
+from builder.repo import Overrides
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    help="Build only the container images a git change affects, in dependency order.",
+)
+
+T = TypeVar("T")
+
+
+class AffectedFormat(StrEnum):
+    table = "table"
+    json = "json"
+    names = "names"
+
+
+class GraphFormat(StrEnum):
+    tree = "tree"
+    json = "json"
+    mermaid = "mermaid"
+    dot = "dot"
+
+
+def warn(message: str, environ: Mapping[str, str]) -> None:
+    if environ.get("GITHUB_ACTIONS") == "true":
+        typer.echo(f"::warning::{message}", err=True)
+    typer.echo(f"warning: {message}", err=True)
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run a command body: builder's errors become one line and their exit code."""
+    try:
+        return action()
+    except BuilderError as exc:
+        typer.echo(f"error: {exc.render()}", err=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true" and exc.file:
+            line = f",line={exc.line}" if exc.line else ""
+            typer.echo(f"::error file={exc.file}{line}::{exc.message}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        typer.echo(
+            f"error: internal error: {type(exc).__name__}: {exc} "
+            "(this is a bug in builder; please report it)",
+            err=True,
+        )
+        if os.environ.get("BUILDER_DEBUG"):
+            raise
+        raise typer.Exit(EXIT_BUG) from None
+
+
+BaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base", help="Compare from this revision. Default: HEAD~1, or the CI event's base."
+    ),
+]
+HeadOpt = Annotated[
+    str | None,
+    typer.Option("--head", help="Compare to this revision. Default: the working tree; HEAD in CI."),
+]
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option("--registry", envvar="BUILDER_REGISTRY", help="Override builder.yaml's registry."),
+]
+NamespaceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace", envvar="BUILDER_NAMESPACE", help="Override builder.yaml's namespace."
+    ),
+]
+RepoOpt = Annotated[
+    Path,
+    typer.Option("--repo", "-C", help="Run as if started in this directory.", show_default=False),
+]
+
+
+def overrides_of(registry: str | None, namespace: str | None) -> Overrides:
+    from builder.config import validate_namespace, validate_registry
+
+    return Overrides(
+        registry=validate_registry(registry, source="--registry") if registry else None,
+        namespace=validate_namespace(namespace, source="--namespace") if namespace else None,
+    )
+
+
+@app.command()
+def affected(
+    base: BaseOpt = None,
+    head: HeadOpt = None,
+    fmt: Annotated[AffectedFormat, typer.Option("--format", "-f")] = AffectedFormat.table,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """List the images a change affects, and why."""
+    from builder.render import render_affected
+    from builder.workspace import open_git, select
+
+    def body() -> None:
+        environ = dict(os.environ)
+        git = open_git(repo, environ)
+        selection = select(
+            git,
+            base=base,
+            head=head,
+            environ=environ,
+            overrides=overrides_of(registry, namespace),
+        )
+        for message in selection.warnings:
+            warn(message, environ)
+        text = render_affected(selection, fmt.value)
+        if text:
+            typer.echo(text)
+
+    guarded(body)
+
+
+@app.command()
+def graph(
+    fmt: Annotated[GraphFormat, typer.Option("--format", "-f")] = GraphFormat.tree,
+    rev: Annotated[
+        str | None, typer.Option("--rev", help="Read this revision instead of the working tree.")
+    ] = None,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Print the dependency graph of the repo's images."""
+    from builder.render import render_graph
+    from builder.repo import load_repo
+    from builder.workspace import open_git, snapshot_of
+
+    def body() -> None:
+        git = open_git(repo, dict(os.environ))
+        sha = git.resolve(rev) if rev is not None else None
+        loaded = load_repo(snapshot_of(git, sha), overrides_of(registry, namespace))
+        typer.echo(render_graph(loaded.graph, fmt.value))
+
+    guarded(body)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"builder {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    """builder: change-aware monorepo image builds."""
+
+
+def run() -> None:
+    sys.exit(app())

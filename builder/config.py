@@ -1,0 +1,310 @@
+"""builder.yaml and image.yaml: strict parsing with file:line errors (pure)."""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+from builder.errors import ConfigError
+from builder.model import IMAGE_FILE, BuildArgs, ImageConfig, Settings
+from builder.refs import COMPONENT_RE, InvalidReference, parse_reference
+
+_PLATFORM_RE = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$")
+_ARG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAMESPACE_RE = re.compile(rf"^{COMPONENT_RE.pattern[1:-1]}(?:/{COMPONENT_RE.pattern[1:-1]})*$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    value: Any
+    line: int
+
+
+def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
+    """A YAML mapping whose values keep the line they were written on."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=path, line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=path) from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(
+            "expected a mapping of settings at the top level",
+            file=path,
+            line=node.start_mark.line + 1,
+        )
+    constructor = yaml.SafeLoader("")
+    entries: dict[str, _Entry] = {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise ConfigError("keys must be plain strings", file=path, line=line)
+        key = str(key_node.value)
+        if key in entries:
+            raise ConfigError(f"duplicate key {key!r}", file=path, line=line)
+        try:
+            value = constructor.construct_object(value_node, deep=True)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid value for {key!r}: {exc}", file=path, line=line) from None
+        entries[key] = _Entry(value, value_node.start_mark.line + 1)
+    return entries
+
+
+def _check_keys(entries: dict[str, _Entry], known: tuple[str, ...], path: str) -> None:
+    for key, entry in entries.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
+            raise ConfigError(f"unknown key {key!r}", file=path, line=entry.line, hint=hint)
+
+
+def _string(entry: _Entry, key: str, path: str) -> str:
+    if not isinstance(entry.value, str) or not entry.value.strip():
+        raise ConfigError(
+            f"{key!r} must be a non-empty string, got {_describe(entry.value)}",
+            file=path,
+            line=entry.line,
+        )
+    return entry.value.strip()
+
+
+def _string_list(entry: _Entry, key: str, path: str) -> tuple[str, ...]:
+    value = entry.value
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(
+            f"{key!r} must be a list of non-empty strings, got {_describe(value)}",
+            file=path,
+            line=entry.line,
+        )
+    return tuple(v.strip() for v in value)
+
+
+def _build_args(entry: _Entry, path: str) -> BuildArgs:
+    value = entry.value
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'build_args' must be a mapping of NAME: value, got {_describe(value)}",
+            file=path,
+            line=entry.line,
+        )
+    args = []
+    for name, arg in value.items():
+        if not isinstance(name, str) or not _ARG_NAME_RE.match(name):
+            raise ConfigError(f"invalid build arg name {name!r}", file=path, line=entry.line)
+        if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
+            raise ConfigError(
+                f"build arg {name!r} must be a string or number, got {_describe(arg)}",
+                file=path,
+                line=entry.line,
+            )
+        args.append((name, str(arg)))
+    return tuple(sorted(args))
+
+
+def _platforms(entry: _Entry, path: str) -> tuple[str, ...]:
+    platforms = _string_list(entry, "platforms", path)
+    if not platforms:
+        raise ConfigError("'platforms' must not be empty", file=path, line=entry.line)
+    for platform in platforms:
+        if not _PLATFORM_RE.match(platform):
+            raise ConfigError(
+                f"invalid platform {platform!r}",
+                file=path,
+                line=entry.line,
+                hint="expected os/arch[/variant], e.g. linux/arm64",
+            )
+    return tuple(dict.fromkeys(platforms))
+
+
+def _describe(value: object) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "nothing"
+    return names.get(type(value), f"{type(value).__name__} {value!r}")
+
+
+def validate_platform(text: str) -> str:
+    if not _PLATFORM_RE.match(text):
+        raise ConfigError(
+            f"invalid platform {text!r}", hint="expected os/arch[/variant], e.g. linux/arm64"
+        )
+    return text
+
+
+def validate_registry(text: str, *, source: str = "registry", line: int | None = None) -> str:
+    try:
+        parse_reference(f"{text}/x")
+    except InvalidReference:
+        raise ConfigError(
+            f"invalid registry {text!r}", file=source, line=line, hint="e.g. docker.io or ghcr.io"
+        ) from None
+    return text
+
+
+def validate_namespace(text: str, *, source: str = "namespace", line: int | None = None) -> str:
+    if not _NAMESPACE_RE.match(text):
+        raise ConfigError(
+            f"invalid namespace {text!r}",
+            file=source,
+            line=line,
+            hint="lowercase letters, digits and separators, e.g. acme",
+        )
+    return text
+
+
+_SETTINGS_KEYS = (
+    "registry",
+    "namespace",
+    "image_roots",
+    "platforms",
+    "default_branch",
+    "build_args",
+    "cache",
+)
+
+
+def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
+    entries = _load_mapping(text, path)
+    _check_keys(entries, _SETTINGS_KEYS, path)
+    values: dict[str, Any] = {}
+    if "registry" in entries:
+        entry = entries["registry"]
+        values["registry"] = validate_registry(
+            _string(entry, "registry", path), source=path, line=entry.line
+        )
+    if "namespace" in entries:
+        entry = entries["namespace"]
+        values["namespace"] = validate_namespace(
+            _string(entry, "namespace", path), source=path, line=entry.line
+        )
+    if "image_roots" in entries:
+        entry = entries["image_roots"]
+        roots = tuple(
+            _clean_root(r, path, entry.line) for r in _string_list(entry, "image_roots", path)
+        )
+        if not roots:
+            raise ConfigError("'image_roots' must not be empty", file=path, line=entry.line)
+        values["image_roots"] = tuple(dict.fromkeys(roots))
+    if "platforms" in entries:
+        values["platforms"] = _platforms(entries["platforms"], path)
+    if "default_branch" in entries:
+        values["default_branch"] = _string(entries["default_branch"], "default_branch", path)
+    if "build_args" in entries:
+        values["build_args"] = _build_args(entries["build_args"], path)
+    if "cache" in entries:
+        entry = entries["cache"]
+        if not isinstance(entry.value, bool):
+            raise ConfigError(
+                f"'cache' must be true or false, got {_describe(entry.value)}",
+                file=path,
+                line=entry.line,
+            )
+        values["cache"] = entry.value
+    return Settings(**values)
+
+
+def _clean_root(root: str, path: str, line: int) -> str:
+    cleaned = posixpath.normpath(root)
+    if root.startswith("/") or cleaned == ".." or cleaned.startswith("../") or cleaned == ".":
+        raise ConfigError(
+            f"image root {root!r} must be a directory inside the repository",
+            file=path,
+            line=line,
+        )
+    return cleaned
+
+
+def _inside_repo(
+    base: PurePosixPath, relative: str, key: str, path: str, line: int
+) -> PurePosixPath:
+    if relative.startswith("/"):
+        raise ConfigError(
+            f"{key!r} must be relative to the image directory, got absolute {relative!r}",
+            file=path,
+            line=line,
+        )
+    joined = posixpath.normpath(posixpath.join(str(base), relative))
+    if joined == ".." or joined.startswith("../"):
+        raise ConfigError(
+            f"{key!r} {relative!r} points outside the repository",
+            file=path,
+            line=line,
+        )
+    return PurePosixPath(joined)
+
+
+_IMAGE_KEYS = (
+    "name",
+    "dockerfile",
+    "context",
+    "build_args",
+    "platforms",
+    "target",
+    "watch",
+    "depends_on",
+)
+
+
+def parse_image_config(
+    text: str | None, *, directory: PurePosixPath, settings: Settings
+) -> ImageConfig:
+    """Resolve one image's configuration; `text` is its image.yaml, None when absent."""
+    path = str(directory / IMAGE_FILE)
+    entries = _load_mapping(text, path) if text is not None else {}
+    _check_keys(entries, _IMAGE_KEYS, path)
+
+    def get(key: str, convert: Callable[[_Entry], Any], default: Any) -> Any:
+        return convert(entries[key]) if key in entries else default
+
+    name = get("name", lambda e: _string(e, "name", path), directory.name)
+    if not COMPONENT_RE.match(name):
+        line = entries["name"].line if "name" in entries else None
+        source = path if "name" in entries else str(directory)
+        raise ConfigError(
+            f"invalid image name {name!r}",
+            file=source,
+            line=line,
+            hint="lowercase letters, digits, '.', '_' and '-'; set 'name' in image.yaml",
+        )
+    dockerfile = get(
+        "dockerfile",
+        lambda e: _inside_repo(
+            directory, _string(e, "dockerfile", path), "dockerfile", path, e.line
+        ),
+        directory / "Dockerfile",
+    )
+    context = get(
+        "context",
+        lambda e: _inside_repo(directory, _string(e, "context", path), "context", path, e.line),
+        directory,
+    )
+    image_args = dict(get("build_args", lambda e: _build_args(e, path), ()))
+    build_args = tuple(sorted({**dict(settings.build_args), **image_args}.items()))
+    target = get("target", lambda e: _string(e, "target", path), None)
+    watch = get("watch", lambda e: _string_list(e, "watch", path), ())
+    depends_on = get("depends_on", lambda e: _string_list(e, "depends_on", path), ())
+    return ImageConfig(
+        name=name,
+        directory=directory,
+        dockerfile=dockerfile,
+        context=context,
+        config_file=PurePosixPath(path) if text is not None else None,
+        build_args=build_args,
+        platforms=get("platforms", lambda e: _platforms(e, path), settings.platforms),
+        target=target,
+        watch=watch,
+        depends_on=tuple(sorted(set(depends_on))),
+    )

@@ -1,0 +1,209 @@
+"""The door to git: every git command builder runs goes through this module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder import proc
+from builder.errors import GitError
+
+NULL_SHA = "0" * 40
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    status: str  # git's letter: A, M, D, T, ...; "?" for untracked
+    path: str
+
+
+class Git:
+    """A repository's git, run with a stable, non-interactive environment."""
+
+    def __init__(self, root: Path, *, environ: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        env = dict(os.environ if environ is None else environ)
+        env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0")
+        self._env = env
+
+    @classmethod
+    def discover(cls, cwd: Path, *, environ: Mapping[str, str] | None = None) -> Git:
+        result = proc.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, env=environ)
+        if result.returncode == 127:
+            raise GitError("git is not installed", hint="install git and retry")
+        if not result.ok:
+            raise GitError(
+                f"{cwd} is not inside a git repository",
+                hint="run builder from a git checkout, or `git init` one",
+            )
+        return cls(Path(result.stdout.decode().strip()), environ=environ)
+
+    def run(self, *args: str, stdin: bytes | None = None) -> bytes:
+        result = proc.run(["git", *args], cwd=self.root, env=self._env, stdin=stdin)
+        if not result.ok:
+            raise GitError(f"git {' '.join(args[:3])} failed: {result.err_text()}")
+        return result.stdout
+
+    def try_run(self, *args: str) -> proc.Result:
+        return proc.run(["git", *args], cwd=self.root, env=self._env)
+
+    # -- revisions --------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> str:
+        """The commit a revision names; a clear error when it names none."""
+        if rev.startswith("-") or not rev.strip():
+            raise GitError(f"invalid git revision {rev!r}")
+        result = self.try_run(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
+        )
+        if not result.ok:
+            raise GitError(
+                f"unknown git revision {rev!r}",
+                hint="check the name, or fetch more history (git fetch --unshallow)",
+            )
+        return result.stdout.decode().strip()
+
+    def has_commit(self, sha: str) -> bool:
+        return self.try_run("cat-file", "-e", f"{sha}^{{commit}}").ok
+
+    def head(self) -> str | None:
+        result = self.try_run("rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+        return result.stdout.decode().strip() if result.ok else None
+
+    def first_parent(self, sha: str) -> str | None:
+        result = self.try_run("rev-parse", "--verify", "--quiet", f"{sha}~1^{{commit}}")
+        return result.stdout.decode().strip() if result.ok else None
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        result = self.try_run("merge-base", a, b)
+        return result.stdout.decode().strip() if result.ok else None
+
+    def branch(self) -> str | None:
+        result = self.try_run("symbolic-ref", "--quiet", "--short", "HEAD")
+        return result.stdout.decode().strip() if result.ok else None
+
+    def is_shallow(self) -> bool:
+        result = self.try_run("rev-parse", "--is-shallow-repository")
+        return result.ok and result.stdout.strip() == b"true"
+
+    def remotes(self) -> tuple[str, ...]:
+        return tuple(self.run("remote").decode().split())
+
+    def empty_tree(self) -> str:
+        return self.run("hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
+
+    def fetch_history(self, sha: str) -> bool:
+        """Try to bring `sha` into the clone: deepen a shallow clone, then ask for it by id."""
+        for remote in self.remotes()[:1]:
+            if self.is_shallow():
+                for args in (("--deepen=200",), ("--unshallow",)):
+                    self.try_run("fetch", "--quiet", "--no-tags", *args, remote)
+                    if self.has_commit(sha):
+                        return True
+            self.try_run("fetch", "--quiet", "--no-tags", remote, sha)
+        return self.has_commit(sha)
+
+    # -- changes and trees ---------------------------------------------------------------
+
+    def changed_paths(self, base: str, head: str | None) -> tuple[Change, ...]:
+        """Paths that differ from `base` to `head` (None: the working tree, untracked too).
+
+        Renames are split into a deletion and an addition, so both paths count.
+        """
+        args = ["diff", "--name-status", "-z", "--no-renames", "--no-ext-diff", base]
+        if head is not None:
+            args.append(head)
+        fields = self.run(*args).split(b"\0")
+        changes = [
+            Change(status=fields[i].decode()[:1], path=os.fsdecode(fields[i + 1]))
+            for i in range(0, len(fields) - 1, 2)
+        ]
+        if head is None:
+            untracked = self.run("ls-files", "-z", "--others", "--exclude-standard")
+            changes.extend(
+                Change(status="?", path=os.fsdecode(p)) for p in untracked.split(b"\0") if p
+            )
+        return tuple(changes)
+
+
+class WorktreeSnapshot:
+    """The working tree as git sees it: tracked files plus untracked, not-ignored ones."""
+
+    def __init__(self, git: Git) -> None:
+        self.git = git
+        self.label = "working tree"
+
+    def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
+        out = self.git.run(
+            "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *roots
+        )
+        return tuple(dict.fromkeys(os.fsdecode(p) for p in out.split(b"\0") if p))
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        root = self.git.root.resolve()
+        contents: dict[str, bytes | None] = {}
+        for path in paths:
+            full = root / path
+            try:
+                # A symlink may point anywhere; only what stays inside the repo is an input.
+                real = full.resolve()
+                if real != root and root not in real.parents:
+                    contents[path] = None
+                    continue
+                contents[path] = real.read_bytes()
+            except (OSError, RuntimeError):
+                contents[path] = None
+        return contents
+
+
+class RevisionSnapshot:
+    """A commit's tree, read with one `ls-tree` and one `cat-file --batch`."""
+
+    def __init__(self, git: Git, sha: str) -> None:
+        self.git = git
+        self.sha = sha
+        self.label = sha[:12]
+        self._blobs: dict[str, str] = {}
+
+    def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
+        out = self.git.run("ls-tree", "-r", "-z", "--full-tree", self.sha, "--", *roots)
+        paths = []
+        for entry in out.split(b"\0"):
+            if not entry:
+                continue
+            meta, _, raw_path = entry.partition(b"\t")
+            mode, kind, oid = meta.decode().split()
+            path = os.fsdecode(raw_path)
+            if kind == "blob" and mode != "120000":  # a symlink's target is no input
+                self._blobs[path] = oid
+            paths.append(path)
+        return tuple(paths)
+
+    def read(self, paths: Iterable[str]) -> dict[str, bytes | None]:
+        wanted = list(paths)
+        missing = [p for p in wanted if p not in self._blobs]
+        if missing:
+            # Files outside the listed roots (builder.yaml, a context elsewhere): look them up.
+            out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *missing)
+            for entry in out.split(b"\0"):
+                if entry:
+                    meta, _, raw_path = entry.partition(b"\t")
+                    mode, kind, oid = meta.decode().split()
+                    if kind == "blob" and mode != "120000":
+                        self._blobs[os.fsdecode(raw_path)] = oid
+        contents: dict[str, bytes | None] = dict.fromkeys(wanted)
+        present = [p for p in wanted if p in self._blobs]
+        if not present:
+            return contents
+        batch = "".join(f"{self._blobs[p]}\n" for p in present).encode()
+        out = self.git.run("cat-file", "--batch", stdin=batch)
+        offset = 0
+        for path in present:
+            header_end = out.index(b"\n", offset)
+            size = int(out[offset:header_end].split()[2])
+            start = header_end + 1
+            contents[path] = out[start : start + size]
+            offset = start + size + 1
+        return contents

@@ -1,0 +1,112 @@
+"""`.dockerignore` matching with Docker's semantics, not git's (pure).
+
+Docker anchors every pattern at the context root (`*.md` matches `README.md` but not
+`docs/x.md`), lets `**` span directories, excludes a directory's contents when the
+directory matches, and lets the last matching pattern win so `!` re-includes. This
+follows moby/patternmatcher (patternmatcher.go) and moby/buildkit's ignorefile.ReadAll.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    regex: re.Pattern[str]
+    depth: int  # number of path components the pattern spans
+    exclusion: bool
+
+
+def parse_ignore_patterns(text: str) -> tuple[str, ...]:
+    """The patterns of a .dockerignore, cleaned as Docker cleans them."""
+    patterns = []
+    for raw in text.splitlines():
+        if raw.startswith("#"):
+            continue
+        pattern = raw.strip()
+        if not pattern:
+            continue
+        invert = pattern.startswith("!")
+        if invert:
+            pattern = pattern[1:].strip()
+        if pattern:
+            pattern = posixpath.normpath(pattern)
+            if len(pattern) > 1 and pattern.startswith("/"):
+                pattern = pattern.lstrip("/") or "/"
+        patterns.append(("!" if invert else "") + pattern)
+    return tuple(patterns)
+
+
+def _translate(pattern: str) -> str:
+    out = ["^"]
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            if i + 1 < n and pattern[i + 1] == "*":
+                i += 1
+                if i + 1 < n and pattern[i + 1] == "/":
+                    i += 1
+                out.append(".*" if i + 1 >= n else "(.*/)?")
+            else:
+                out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end == -1:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+class IgnoreMatcher:
+    """Answers whether a context-relative path is excluded from the build context."""
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        compiled = []
+        for pattern in patterns:
+            exclusion = pattern.startswith("!")
+            body = pattern[1:] if exclusion else pattern
+            if not body:
+                continue
+            try:
+                regex = re.compile(_translate(body))
+            except re.error:
+                continue  # Docker rejects the whole file here; we stay conservative: no match
+            compiled.append(_Pattern(regex, len(body.split("/")), exclusion))
+        self._patterns = tuple(compiled)
+
+    @classmethod
+    def from_text(cls, text: str) -> IgnoreMatcher:
+        return cls(parse_ignore_patterns(text))
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def excludes(self, path: str) -> bool:
+        parts = path.split("/")
+        excluded = False
+        for pattern in self._patterns:
+            matched = bool(pattern.regex.match(path))
+            if not matched and len(parts) > 1 and pattern.depth <= len(parts) - 1:
+                # A directory that matches takes its whole subtree with it.
+                matched = bool(pattern.regex.match("/".join(parts[: pattern.depth])))
+            if matched:
+                excluded = not pattern.exclusion
+        return excluded

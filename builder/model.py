@@ -1,0 +1,83 @@
+"""The domain values every layer shares: settings, images and the repo they form (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from builder.dockerfiles import ImageReference
+
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+CONFIG_FILE = PurePosixPath("builder.yaml")
+IMAGE_FILE = "image.yaml"
+# A build arg builder always supplies: `<registry>/<namespace>`, so a Dockerfile can write
+# `ARG BUILDER_PREFIX=docker.io/acme` + `FROM ${BUILDER_PREFIX}/etl-base` and stay buildable
+# by hand while builder points it at whichever registry this run pushes to.
+PREFIX_ARG = "BUILDER_PREFIX"
+
+BuildArgs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """builder.yaml, with defaults."""
+
+    registry: str = "docker.io"
+    namespace: str | None = None
+    image_roots: tuple[str, ...] = ("base-images", "images")
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    default_branch: str = "main"
+    build_args: BuildArgs = ()
+    cache: bool = True
+
+    @property
+    def prefix(self) -> str:
+        return "/".join(p for p in (self.registry, self.namespace) if p)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageConfig:
+    """One image's resolved configuration, before its Dockerfile is read."""
+
+    name: str
+    directory: PurePosixPath
+    dockerfile: PurePosixPath
+    context: PurePosixPath
+    config_file: PurePosixPath | None = None
+    build_args: BuildArgs = ()
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    target: str | None = None
+    watch: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def ignore_files(self) -> tuple[PurePosixPath, PurePosixPath]:
+        """Per-Dockerfile ignore file first: BuildKit prefers it to the context's."""
+        per_dockerfile = self.dockerfile.with_name(self.dockerfile.name + ".dockerignore")
+        return per_dockerfile, self.context / ".dockerignore"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Image:
+    """An image of the repo with its Dockerfile read and its parents resolved."""
+
+    config: ImageConfig
+    repository: str  # normalised push target, e.g. docker.io/acme/etl-base
+    build_args: BuildArgs  # only the ones the Dockerfile declares, BUILDER_PREFIX included
+    references: tuple[ImageReference, ...]
+    parents: tuple[str, ...]  # in-repo parents, sorted: Dockerfile references + depends_on
+    external_parents: tuple[str, ...]  # references outside the repo, as written
+    ignore_file: PurePosixPath | None  # the .dockerignore in force
+    ignore_text: str = field(default="", repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def directory(self) -> PurePosixPath:
+        return self.config.directory
+
+    def in_repo_references(self, names: dict[str, str]) -> tuple[ImageReference, ...]:
+        """References that `names` (repository -> image name) resolves inside the repo."""
+        return tuple(r for r in self.references if r.repository in names)

@@ -1,0 +1,159 @@
+"""Loading a repo snapshot into settings and an image graph; the decisions are pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import PurePosixPath
+from typing import Protocol
+
+from builder.config import parse_image_config, parse_settings
+from builder.dockerfiles import parse_dockerfile
+from builder.errors import ConfigError, GraphError
+from builder.graph import ImageGraph, compute_graph
+from builder.model import CONFIG_FILE, IMAGE_FILE, PREFIX_ARG, Image, ImageConfig, Settings
+from builder.refs import repository_of
+
+
+class Snapshot(Protocol):
+    """A tree of files at one moment: a commit, or the working tree."""
+
+    label: str
+
+    def list_files(self, roots: Sequence[str]) -> tuple[str, ...]: ...
+
+    def read(self, paths: Sequence[str]) -> dict[str, bytes | None]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overrides:
+    """Settings given on the command line or in the environment; they beat builder.yaml."""
+
+    registry: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Repo:
+    settings: Settings
+    graph: ImageGraph
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", file=path) from None
+
+
+def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:
+    """Directories directly under an image root holding a Dockerfile or an image.yaml."""
+    dirs: set[str] = set()
+    root_set = set(roots)
+    for path in files:
+        head, _, leaf = path.rpartition("/")
+        if leaf not in ("Dockerfile", IMAGE_FILE):
+            continue
+        root, _, _name = head.rpartition("/")
+        if root in root_set:
+            dirs.add(head)
+    return tuple(PurePosixPath(d) for d in sorted(dirs))
+
+
+def compute_images(
+    settings: Settings,
+    configs: Sequence[ImageConfig],
+    texts: Mapping[str, str | None],
+) -> tuple[Image, ...]:
+    """Parse each Dockerfile once and resolve its references against the repo's images."""
+    seen: dict[str, ImageConfig] = {}
+    for config in configs:
+        if config.name in seen:
+            other = seen[config.name]
+            raise ConfigError(
+                f"duplicate image name {config.name!r}: also used by {other.directory}",
+                file=config.config_file or config.directory,
+                hint="set a distinct 'name' in image.yaml",
+            )
+        seen[config.name] = config
+    by_repository = {
+        repository_of(settings.registry, settings.namespace, c.name): c.name for c in configs
+    }
+    images = []
+    for config in configs:
+        dockerfile = texts.get(str(config.dockerfile))
+        if dockerfile is None:
+            raise ConfigError(
+                f"Dockerfile {config.dockerfile} does not exist",
+                file=config.config_file or config.directory,
+                hint="add it, or point 'dockerfile' in image.yaml at the right file",
+            )
+        args = dict(config.build_args)
+        args.setdefault(PREFIX_ARG, settings.prefix)
+        info = parse_dockerfile(
+            dockerfile, path=str(config.dockerfile), build_args=args, target=config.target
+        )
+        parents = {
+            by_repository[r.repository] for r in info.references if r.repository in by_repository
+        }
+        for name in config.depends_on:
+            if name not in seen:
+                raise GraphError(
+                    f"depends_on names unknown image {name!r}",
+                    file=config.config_file,
+                    hint="known images: " + ", ".join(sorted(seen)),
+                )
+            parents.add(name)
+        external = tuple(
+            dict.fromkeys(r.text for r in info.references if r.repository not in by_repository)
+        )
+        ignore_file, ignore_text = None, ""
+        for candidate in config.ignore_files:
+            text = texts.get(str(candidate))
+            if text is not None:
+                ignore_file, ignore_text = candidate, text
+                break
+        images.append(
+            Image(
+                config=config,
+                repository=repository_of(settings.registry, settings.namespace, config.name),
+                build_args=tuple(sorted((k, v) for k, v in args.items() if k in info.arg_names)),
+                references=info.references,
+                parents=tuple(sorted(parents)),
+                external_parents=external,
+                ignore_file=ignore_file,
+                ignore_text=ignore_text,
+            )
+        )
+    return tuple(images)
+
+
+def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Settings:
+    raw = snapshot.read([str(CONFIG_FILE)]).get(str(CONFIG_FILE))
+    settings = parse_settings(_decode(raw, str(CONFIG_FILE))) if raw is not None else Settings()
+    if overrides is not None:
+        if overrides.registry:
+            settings = replace(settings, registry=overrides.registry)
+        if overrides.namespace:
+            settings = replace(settings, namespace=overrides.namespace)
+    return settings
+
+
+def load_repo(snapshot: Snapshot, overrides: Overrides | None = None) -> Repo:
+    settings = load_settings(snapshot, overrides)
+    files = snapshot.list_files(settings.image_roots)
+    dirs = compute_image_dirs(files, settings.image_roots)
+    yaml_paths = [str(d / IMAGE_FILE) for d in dirs]
+    yaml_texts = snapshot.read(yaml_paths)
+    configs = []
+    for directory, yaml_path in zip(dirs, yaml_paths, strict=True):
+        raw = yaml_texts[yaml_path]
+        text = _decode(raw, yaml_path) if raw is not None else None
+        configs.append(parse_image_config(text, directory=directory, settings=settings))
+    wanted = []
+    for config in configs:
+        wanted.append(str(config.dockerfile))
+        wanted.extend(str(p) for p in config.ignore_files)
+    raw_texts = snapshot.read(list(dict.fromkeys(wanted)))
+    texts = {p: (_decode(b, p) if b is not None else None) for p, b in raw_texts.items()}
+    return Repo(settings=settings, graph=compute_graph(compute_images(settings, configs, texts)))
