@@ -161,6 +161,80 @@ def graph(
     guarded(body)
 
 
+@app.command()
+def build(
+    base: BaseOpt = None,
+    head: HeadOpt = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Build every image, not only the affected ones.")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Build just these images (repeatable).")
+    ] = None,
+    push: Annotated[bool, typer.Option("--push/--no-push", help="Push to the registry.")] = True,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Override the platforms (repeatable or comma-separated)."),
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option("--cache/--no-cache", help="Registry build cache per image.")
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and bake definition; touch nothing.")
+    ] = False,
+    metadata_file: Annotated[
+        Path | None,
+        typer.Option("--metadata-file", help="Write tags, digests and status per image as JSON."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Images built at once.")] = 2,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Push from a dirty working tree (-dirty tags).")
+    ] = False,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Build (and push) the affected images for linux/amd64 and linux/arm64."""
+    from builder.build import BuildRequest, render_dry_run, run_build, write_metadata
+    from builder.config import validate_platform
+    from builder.errors import BuildFailed
+    from builder.render import render_build_report
+    from builder.workspace import open_git
+
+    def body() -> None:
+        environ = dict(os.environ)
+        platforms = tuple(
+            validate_platform(p.strip()) for value in platform or () for p in value.split(",")
+        )
+        request = BuildRequest(
+            base=base,
+            head=head,
+            everything=everything,
+            only=tuple(only or ()),
+            push=push,
+            platforms=platforms or None,
+            cache=cache,
+            dry_run=dry_run,
+            jobs=jobs,
+            allow_dirty=allow_dirty,
+            overrides=overrides_of(registry, namespace),
+        )
+        git = open_git(repo, environ)
+        report = run_build(
+            git, request, environ=environ, log=lambda line: typer.echo(line, err=True)
+        )
+        if metadata_file is not None:
+            write_metadata(report, metadata_file)
+        if dry_run:
+            render_dry_run(report, git.root, sys.stdout)
+            return
+        typer.echo(render_build_report(report))
+        if report.failed:
+            raise BuildFailed(f"{len(report.failed)} image(s) failed: {', '.join(report.failed)}")
+
+    guarded(body)
+
+
 def version_callback(value: bool) -> None:
     if value:
         typer.echo(f"builder {__version__}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +27,17 @@ class Git:
     def __init__(self, root: Path, *, environ: Mapping[str, str] | None = None) -> None:
         self.root = root
         env = dict(os.environ if environ is None else environ)
-        env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0")
+        # Literal pathspecs: an image directory named `[x]` or `:y` is a path, not a glob/magic.
+        env.update(
+            GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_LITERAL_PATHSPECS="1"
+        )
         self._env = env
 
     @classmethod
     def discover(cls, cwd: Path, *, environ: Mapping[str, str] | None = None) -> Git:
+        if not cwd.is_dir():
+            # proc.run would report a missing cwd as a missing program.
+            raise GitError(f"{cwd} is not a directory", hint="check --repo")
         result = proc.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, env=environ)
         if result.returncode == 127:
             raise GitError("git is not installed", hint="install git and retry")
@@ -91,6 +99,38 @@ class Git:
     def remotes(self) -> tuple[str, ...]:
         return tuple(self.run("remote").decode().split())
 
+    def git_dir(self) -> Path:
+        common = self.run("rev-parse", "--git-common-dir").decode().strip()
+        return (self.root / common).resolve()
+
+    def commit_time(self, sha: str) -> str:
+        return self.run("show", "-s", "--format=%cI", sha).decode().strip()
+
+    def tags_at(self, sha: str) -> tuple[str, ...]:
+        return tuple(self.run("tag", "--points-at", sha).decode().split())
+
+    def remote_url(self) -> str | None:
+        for remote in self.remotes()[:1]:
+            result = self.try_run("remote", "get-url", remote)
+            if result.ok:
+                return result.stdout.decode().strip()
+        return None
+
+    def is_dirty(self) -> bool:
+        """Tracked changes or untracked, not-ignored files in the working tree."""
+        return bool(self.run("status", "--porcelain", "--untracked-files=normal").strip())
+
+    @contextlib.contextmanager
+    def checkout(self, sha: str) -> Iterator[Path]:
+        """A throwaway worktree at `sha`, so a build reads that commit's files, not the disk's."""
+        with tempfile.TemporaryDirectory(prefix="builder-worktree-") as tmp:
+            path = Path(tmp) / "tree"
+            self.run("worktree", "add", "--detach", "--quiet", str(path), sha)
+            try:
+                yield path
+            finally:
+                self.try_run("worktree", "remove", "--force", str(path))
+
     def empty_tree(self) -> str:
         return self.run("hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
 
@@ -139,7 +179,11 @@ class WorktreeSnapshot:
         out = self.git.run(
             "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *roots
         )
-        return tuple(dict.fromkeys(os.fsdecode(p) for p in out.split(b"\0") if p))
+        # The index still lists files deleted from disk but not yet `git rm`-ed.
+        deleted = self.git.run("ls-files", "-z", "--deleted", "--", *roots).split(b"\0")
+        gone = {os.fsdecode(p) for p in deleted if p}
+        paths = (os.fsdecode(p) for p in out.split(b"\0") if p)
+        return tuple(dict.fromkeys(p for p in paths if p not in gone))
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes | None]:
         root = self.git.root.resolve()

@@ -77,3 +77,22 @@ def repository_of(registry: str, namespace: str | None, name: str) -> str:
     """The normalised repository an in-repo image is pushed to."""
     text = "/".join(part for part in (registry, namespace, name) if part)
     return parse_reference(text).repository
+
+
+def familiar_name(text: str) -> str:
+    """The name BuildKit looks a named context up by: `docker.io/library/x:latest` -> `x`.
+
+    BuildKit's dockerui NamedContext normalises a FROM / --from name this way before
+    matching `context:<name>`, so bake `contexts` keys must be written the same way.
+    """
+    ref = parse_reference(text)
+    path = ref.path
+    if ref.domain == DOCKER_HUB:
+        name = path.removeprefix("library/") if path.count("/") == 1 else path
+    else:
+        name = f"{ref.domain}/{path}"
+    if ref.tag and not (ref.tag == "latest" and ref.digest is None):
+        name += f":{ref.tag}"
+    if ref.digest:
+        name += f"@{ref.digest}"
+    return name

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from builder.build import BuildReport
 from builder.changes import Reason
 from builder.graph import ImageGraph, render_dot, render_mermaid
 from builder.workspace import Selection
@@ -114,3 +115,29 @@ def render_graph(graph: ImageGraph, fmt: str) -> str:
     if fmt == "dot":
         return render_dot(graph)
     return render_tree(graph)
+
+
+def render_build_report(report: BuildReport) -> str:
+    rows = []
+    for name, result in report.results.items():
+        if result.status == "unchanged":
+            continue
+        rows.append(
+            (
+                name,
+                result.status,
+                result.pinned or (result.digest or "-"),
+                result.reason
+                if result.status != "built"
+                else ", ".join(t.rsplit(":", 1)[1] for t in result.tags) or "-",
+            )
+        )
+    unchanged = sum(1 for r in report.results.values() if r.status == "unchanged")
+    counts: dict[str, int] = {}
+    for result in report.results.values():
+        counts[result.status] = counts.get(result.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if not rows:
+        return f"nothing to build ({unchanged} unchanged)"
+    table = render_table(("IMAGE", "STATUS", "PINNED", "TAGS / WHY"), rows)
+    return f"{table}\n{summary}"

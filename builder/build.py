@@ -1,0 +1,314 @@
+"""`builder build`: select, plan, check the engine, log in, run, report."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from builder.buildx import Buildx
+from builder.changes import Affected, AffectedImage, Reason
+from builder.errors import ConfigError, UserError
+from builder.executor import BakeRunner, ImageResult, as_planned, mark_unchanged, run_schedule
+from builder.git import Git
+from builder.model import Settings
+from builder.plan import BuildPlan, Options, Revision, compute_plan, render_bake_file
+from builder.registry import Registry
+from builder.repo import Overrides
+from builder.revisions import in_github_actions
+from builder.workspace import Selection, select
+
+_VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+_USERINFO_RE = re.compile(r"//[^/@]+@")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildRequest:
+    base: str | None = None
+    head: str | None = None
+    everything: bool = False
+    only: tuple[str, ...] = ()
+    push: bool = True
+    platforms: tuple[str, ...] | None = None
+    cache: bool = True
+    dry_run: bool = False
+    jobs: int = 2
+    allow_dirty: bool = False
+    overrides: Overrides = field(default_factory=Overrides)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildReport:
+    selection: Selection
+    plan: BuildPlan
+    revision: Revision
+    results: dict[str, ImageResult]  # every image of the repo, in build order
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        return tuple(n for n, r in self.results.items() if r.status == "failed")
+
+
+def credentials_for(registry: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """Registry credentials from the environment, never from argv."""
+    pairs = [("BUILDER_REGISTRY_USER", "BUILDER_REGISTRY_PASSWORD")]
+    if registry in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        pairs.insert(0, ("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"))
+    for user_key, secret_key in pairs:
+        user, secret = environ.get(user_key), environ.get(secret_key)
+        if user and secret:
+            return user, secret
+        if bool(user) != bool(secret):
+            missing = secret_key if user else user_key
+            raise ConfigError(f"{missing} is not set but {user_key if user else secret_key} is")
+    return None
+
+
+def compute_source(environ: Mapping[str, str], remote: str | None) -> str | None:
+    server, repository = environ.get("GITHUB_SERVER_URL"), environ.get("GITHUB_REPOSITORY")
+    if server and repository:
+        return f"{server}/{repository}"
+    if not remote or remote.startswith(("/", "file:", ".")):
+        return None
+    if remote.startswith("git@") and ":" in remote:
+        host, _, path = remote[4:].partition(":")
+        remote = f"https://{host}/{path}"
+    return _USERINFO_RE.sub("//", remote).removesuffix(".git")
+
+
+def compute_revision(
+    git: Git,
+    sha: str,
+    *,
+    environ: Mapping[str, str],
+    settings: Settings,
+    dirty: bool,
+    is_head: bool,
+) -> Revision:
+    branch: str | None = None
+    version_tag: str | None = None
+    if in_github_actions(environ):
+        ref_type, ref_name = environ.get("GITHUB_REF_TYPE"), environ.get("GITHUB_REF_NAME")
+        if ref_type == "branch" and environ.get("GITHUB_EVENT_NAME") != "pull_request":
+            branch = ref_name
+        if ref_type == "tag" and ref_name and _VERSION_TAG_RE.match(ref_name):
+            version_tag = ref_name
+    elif is_head:
+        branch = git.branch()
+    if version_tag is None:
+        version_tag = next((t for t in git.tags_at(sha) if _VERSION_TAG_RE.match(t)), None)
+    created = git.commit_time(sha)
+    return Revision(
+        sha=sha,
+        branch=branch,
+        version_tag=version_tag,
+        default_branch=settings.default_branch,
+        source=compute_source(environ, git.remote_url()),
+        created=created,
+        epoch=int(datetime.fromisoformat(created).timestamp()),
+        dirty=dirty,
+    )
+
+
+@contextlib.contextmanager
+def exclusive(git: Git) -> Iterator[None]:
+    """One build per checkout at a time: a second run fails fast instead of racing."""
+    path = git.git_dir() / "builder.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(
+                f"another builder build is running in this checkout ({holder})",
+                hint="wait for it to finish; builds in one checkout run one at a time",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> Affected:
+    unknown = sorted(set(only) - set(selection.repo.graph.images))
+    if unknown:
+        raise UserError(
+            f"--only names unknown image(s): {', '.join(unknown)}",
+            hint="known: " + ", ".join(sorted(selection.repo.graph.images)),
+        )
+    wanted = {i.name: i for i in affected.images}
+    images = tuple(
+        wanted.get(n)
+        or AffectedImage(
+            name=n,
+            path=selection.repo.graph.images[n].directory,
+            reasons=(Reason(kind="all", note="--only"),),
+        )
+        for n in selection.repo.graph.order
+        if n in only
+    )
+    return Affected(images=images, removed=affected.removed)
+
+
+def run_build(
+    git: Git,
+    request: BuildRequest,
+    *,
+    environ: Mapping[str, str],
+    log: Callable[[str], None],
+    make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
+) -> BuildReport:
+    with exclusive(git):
+        selection = select(
+            git,
+            base=request.base,
+            head=request.head,
+            environ=environ,
+            overrides=request.overrides,
+            everything=request.everything,
+        )
+        for warning in selection.warnings:
+            log(f"warning: {warning}")
+        settings = selection.repo.settings
+        affected = selection.affected
+        if request.only:
+            affected = _narrow(affected, selection, request.only)
+        head_sha = selection.range.head or git.head()
+        if head_sha is None:
+            raise UserError("the repository has no commits to build", hint="commit first")
+        tree_dirty = git.is_dirty()
+        dirty = selection.range.head is None and tree_dirty
+        # Build from the disk only when it holds exactly what we build; otherwise from a
+        # throwaway worktree of the head commit, so tags never describe other files.
+        from_disk = selection.range.head is None or (
+            selection.range.head == git.head() and not tree_dirty
+        )
+        is_head = selection.range.head is None or selection.range.head == git.head()
+        if dirty and request.push and not request.dry_run and not request.allow_dirty:
+            raise UserError(
+                "the working tree has uncommitted changes; refusing to push images "
+                "that no commit describes",
+                hint="commit first, or pass --allow-dirty (tags get a -dirty suffix)",
+            )
+        if request.push and settings.namespace is None and settings.registry == "docker.io":
+            raise ConfigError(
+                "pushing to Docker Hub needs a namespace",
+                file="builder.yaml",
+                hint="set 'namespace: <your Docker Hub user or org>'",
+            )
+        revision = compute_revision(
+            git,
+            head_sha,
+            environ=environ,
+            settings=settings,
+            dirty=dirty,
+            is_head=is_head,
+        )
+        plan = compute_plan(
+            selection.repo.graph,
+            affected,
+            settings=settings,
+            revision=revision,
+            options=Options(push=request.push, platforms=request.platforms, cache=request.cache),
+        )
+        if request.dry_run or not plan.images:
+            results = mark_unchanged(plan, as_planned(plan) if request.dry_run else {})
+            return BuildReport(selection=selection, plan=plan, revision=revision, results=results)
+        platforms = tuple(sorted({p for b in plan.images for p in b.platforms}))
+        with make_buildx(environ) as buildx:
+            version = buildx.check(platforms)
+            log(f"engine: {version}")
+            credentials = credentials_for(settings.registry, environ) if request.push else None
+            if credentials is not None:
+                buildx.login(settings.registry, *credentials)
+                log(f"logged in to {settings.registry} as {credentials[0]}")
+            with contextlib.ExitStack() as stack:
+                root = (
+                    git.root if from_disk else stack.enter_context(git.checkout(head_sha))
+                )
+                registry = Registry(environ, credentials=credentials) if plan.push else None
+                if registry is not None:
+                    stack.callback(registry.close)
+                runner = BakeRunner(
+                    buildx=buildx,
+                    plan=plan,
+                    root=root,
+                    verify=registry.platforms if registry is not None else None,
+                )
+                results = run_schedule(
+                    plan,
+                    runner,
+                    jobs=request.jobs,
+                    on_start=lambda b: log(f"building {b.name} ({', '.join(b.platforms)})"),
+                    on_finish=lambda r: _log_result(r, log),
+                )
+        ordered = {b.name: results[b.name] for b in plan.images}
+        return BuildReport(
+            selection=selection,
+            plan=plan,
+            revision=revision,
+            results=mark_unchanged(plan, ordered),
+        )
+
+
+def _log_result(result: ImageResult, log: Callable[[str], None]) -> None:
+    if result.status == "built":
+        where = f" -> {result.pinned}" if result.pinned else ""
+        log(f"built {result.name} in {result.seconds:.1f}s{where}")
+    elif result.status == "failed":
+        log(f"FAILED {result.name}: {result.reason}")
+        tail = result.log.splitlines()[-25:]
+        for line in tail:
+            log(f"  {result.name} | {line}")
+    else:
+        log(f"skipped {result.name}: {result.reason}")
+
+
+def metadata_json(report: BuildReport) -> dict[str, Any]:
+    images: dict[str, Any] = {}
+    for name, result in report.results.items():
+        images[name] = {
+            "status": result.status,
+            "reason": result.reason,
+            "repository": result.repository or None,
+            "tags": list(result.tags),
+            "digest": result.digest,
+            "pinned": result.pinned,
+            "platforms": list(result.platforms),
+        }
+    return {
+        "revision": report.revision.sha,
+        "base": report.selection.range.base,
+        "push": report.plan.push,
+        "images": images,
+        "removed": list(report.plan.removed),
+    }
+
+
+def write_metadata(report: BuildReport, path: Path) -> None:
+    path.write_text(json.dumps(metadata_json(report), indent=2) + "\n", encoding="utf-8")
+
+
+def render_dry_run(report: BuildReport, root: Path, out: IO[str]) -> None:
+    plan = report.plan
+    out.write(f"plan: {len(plan.images)} image(s), push={'yes' if plan.push else 'no'}\n")
+    for number, wave in enumerate(plan.waves, 1):
+        out.write(f"wave {number}: {', '.join(wave)}\n")
+    for build in plan.images:
+        out.write(f"  {build.name}: {', '.join(build.platforms)}\n")
+        for tag in build.tags:
+            out.write(f"    tag {tag}\n")
+    out.write("bake definition:\n")
+    out.write(json.dumps(render_bake_file(plan, root=root), indent=2) + "\n")

@@ -1,0 +1,206 @@
+"""The door to docker buildx: the only module that imports python-on-whales."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import python_on_whales
+import python_on_whales.exceptions
+
+from builder.errors import EngineError, RegistryError
+
+# Push failures worth another try: the network or the registry hiccupped, nothing we sent
+# was wrong. Auth and "not found" are final (jupyter/docker-stacks tagging does the same).
+_TRANSIENT = re.compile(
+    r"connection refused|connection reset|broken pipe|i/o timeout|timeout|EOF|"
+    r"status: 5\d\d|50[0234] |too many requests|429|temporary failure|TLS handshake",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BakeResult:
+    ok: bool
+    metadata: dict[str, Any]
+    log: str
+    error: str = ""
+
+    @property
+    def transient(self) -> bool:
+        return not self.ok and bool(_TRANSIENT.search(self.error))
+
+
+class Buildx:
+    """docker buildx for one run: an isolated docker config when we log in ourselves."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+        self._config_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._client = self._make_client()
+
+    def _make_client(self) -> python_on_whales.DockerClient:
+        config = self._config_dir.name if self._config_dir is not None else None
+        return python_on_whales.DockerClient(config=config, host=self._environ.get("DOCKER_HOST"))
+
+    def close(self) -> None:
+        if self._config_dir is not None:
+            self._config_dir.cleanup()  # the credentials we wrote go with it
+            self._config_dir = None
+
+    def __enter__(self) -> Buildx:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def check(self, platforms: tuple[str, ...]) -> str:
+        """Fail before any work when the engine cannot do the build; returns buildx's version."""
+        host = self._environ.get("DOCKER_HOST", "the default socket")
+        if shutil.which("docker", path=self._environ.get("PATH")) is None:
+            raise EngineError(
+                "the docker CLI is not installed", hint="install Docker, or run scripts/engine up"
+            )
+        try:
+            version = str(self._client.buildx.version())
+        except python_on_whales.exceptions.DockerException as exc:
+            raise EngineError(
+                f"docker buildx is not available: {_first_line(exc.stderr)}",
+                hint="install the buildx plugin, or run scripts/engine up",
+            ) from None
+        except FileNotFoundError:
+            raise EngineError(
+                "the docker CLI is not installed", hint="install Docker, or run scripts/engine up"
+            ) from None
+        try:
+            self._client.info()
+        except python_on_whales.exceptions.DockerException as exc:
+            raise EngineError(
+                f"cannot reach the Docker daemon at {host}: {_first_line(exc.stderr)}",
+                hint="start Docker, check DOCKER_HOST, or run scripts/engine up",
+            ) from None
+        try:
+            builder = self._client.buildx.inspect(bootstrap=True)
+        except python_on_whales.exceptions.DockerException as exc:
+            raise EngineError(f"buildx has no usable builder: {_first_line(exc.stderr)}") from None
+        supported = {str(p) for node in (builder.nodes or []) for p in (node.platforms or [])}
+        missing = [p for p in platforms if supported and p not in supported]
+        if missing:
+            raise EngineError(
+                f"the buildx builder {builder.name!r} cannot build {', '.join(missing)} "
+                f"(it supports {', '.join(sorted(supported))})",
+                hint="register QEMU (scripts/engine up does) or pass --platform",
+            )
+        if len(platforms) > 1 and builder.driver == "docker" and not self._containerd_store():
+            raise EngineError(
+                "the docker buildx driver cannot build multi-platform images without "
+                "the containerd image store",
+                hint='set {"features": {"containerd-snapshotter": true}} in daemon.json '
+                "or use a docker-container builder",
+            )
+        return version
+
+    def _containerd_store(self) -> bool:
+        try:
+            info = self._client.info()
+        except python_on_whales.exceptions.DockerException:
+            return False
+        status = json.dumps(getattr(info, "driver_status", None) or [])
+        return "containerd" in status or "snapshotter" in status
+
+    # -- registry auth ---------------------------------------------------------------------
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        """Log in for this run only: credentials go to a private config dir via stdin."""
+        if self._config_dir is None:
+            self._config_dir = tempfile.TemporaryDirectory(prefix="builder-docker-config-")
+            existing = Path(self._environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+            source = existing / "config.json"
+            data: dict[str, Any] = {}
+            if source.is_file():
+                try:
+                    data = json.loads(source.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    data = {}
+            # Keep plugins findable; drop helpers that would store our token elsewhere.
+            data.pop("credsStore", None)
+            data.setdefault("cliPluginsExtraDirs", []).extend(
+                [str(existing / "cli-plugins"), "/usr/libexec/docker/cli-plugins"]
+            )
+            config_path = Path(self._config_dir.name) / "config.json"
+            config_path.write_text(json.dumps(data), encoding="utf-8")
+            self._client = self._make_client()
+        server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
+        try:
+            self._client.login(server=server, username=username, password=password)
+        except python_on_whales.exceptions.DockerException as exc:
+            message = _first_line(exc.stderr).replace(password, "***") if password else ""
+            raise RegistryError(
+                f"login to {registry} as {username!r} failed: {message}",
+                hint="check the username and token/password",
+            ) from None
+
+    # -- building --------------------------------------------------------------------------
+
+    def bake(
+        self,
+        definition: dict[str, Any],
+        targets: list[str],
+        *,
+        on_line: Callable[[str], None] | None = None,
+    ) -> BakeResult:
+        """Run one bake invocation from an in-memory definition; never raises for a failed build."""
+        with tempfile.TemporaryDirectory(prefix="builder-bake-") as tmp:
+            bake_file = Path(tmp) / "docker-bake.json"
+            bake_file.write_text(json.dumps(definition, indent=2), encoding="utf-8")
+            metadata_file = Path(tmp) / "metadata.json"
+            lines: list[str] = []
+            try:
+                stream = self._client.buildx.bake(
+                    targets,
+                    files=[bake_file],
+                    progress="plain",
+                    metadata_file=metadata_file,
+                    stream_logs=True,
+                )
+                for line in stream:
+                    text = line.rstrip("\n")
+                    lines.append(text)
+                    if on_line is not None:
+                        on_line(text)
+            except python_on_whales.exceptions.DockerException as exc:
+                log = "\n".join(lines)
+                return BakeResult(ok=False, metadata={}, log=log, error=_error_of(lines, exc))
+            metadata: dict[str, Any] = {}
+            if metadata_file.is_file():
+                metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+            return BakeResult(ok=True, metadata=metadata, log="\n".join(lines))
+
+    def print_definition(self, bake_file: Path, targets: list[str]) -> dict[str, Any]:
+        result = self._client.buildx.bake(targets, files=[bake_file], print=True)
+        return dict(result) if isinstance(result, dict) else {}
+
+
+def _first_line(text: str | None) -> str:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return "no details"
+
+
+def _error_of(lines: list[str], exc: python_on_whales.exceptions.DockerException) -> str:
+    """The line that says why: BuildKit's `ERROR:` summary, else the last words."""
+    for line in reversed(lines):
+        if line.startswith(("ERROR:", "error:")):
+            return line
+    stderr = (exc.stderr or "").strip().splitlines()
+    return stderr[-1] if stderr else f"buildx exited with {exc.return_code}"

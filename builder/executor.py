@@ -1,0 +1,247 @@
+"""Running a build plan: ready images in parallel, dependants of a failure skipped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from builder.buildx import BakeResult, Buildx
+from builder.errors import BuilderError
+from builder.plan import BuildPlan, ImageBuild, render_bake_target
+
+Status = Literal["built", "failed", "skipped", "unchanged", "planned"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageResult:
+    name: str
+    status: Status
+    reason: str
+    repository: str = ""
+    digest: str | None = None
+    tags: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    log: str = ""
+    attempts: int = 0
+    seconds: float = 0.0
+
+    @property
+    def pinned(self) -> str | None:
+        """`repo@sha256:...`: what Airflow and Argo should run."""
+        return f"{self.repository}@{self.digest}" if self.digest else None
+
+
+BuildOne = Callable[[ImageBuild, Mapping[str, ImageResult]], ImageResult]
+
+
+def run_schedule(
+    plan: BuildPlan,
+    build_one: BuildOne,
+    *,
+    jobs: int = 2,
+    on_start: Callable[[ImageBuild], None] | None = None,
+    on_finish: Callable[[ImageResult], None] | None = None,
+) -> dict[str, ImageResult]:
+    """Build every image once its in-plan parents are built; skip the dependants of a failure.
+
+    Like nox's parallel runner: a failed image never stops independent images.
+    """
+    pending = {b.name: b for b in plan.images}
+    results: dict[str, ImageResult] = {}
+    running: dict[Future[ImageResult], str] = {}
+
+    def finish(result: ImageResult) -> None:
+        results[result.name] = result
+        if on_finish is not None:
+            on_finish(result)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while pending or running:
+            progressed = True
+            while progressed:  # settle skips first: they can cascade
+                progressed = False
+                for name, build in list(pending.items()):
+                    bad = [
+                        p for p in build.requires if p in results and results[p].status != "built"
+                    ]
+                    if bad:
+                        cause = bad[0]
+                        why = results[cause].status
+                        del pending[name]
+                        finish(
+                            ImageResult(
+                                name=name,
+                                status="skipped",
+                                reason=f"parent {cause} {why}",
+                                repository=build.repository,
+                            )
+                        )
+                        progressed = True
+            for name, build in list(pending.items()):
+                if len(running) >= max(1, jobs):
+                    break
+                if all(results.get(p) is not None for p in build.requires):
+                    del pending[name]
+                    if on_start is not None:
+                        on_start(build)
+                    parents = {p: results[p] for p in build.requires}
+                    running[pool.submit(build_one, build, parents)] = name
+            if not running:
+                if pending:  # cannot happen with a valid plan; never spin
+                    for name in list(pending):
+                        finish(ImageResult(name=name, status="skipped", reason="unreachable"))
+                    pending.clear()
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # noqa: BLE001 - one image's crash must not stop the rest
+                    result = ImageResult(
+                        name=name, status="failed", reason=f"internal error: {exc}"
+                    )
+                finish(result)
+    return results
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BakeRunner:
+    """Builds one image of a plan with one bake invocation."""
+
+    buildx: Buildx
+    plan: BuildPlan
+    root: Path
+    retries: int = 3
+    backoff: float = 1.0
+    on_line: Callable[[str, str], None] | None = None
+    sleep: Callable[[float], None] = time.sleep
+    # Reads back the platforms the registry holds for a pushed reference.
+    verify: Callable[[str], tuple[str, ...]] | None = None
+
+    def definition(
+        self, build: ImageBuild, parents: Mapping[str, ImageResult]
+    ) -> tuple[dict[str, object], list[str]]:
+        """Pushing: pin each parent to the digest this run pushed. Not pushing: bring the
+        in-plan ancestors into the same bake as cache-only targets linked by `target:`."""
+        extra: dict[str, str] = {}
+        if build.base_parent and parents.get(build.base_parent):
+            digest = parents[build.base_parent].digest
+            if digest:
+                extra["org.opencontainers.image.base.digest"] = digest
+        if self.plan.push:
+            contexts = {
+                p: f"docker-image://{r.pinned}" for p, r in parents.items() if r.pinned is not None
+            }
+            target = render_bake_target(
+                build, root=self.root, parent_contexts=contexts, extra_labels=extra, push=True
+            )
+            return {"target": {build.target: target}}, [build.target]
+        closure: list[ImageBuild] = []
+        stack = [build.name]
+        while stack:
+            current = self.plan.get(stack.pop())
+            if current not in closure:
+                closure.append(current)
+                stack.extend(current.requires)
+        targets = {b.name: b.target for b in closure}
+        definition = {
+            b.target: render_bake_target(
+                b,
+                root=self.root,
+                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents},
+                extra_labels=extra if b is build else None,
+                push=False,
+            )
+            for b in closure
+        }
+        return {"target": definition}, [build.target]
+
+    def __call__(self, build: ImageBuild, parents: Mapping[str, ImageResult]) -> ImageResult:
+        definition, targets = self.definition(build, parents)
+        started = time.monotonic()
+        result: BakeResult | None = None
+        attempts = 0
+        logs: list[str] = []
+        on_line = self.on_line
+        for attempt in range(1, self.retries + 1):
+            attempts = attempt
+            result = self.buildx.bake(
+                definition,
+                targets,
+                on_line=(lambda line: on_line(build.name, line)) if on_line else None,
+            )
+            logs.append(result.log)
+            if result.ok or not result.transient or attempt == self.retries:
+                break
+            self.sleep(self.backoff * 2 ** (attempt - 1))
+        if result is None:  # retries >= 1 always runs once; this keeps mypy honest
+            raise RuntimeError("no bake attempt was made")
+        seconds = time.monotonic() - started
+        if not result.ok:
+            return ImageResult(
+                name=build.name,
+                status="failed",
+                reason=result.error,
+                repository=build.repository,
+                log="\n".join(logs),
+                attempts=attempts,
+                seconds=seconds,
+            )
+        meta = result.metadata.get(build.target, {})
+        digest = meta.get("containerimage.digest") if isinstance(meta, dict) else None
+        if self.plan.push and self.verify is not None and digest:
+            try:
+                held = self.verify(f"{build.repository}@{digest}")
+            except BuilderError as exc:
+                held, error = (), exc.message
+            else:
+                error = ""
+            missing = [
+                p for p in build.platforms if not any(h == p or h.startswith(f"{p}/") for h in held)
+            ]
+            if missing:
+                return ImageResult(
+                    name=build.name,
+                    status="failed",
+                    reason=error or f"the registry lacks {', '.join(missing)} for {digest}",
+                    repository=build.repository,
+                    log="\n".join(logs),
+                    attempts=attempts,
+                    seconds=seconds,
+                )
+        return ImageResult(
+            name=build.name,
+            status="built",
+            reason=", ".join(r.render() for r in build.reasons[:1]) or "requested",
+            repository=build.repository,
+            digest=digest if self.plan.push else None,
+            tags=build.tags if self.plan.push else (),
+            platforms=build.platforms,
+            log="\n".join(logs),
+            attempts=attempts,
+            seconds=seconds,
+        )
+
+
+def mark_unchanged(plan: BuildPlan, results: dict[str, ImageResult]) -> dict[str, ImageResult]:
+    merged = dict(results)
+    for name in plan.unchanged:
+        merged[name] = ImageResult(name=name, status="unchanged", reason="not affected")
+    return merged
+
+
+def as_planned(plan: BuildPlan) -> dict[str, ImageResult]:
+    return {
+        b.name: replace(
+            ImageResult(name=b.name, status="planned", reason="dry run"),
+            repository=b.repository,
+            tags=b.tags,
+            platforms=b.platforms,
+        )
+        for b in plan.images
+    }

@@ -1,0 +1,248 @@
+"""Build plans: which images to build, how to tag and label them, as bake data (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from builder.changes import Affected, Reason
+from builder.graph import ImageGraph
+from builder.model import Settings
+from builder.refs import TAG_RE, familiar_name
+
+_VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
+_TARGET_RE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revision:
+    """What git says about the commit being built; the source of tags and labels."""
+
+    sha: str
+    branch: str | None = None  # None when detached
+    version_tag: str | None = None  # a vX.Y.Z tag pointing at sha
+    default_branch: str = "main"
+    source: str | None = None  # repository URL for org.opencontainers.image.source
+    created: str | None = None  # commit time, RFC 3339: reproducible unlike "now"
+    epoch: int | None = None  # the same instant, for SOURCE_DATE_EPOCH
+    dirty: bool = False  # the working tree differs from sha
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    push: bool = True
+    platforms: tuple[str, ...] | None = None  # overrides every image's platforms
+    cache: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageBuild:
+    """One image's build, ready to hand to buildx."""
+
+    name: str
+    target: str  # bake target name
+    repository: str  # where tags point, e.g. docker.io/acme/etl-base
+    context: PurePosixPath
+    dockerfile: PurePosixPath
+    stage: str | None
+    platforms: tuple[str, ...]
+    build_args: tuple[tuple[str, str], ...]
+    tags: tuple[str, ...]  # full references
+    labels: tuple[tuple[str, str], ...]
+    parents: tuple[tuple[str, str], ...]  # (in-plan parent, named-context key)
+    requires: tuple[str, ...]  # in-plan images that must be built first (depends_on too)
+    base: str | None  # the reference the final stage starts from, for the base.* labels
+    base_parent: str | None  # that base's in-plan image, when it is one
+    cache: bool
+    epoch: int | None = None
+    reasons: tuple[Reason, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildPlan:
+    images: tuple[ImageBuild, ...]  # dependency order
+    waves: tuple[tuple[str, ...], ...]
+    unchanged: tuple[str, ...]  # images of the repo not in the plan
+    removed: tuple[str, ...]
+    push: bool
+
+    def get(self, name: str) -> ImageBuild:
+        for image in self.images:
+            if image.name == name:
+                return image
+        raise KeyError(name)
+
+
+def sanitize_tag(text: str) -> str:
+    """A branch name as a Docker tag: `feature/ETL-12` -> `feature-etl-12`."""
+    tag = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).lstrip(".-")[:128].rstrip("-")
+    return tag if tag and TAG_RE.match(tag) else ""
+
+
+def compute_tags(revision: Revision) -> tuple[str, ...]:
+    """Immutable `git-<sha>` first, then the moving tags this revision earns."""
+    short = f"git-{revision.sha[:7]}"
+    if revision.dirty:
+        return (f"{short}-dirty",)  # a dirty tree earns no moving tag
+    tags = [short]
+    if revision.branch:
+        branch = sanitize_tag(revision.branch)
+        if branch and branch != short:
+            tags.append(branch)
+        if revision.branch == revision.default_branch:
+            tags.append("latest")
+    if revision.version_tag:
+        match = _VERSION_RE.match(revision.version_tag)
+        if match:
+            major, minor, patch = match.group("major", "minor", "patch")
+            tags += [f"{major}.{minor}.{patch}", f"{major}.{minor}", major]
+    return tuple(dict.fromkeys(tags))
+
+
+def _target_names(names: Iterable[str]) -> dict[str, str]:
+    targets: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        base = _TARGET_RE.sub("_", name)
+        target, n = base, 1
+        while target in used:
+            n += 1
+            target = f"{base}_{n}"
+        used.add(target)
+        targets[name] = target
+    return targets
+
+
+def compute_plan(
+    graph: ImageGraph,
+    affected: Affected,
+    *,
+    settings: Settings,
+    revision: Revision,
+    options: Options,
+    only: tuple[str, ...] = (),
+) -> BuildPlan:
+    """The builds for `affected` (narrowed to `only` when given), in dependency order."""
+    selected = [i for i in affected.images if not only or i.name in only]
+    names = {i.name for i in selected}
+    reasons = {i.name: i.reasons for i in selected}
+    order = [n for n in graph.order if n in names]
+    targets = _target_names(order)
+    tags = compute_tags(revision)
+    by_repository = {image.repository: image.name for image in graph.images.values()}
+    builds = []
+    for name in order:
+        image = graph.images[name]
+        parents: dict[str, str] = {}
+        for reference in image.references:
+            parent = by_repository.get(reference.repository)
+            if parent in names and parent != name:
+                parents.setdefault(familiar_name(reference.text), parent)
+        froms = [r for r in image.references if r.kind == "from"]
+        base = froms[-1] if froms else None
+        base_parent = by_repository.get(base.repository) if base else None
+        labels = {
+            "org.opencontainers.image.title": name,
+            "org.opencontainers.image.revision": revision.sha,
+        }
+        if revision.source:
+            labels["org.opencontainers.image.source"] = revision.source
+        if revision.created:
+            labels["org.opencontainers.image.created"] = revision.created
+        if base is not None:
+            labels["org.opencontainers.image.base.name"] = base.text
+        builds.append(
+            ImageBuild(
+                name=name,
+                target=targets[name],
+                repository=_display_repository(settings, name),
+                context=image.config.context,
+                dockerfile=image.config.dockerfile,
+                stage=image.config.target,
+                platforms=options.platforms or image.config.platforms,
+                build_args=image.build_args,
+                tags=tuple(f"{_display_repository(settings, name)}:{t}" for t in tags),
+                labels=tuple(sorted(labels.items())),
+                parents=tuple(sorted((p, key) for key, p in parents.items())),
+                requires=tuple(p for p in image.parents if p in names and p != name),
+                base=base.text if base else None,
+                base_parent=base_parent if base_parent in names else None,
+                cache=options.cache and settings.cache,
+                epoch=revision.epoch,
+                reasons=reasons[name],
+            )
+        )
+    return BuildPlan(
+        images=tuple(builds),
+        waves=graph.generations(order),
+        unchanged=tuple(n for n in graph.order if n not in names),
+        removed=affected.removed,
+        push=options.push,
+    )
+
+
+def _display_repository(settings: Settings, name: str) -> str:
+    return "/".join(p for p in (settings.registry, settings.namespace, name) if p)
+
+
+def cache_ref(build: ImageBuild) -> str:
+    return f"{build.repository}:buildcache"
+
+
+def render_bake_target(
+    build: ImageBuild,
+    *,
+    root: Path,
+    parent_contexts: Mapping[str, str],
+    extra_labels: Mapping[str, str] | None = None,
+    push: bool,
+) -> dict[str, Any]:
+    """One bake target; `parent_contexts` maps each in-plan parent to its context value
+    (`target:<t>` inside one bake file, `docker-image://repo@digest` across runs)."""
+    target: dict[str, Any] = {
+        "context": str(root / build.context),
+        "dockerfile": str(root / build.dockerfile),
+        "platforms": list(build.platforms),
+        "tags": list(build.tags),
+        "labels": dict(build.labels) | dict(extra_labels or {}),
+    }
+    if build.build_args:
+        target["args"] = dict(build.build_args)
+    if build.epoch is not None:
+        # BuildKit stamps image configs and history with this instead of the clock, so
+        # rebuilding a commit from cache yields the same digests.
+        target.setdefault("args", {})["SOURCE_DATE_EPOCH"] = str(build.epoch)
+    if build.stage:
+        target["target"] = build.stage
+    contexts = {key: parent_contexts[p] for p, key in build.parents if p in parent_contexts}
+    if contexts:
+        target["contexts"] = contexts
+    if build.cache:
+        target["cache-from"] = [f"type=registry,ref={cache_ref(build)}"]
+        if push:
+            target["cache-to"] = [f"type=registry,ref={cache_ref(build)},mode=max"]
+    target["output"] = ["type=registry"] if push else ["type=cacheonly"]
+    return target
+
+
+def render_bake_file(plan: BuildPlan, *, root: Path) -> dict[str, Any]:
+    """The whole plan as one bake definition, in-plan parents linked as `target:` contexts.
+
+    This is what `--dry-run` shows and what a no-push run executes in one go.
+    """
+    targets = {b.name: b.target for b in plan.images}
+    return {
+        "group": {"default": {"targets": [b.target for b in plan.images]}},
+        "target": {
+            b.target: render_bake_target(
+                b,
+                root=root,
+                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents},
+                push=plan.push,
+            )
+            for b in plan.images
+        },
+    }

@@ -1,0 +1,101 @@
+"""Reading a registry through its HTTP API, as Airflow or Argo would resolve an image."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import tarfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    body: dict[str, Any]
+
+
+class RegistryAPI:
+    def __init__(self, address: str, *, auth: tuple[str, str] | None = None) -> None:
+        self.base = f"http://{address}/v2"
+        self.auth = auth
+
+    def _get(self, path: str, accept: tuple[str, ...] = ()) -> tuple[bytes, dict[str, str]]:
+        request = urllib.request.Request(f"{self.base}/{path}")  # noqa: S310 - loopback http
+        if accept:
+            request.add_header("Accept", ", ".join(accept))
+        if self.auth:
+            token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.read(), dict(response.headers)
+
+    def tags(self, repository: str) -> list[str]:
+        try:
+            body, _ = self._get(f"{repository}/tags/list")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return []
+            raise
+        return sorted(json.loads(body).get("tags") or [])
+
+    def catalog(self) -> list[str]:
+        body, _ = self._get("_catalog?n=10000")
+        return sorted(json.loads(body).get("repositories") or [])
+
+    def manifest(self, repository: str, reference: str) -> Manifest:
+        body, headers = self._get(
+            f"{repository}/manifests/{reference}", accept=INDEX_TYPES + MANIFEST_TYPES
+        )
+        data = json.loads(body)
+        return Manifest(
+            digest=headers.get("Docker-Content-Digest", ""),
+            media_type=data.get("mediaType") or headers.get("Content-Type", ""),
+            body=data,
+        )
+
+    def platforms(self, repository: str, reference: str) -> dict[str, str]:
+        """platform -> manifest digest, attestation manifests left out."""
+        index = self.manifest(repository, reference)
+        assert index.media_type in INDEX_TYPES, index.media_type
+        found = {}
+        for entry in index.body["manifests"]:
+            platform = entry.get("platform", {})
+            if platform.get("os") == "unknown":
+                continue
+            found[f"{platform['os']}/{platform['architecture']}"] = entry["digest"]
+        return found
+
+    def config(self, repository: str, manifest_digest: str) -> dict[str, Any]:
+        manifest = self.manifest(repository, manifest_digest)
+        body, _ = self._get(f"{repository}/blobs/{manifest.body['config']['digest']}")
+        return dict(json.loads(body))
+
+    def read_file(self, repository: str, reference: str, platform: str, path: str) -> bytes | None:
+        """A file's bytes in the image for `platform`, looking through layers top-down."""
+        digest = self.platforms(repository, reference)[platform]
+        manifest = self.manifest(repository, digest)
+        wanted = path.lstrip("/")
+        for layer in reversed(manifest.body["layers"]):
+            blob, _ = self._get(f"{repository}/blobs/{layer['digest']}")
+            data = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar.getmembers():
+                    if member.name.lstrip("./") == wanted and member.isfile():
+                        extracted = tar.extractfile(member)
+                        return extracted.read() if extracted else None
+        return None
