@@ -7,9 +7,9 @@ import fcntl
 import json
 import os
 import re
-from datetime import datetime
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +41,8 @@ class BuildRequest:
     dry_run: bool = False
     jobs: int = 2
     allow_dirty: bool = False
+    push_by_digest: bool = False
+    digests_dir: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
 
 
@@ -162,6 +164,75 @@ def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> 
     return Affected(images=images, removed=affected.removed)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prepared:
+    selection: Selection
+    revision: Revision
+    plan: BuildPlan
+    from_disk: bool  # the working tree holds exactly the head being built
+
+
+def prepare(
+    git: Git, request: BuildRequest, *, environ: Mapping[str, str], log: Callable[[str], None]
+) -> Prepared:
+    """Select, check the preconditions and plan: everything short of touching the engine."""
+    selection = select(
+        git,
+        base=request.base,
+        head=request.head,
+        environ=environ,
+        overrides=request.overrides,
+        everything=request.everything,
+    )
+    for warning in selection.warnings:
+        log(f"warning: {warning}")
+    settings = selection.repo.settings
+    affected = selection.affected
+    if request.only:
+        affected = _narrow(affected, selection, request.only)
+    head_sha = selection.range.head or git.head()
+    if head_sha is None:
+        raise UserError("the repository has no commits to build", hint="commit first")
+    tree_dirty = git.is_dirty()
+    dirty = selection.range.head is None and tree_dirty
+    # Build from the disk only when it holds exactly what we build; otherwise from a
+    # throwaway worktree of the head commit, so tags never describe other files.
+    from_disk = selection.range.head is None or (
+        selection.range.head == git.head() and not tree_dirty
+    )
+    is_head = selection.range.head is None or selection.range.head == git.head()
+    pushing = request.push or request.push_by_digest
+    if dirty and pushing and not request.dry_run and not request.allow_dirty:
+        raise UserError(
+            "the working tree has uncommitted changes; refusing to push images "
+            "that no commit describes",
+            hint="commit first, or pass --allow-dirty to push -dirty tags",
+        )
+    if pushing and settings.namespace is None and settings.registry == "docker.io":
+        raise ConfigError(
+            "pushing to Docker Hub needs a namespace",
+            file="builder.yaml",
+            hint="set 'namespace: <your Docker Hub user or org>'",
+        )
+    revision = compute_revision(
+        git, head_sha, environ=environ, settings=settings, dirty=dirty, is_head=is_head
+    )
+    plan = compute_plan(
+        selection.repo.graph,
+        affected,
+        settings=settings,
+        revision=revision,
+        options=Options(
+            push=pushing,
+            push_by_digest=request.push_by_digest,
+            platforms=request.platforms,
+            cache=request.cache,
+        ),
+        everything_affected=selection.affected,
+    )
+    return Prepared(selection=selection, revision=revision, plan=plan, from_disk=from_disk)
+
+
 def run_build(
     git: Git,
     request: BuildRequest,
@@ -171,72 +242,25 @@ def run_build(
     make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
 ) -> BuildReport:
     with exclusive(git):
-        selection = select(
-            git,
-            base=request.base,
-            head=request.head,
-            environ=environ,
-            overrides=request.overrides,
-            everything=request.everything,
-        )
-        for warning in selection.warnings:
-            log(f"warning: {warning}")
-        settings = selection.repo.settings
-        affected = selection.affected
-        if request.only:
-            affected = _narrow(affected, selection, request.only)
-        head_sha = selection.range.head or git.head()
-        if head_sha is None:
-            raise UserError("the repository has no commits to build", hint="commit first")
-        tree_dirty = git.is_dirty()
-        dirty = selection.range.head is None and tree_dirty
-        # Build from the disk only when it holds exactly what we build; otherwise from a
-        # throwaway worktree of the head commit, so tags never describe other files.
-        from_disk = selection.range.head is None or (
-            selection.range.head == git.head() and not tree_dirty
-        )
-        is_head = selection.range.head is None or selection.range.head == git.head()
-        if dirty and request.push and not request.dry_run and not request.allow_dirty:
-            raise UserError(
-                "the working tree has uncommitted changes; refusing to push images "
-                "that no commit describes",
-                hint="commit first, or pass --allow-dirty (tags get a -dirty suffix)",
-            )
-        if request.push and settings.namespace is None and settings.registry == "docker.io":
-            raise ConfigError(
-                "pushing to Docker Hub needs a namespace",
-                file="builder.yaml",
-                hint="set 'namespace: <your Docker Hub user or org>'",
-            )
-        revision = compute_revision(
-            git,
-            head_sha,
-            environ=environ,
-            settings=settings,
-            dirty=dirty,
-            is_head=is_head,
-        )
-        plan = compute_plan(
-            selection.repo.graph,
-            affected,
-            settings=settings,
-            revision=revision,
-            options=Options(push=request.push, platforms=request.platforms, cache=request.cache),
-        )
+        prepared = prepare(git, request, environ=environ, log=log)
+        selection, revision, plan = prepared.selection, prepared.revision, prepared.plan
         if request.dry_run or not plan.images:
             results = mark_unchanged(plan, as_planned(plan) if request.dry_run else {})
             return BuildReport(selection=selection, plan=plan, revision=revision, results=results)
+        settings = selection.repo.settings
         platforms = tuple(sorted({p for b in plan.images for p in b.platforms}))
         with make_buildx(environ) as buildx:
             version = buildx.check(platforms)
             log(f"engine: {version}")
-            credentials = credentials_for(settings.registry, environ) if request.push else None
+            credentials = credentials_for(settings.registry, environ) if plan.push else None
             if credentials is not None:
                 buildx.login(settings.registry, *credentials)
                 log(f"logged in to {settings.registry} as {credentials[0]}")
             with contextlib.ExitStack() as stack:
                 root = (
-                    git.root if from_disk else stack.enter_context(git.checkout(head_sha))
+                    git.root
+                    if prepared.from_disk
+                    else stack.enter_context(git.checkout(revision.sha))
                 )
                 registry = Registry(environ, credentials=credentials) if plan.push else None
                 if registry is not None:
@@ -246,15 +270,19 @@ def run_build(
                     plan=plan,
                     root=root,
                     verify=registry.platforms if registry is not None else None,
+                    resolve=registry.digest if registry is not None else None,
+                    staging_tags=buildx.driver == "docker",
                 )
                 results = run_schedule(
                     plan,
                     runner,
                     jobs=request.jobs,
                     on_start=lambda b: log(f"building {b.name} ({', '.join(b.platforms)})"),
-                    on_finish=lambda r: _log_result(r, log),
+                    on_finish=lambda r: _log_result(r, log, grouped=in_github_actions(environ)),
                 )
         ordered = {b.name: results[b.name] for b in plan.images}
+        if request.digests_dir is not None:
+            write_digests(plan, ordered, request.digests_dir)
         return BuildReport(
             selection=selection,
             plan=plan,
@@ -263,17 +291,41 @@ def run_build(
         )
 
 
-def _log_result(result: ImageResult, log: Callable[[str], None]) -> None:
+def digest_file_name(image: str, platforms: tuple[str, ...]) -> str:
+    return f"{image}__{'+'.join(p.replace('/', '-') for p in platforms)}.digest"
+
+
+def write_digests(plan: BuildPlan, results: Mapping[str, ImageResult], directory: Path) -> None:
+    """One file per built image: what `builder merge` joins into multi-arch tags."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for build in plan.images:
+        result = results.get(build.name)
+        if result is not None and result.status == "built" and result.digest:
+            path = directory / digest_file_name(build.name, build.platforms)
+            path.write_text(result.digest + "\n", encoding="utf-8")
+
+
+def _log_result(result: ImageResult, log: Callable[[str], None], *, grouped: bool) -> None:
     if result.status == "built":
         where = f" -> {result.pinned}" if result.pinned else ""
-        log(f"built {result.name} in {result.seconds:.1f}s{where}")
+        headline = f"built {result.name} in {result.seconds:.1f}s{where}"
     elif result.status == "failed":
-        log(f"FAILED {result.name}: {result.reason}")
-        tail = result.log.splitlines()[-25:]
-        for line in tail:
-            log(f"  {result.name} | {line}")
+        headline = f"FAILED {result.name}: {result.reason}"
     else:
-        log(f"skipped {result.name}: {result.reason}")
+        headline = f"skipped {result.name}: {result.reason}"
+    if grouped and result.log:
+        # GitHub Actions folds each image's whole build log under its result line.
+        log(f"::group::{headline}")
+        for line in result.log.splitlines():
+            log(line)
+        log("::endgroup::")
+        if result.status == "failed":
+            log(f"::error title=builder: {result.name} failed::{result.reason}")
+        return
+    log(headline)
+    if result.status == "failed":
+        for line in result.log.splitlines()[-25:]:
+            log(f"  {result.name} | {line}")
 
 
 def metadata_json(report: BuildReport) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Buildx:
         self._environ = dict(os.environ if environ is None else environ)
         self._config_dir: tempfile.TemporaryDirectory[str] | None = None
         self._client = self._make_client()
+        self.driver: str | None = None  # known after check()
 
     def _make_client(self) -> python_on_whales.DockerClient:
         config = self._config_dir.name if self._config_dir is not None else None
@@ -92,6 +93,7 @@ class Buildx:
             builder = self._client.buildx.inspect(bootstrap=True)
         except python_on_whales.exceptions.DockerException as exc:
             raise EngineError(f"buildx has no usable builder: {_first_line(exc.stderr)}") from None
+        self.driver = builder.driver
         supported = {str(p) for node in (builder.nodes or []) for p in (node.platforms or [])}
         missing = [p for p in platforms if supported and p not in supported]
         if missing:
@@ -184,6 +186,14 @@ class Buildx:
             if metadata_file.is_file():
                 metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
             return BakeResult(ok=True, metadata=metadata, log="\n".join(lines))
+
+    def imagetools_create(self, sources: list[str], tags: list[str]) -> str | None:
+        """Join per-platform pushes into one multi-arch tag set; the error line, or None."""
+        try:
+            self._client.buildx.imagetools.create(sources=sources, tags=tags)
+        except python_on_whales.exceptions.DockerException as exc:
+            return _first_line(exc.stderr)
+        return None
 
     def print_definition(self, bake_file: Path, targets: list[str]) -> dict[str, Any]:
         result = self._client.buildx.bake(targets, files=[bake_file], print=True)

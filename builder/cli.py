@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -190,11 +191,23 @@ def build(
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Push from a dirty working tree (-dirty tags).")
     ] = False,
+    push_by_digest: Annotated[
+        bool,
+        typer.Option(
+            "--push-by-digest",
+            help="Push untagged, by digest (one platform per runner); join with `builder merge`.",
+        ),
+    ] = False,
+    digests_dir: Annotated[
+        Path | None,
+        typer.Option("--digests-dir", help="Write each pushed digest here for `builder merge`."),
+    ] = None,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
+    from builder.actions import publish
     from builder.build import BuildRequest, render_dry_run, run_build, write_metadata
     from builder.config import validate_platform
     from builder.errors import BuildFailed
@@ -217,6 +230,8 @@ def build(
             dry_run=dry_run,
             jobs=jobs,
             allow_dirty=allow_dirty,
+            push_by_digest=push_by_digest,
+            digests_dir=digests_dir,
             overrides=overrides_of(registry, namespace),
         )
         git = open_git(repo, environ)
@@ -225,12 +240,159 @@ def build(
         )
         if metadata_file is not None:
             write_metadata(report, metadata_file)
+        publish(report, environ)
         if dry_run:
             render_dry_run(report, git.root, sys.stdout)
             return
         typer.echo(render_build_report(report))
         if report.failed:
             raise BuildFailed(f"{len(report.failed)} image(s) failed: {', '.join(report.failed)}")
+
+    guarded(body)
+
+
+class PlanFormat(StrEnum):
+    table = "table"
+    json = "json"
+    github_matrix = "github-matrix"
+
+
+@app.command()
+def plan(
+    base: BaseOpt = None,
+    head: HeadOpt = None,
+    everything: Annotated[bool, typer.Option("--all", help="Plan every image.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Plan just these.")] = None,
+    platform: Annotated[
+        list[str] | None, typer.Option("--platform", help="Override the platforms.")
+    ] = None,
+    fmt: Annotated[PlanFormat, typer.Option("--format", "-f")] = PlanFormat.table,
+    max_generations: Annotated[
+        int | None,
+        typer.Option(
+            "--max-generations",
+            min=1,
+            help="Fail when the plan has more dependency waves (a fan-out workflow's jobs).",
+        ),
+    ] = None,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Print the build plan: waves of images, for people or as a GitHub Actions matrix."""
+    from builder.actions import compute_matrix, compute_matrix_outputs, matrix_json, write_outputs
+    from builder.build import BuildRequest, prepare
+    from builder.config import validate_platform
+    from builder.errors import UserError
+    from builder.render import render_table
+    from builder.workspace import open_git
+
+    def body() -> None:
+        environ = dict(os.environ)
+        platforms = tuple(
+            validate_platform(p.strip()) for value in platform or () for p in value.split(",")
+        )
+        request = BuildRequest(
+            base=base,
+            head=head,
+            everything=everything,
+            only=tuple(only or ()),
+            platforms=platforms or None,
+            push=True,
+            dry_run=True,  # planning pushes nothing, so a dirty tree is fine
+            overrides=overrides_of(registry, namespace),
+        )
+        git = open_git(repo, environ)
+        prepared = prepare(git, request, environ=environ, log=lambda m: typer.echo(m, err=True))
+        the_plan = prepared.plan
+        if max_generations is not None and len(the_plan.waves) > max_generations:
+            raise UserError(
+                f"the plan has {len(the_plan.waves)} dependency waves, more than "
+                f"--max-generations {max_generations}",
+                hint="add wave jobs to the workflow",
+            )
+        matrix = compute_matrix(the_plan)
+        if environ.get("GITHUB_ACTIONS") == "true":
+            write_outputs(compute_matrix_outputs(matrix, max_generations or 0), environ)
+        if fmt is PlanFormat.github_matrix:
+            typer.echo(matrix_json(matrix))
+        elif fmt is PlanFormat.json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "waves": [list(w) for w in the_plan.waves],
+                        "images": [
+                            {
+                                "name": b.name,
+                                "platforms": list(b.platforms),
+                                "tags": list(b.tags),
+                                "requires": list(b.requires),
+                            }
+                            for b in the_plan.images
+                        ],
+                        "unchanged": list(the_plan.unchanged),
+                        "removed": list(the_plan.removed),
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            rows = [
+                (str(i), b.name, ", ".join(b.platforms), ", ".join(b.requires) or "-")
+                for i, wave in enumerate(the_plan.waves, 1)
+                for b in (the_plan.get(n) for n in wave)
+            ]
+            typer.echo(render_table(("WAVE", "IMAGE", "PLATFORMS", "AFTER"), rows))
+
+    guarded(body)
+
+
+@app.command()
+def merge(
+    digests_dir: Annotated[
+        Path, typer.Option("--digests-dir", help="Where the per-platform builds wrote digests.")
+    ],
+    base: BaseOpt = None,
+    head: HeadOpt = None,
+    everything: Annotated[bool, typer.Option("--all", help="As given to the builds.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="As given.")] = None,
+    metadata_file: Annotated[
+        Path | None, typer.Option("--metadata-file", help="Write the merged result as JSON.")
+    ] = None,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
+    from builder.actions import publish
+    from builder.build import BuildRequest, write_metadata
+    from builder.errors import BuildFailed
+    from builder.merge import run_merge
+    from builder.render import render_build_report
+    from builder.workspace import open_git
+
+    def body() -> None:
+        environ = dict(os.environ)
+        request = BuildRequest(
+            base=base,
+            head=head,
+            everything=everything,
+            only=tuple(only or ()),
+            push=True,
+            overrides=overrides_of(registry, namespace),
+        )
+        git = open_git(repo, environ)
+        report = run_merge(
+            git, request, digests_dir, environ=environ, log=lambda m: typer.echo(m, err=True)
+        )
+        if metadata_file is not None:
+            write_metadata(report, metadata_file)
+        publish(report, environ)
+        typer.echo(render_build_report(report))
+        if report.failed:
+            raise BuildFailed(
+                f"{len(report.failed)} image(s) not merged: {', '.join(report.failed)}"
+            )
 
     guarded(body)
 

@@ -122,24 +122,40 @@ class BakeRunner:
     sleep: Callable[[float], None] = time.sleep
     # Reads back the platforms the registry holds for a pushed reference.
     verify: Callable[[str], tuple[str, ...]] | None = None
+    # Turns `repo:tag` into the digest it points at, for parents built by another run.
+    resolve: Callable[[str], str] | None = None
+    # buildx's docker driver cannot push by digest: push under a per-platform staging tag.
+    staging_tags: bool = False
 
     def definition(
         self, build: ImageBuild, parents: Mapping[str, ImageResult]
     ) -> tuple[dict[str, object], list[str]]:
         """Pushing: pin each parent to the digest this run pushed. Not pushing: bring the
         in-plan ancestors into the same bake as cache-only targets linked by `target:`."""
+        pins = self.pin_parents(build)
         extra: dict[str, str] = {}
-        if build.base_parent and parents.get(build.base_parent):
-            digest = parents[build.base_parent].digest
-            if digest:
-                extra["org.opencontainers.image.base.digest"] = digest
+        if build.base_parent is not None and build.base_parent in parents:
+            base_digest = parents[build.base_parent].digest
+        else:
+            base_digest = pins.get(build.base_parent or "", "").partition("@")[2] or None
+        if base_digest:
+            extra["org.opencontainers.image.base.digest"] = base_digest
         if self.plan.push:
             contexts = {
                 p: f"docker-image://{r.pinned}" for p, r in parents.items() if r.pinned is not None
             }
+            contexts.update(pins)
+            staging = self.plan.push_by_digest and self.staging_tags
             target = render_bake_target(
-                build, root=self.root, parent_contexts=contexts, extra_labels=extra, push=True
+                build,
+                root=self.root,
+                parent_contexts=contexts,
+                extra_labels=extra,
+                push=True,
+                by_digest=self.plan.push_by_digest and not staging,
             )
+            if staging:
+                target["tags"] = [f"{build.repository}:{build.staging_tag}"]
             return {"target": {build.target: target}}, [build.target]
         closure: list[ImageBuild] = []
         stack = [build.name]
@@ -153,7 +169,7 @@ class BakeRunner:
             b.target: render_bake_target(
                 b,
                 root=self.root,
-                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents},
+                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents} | pins,
                 extra_labels=extra if b is build else None,
                 push=False,
             )
@@ -161,8 +177,31 @@ class BakeRunner:
         }
         return {"target": definition}, [build.target]
 
+    def pin_parents(self, build: ImageBuild) -> dict[str, str]:
+        """Contexts for parents another run built: their `git-<sha>` tag, as a digest."""
+        pins: dict[str, str] = {}
+        for parent, reference in build.pinned_references:
+            repository = reference.rsplit(":", 1)[0]
+            if self.resolve is None:
+                pins[parent] = f"docker-image://{reference}"
+                continue
+            try:
+                digest = self.resolve(reference)
+            except BuilderError as exc:
+                raise BuilderError(
+                    f"parent {parent} is affected by this change but {reference} cannot be "
+                    f"resolved ({exc.message}); build it first, e.g. in an earlier wave",
+                ) from None
+            pins[parent] = f"docker-image://{repository}@{digest}"
+        return pins
+
     def __call__(self, build: ImageBuild, parents: Mapping[str, ImageResult]) -> ImageResult:
-        definition, targets = self.definition(build, parents)
+        try:
+            definition, targets = self.definition(build, parents)
+        except BuilderError as exc:
+            return ImageResult(
+                name=build.name, status="failed", reason=exc.message, repository=build.repository
+            )
         started = time.monotonic()
         result: BakeResult | None = None
         attempts = 0

@@ -34,6 +34,7 @@ class Revision:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     push: bool = True
+    push_by_digest: bool = False  # untagged pushes, joined later by `builder merge`
     platforms: tuple[str, ...] | None = None  # overrides every image's platforms
     cache: bool = True
 
@@ -53,6 +54,12 @@ class ImageBuild:
     tags: tuple[str, ...]  # full references
     labels: tuple[tuple[str, str], ...]
     parents: tuple[tuple[str, str], ...]  # (in-plan parent, named-context key)
+    # Parents this change affects that another run builds (an earlier fan-out wave, or
+    # left out by --only): pinned to the digest of their `git-<sha>` tag, never `latest`.
+    pinned_parents: tuple[tuple[str, str], ...] = ()
+    # Each pinned parent's `<repo>:git-<sha7>`: the tag its own run of this commit pushed.
+    pinned_references: tuple[tuple[str, str], ...] = ()
+    staging_tag: str = ""  # `git-<sha7>-<platforms>`, where push-by-digest is unavailable
     requires: tuple[str, ...]  # in-plan images that must be built first (depends_on too)
     base: str | None  # the reference the final stage starts from, for the base.* labels
     base_parent: str | None  # that base's in-plan image, when it is one
@@ -68,6 +75,7 @@ class BuildPlan:
     unchanged: tuple[str, ...]  # images of the repo not in the plan
     removed: tuple[str, ...]
     push: bool
+    push_by_digest: bool = False
 
     def get(self, name: str) -> ImageBuild:
         for image in self.images:
@@ -123,10 +131,15 @@ def compute_plan(
     settings: Settings,
     revision: Revision,
     options: Options,
-    only: tuple[str, ...] = (),
+    everything_affected: Affected | None = None,
 ) -> BuildPlan:
-    """The builds for `affected` (narrowed to `only` when given), in dependency order."""
-    selected = [i for i in affected.images if not only or i.name in only]
+    """The builds for `affected`, in dependency order.
+
+    `everything_affected` is the change's whole affected set when `affected` was narrowed
+    (--only, one fan-out job): parents in it but not in the plan get pinned by digest.
+    """
+    selected = list(affected.images)
+    others = {i.name for i in (everything_affected or affected).images}
     names = {i.name for i in selected}
     reasons = {i.name: i.reasons for i in selected}
     order = [n for n in graph.order if n in names]
@@ -137,10 +150,15 @@ def compute_plan(
     for name in order:
         image = graph.images[name]
         parents: dict[str, str] = {}
+        pinned: dict[str, str] = {}
         for reference in image.references:
             parent = by_repository.get(reference.repository)
-            if parent in names and parent != name:
+            if parent is None or parent == name:
+                continue
+            if parent in names:
                 parents.setdefault(familiar_name(reference.text), parent)
+            elif parent in others:
+                pinned.setdefault(familiar_name(reference.text), parent)
         froms = [r for r in image.references if r.kind == "from"]
         base = froms[-1] if froms else None
         base_parent = by_repository.get(base.repository) if base else None
@@ -164,12 +182,27 @@ def compute_plan(
                 stage=image.config.target,
                 platforms=options.platforms or image.config.platforms,
                 build_args=image.build_args,
-                tags=tuple(f"{_display_repository(settings, name)}:{t}" for t in tags),
+                tags=()
+                if options.push_by_digest
+                else tuple(f"{_display_repository(settings, name)}:{t}" for t in tags),
                 labels=tuple(sorted(labels.items())),
                 parents=tuple(sorted((p, key) for key, p in parents.items())),
                 requires=tuple(p for p in image.parents if p in names and p != name),
+                pinned_parents=tuple(sorted((p, key) for key, p in pinned.items())),
+                staging_tag="-".join(
+                    [
+                        tags[0],
+                        *(p.replace("/", "-") for p in options.platforms or image.config.platforms),
+                    ]
+                ),
+                pinned_references=tuple(
+                    (p, f"{_display_repository(settings, p)}:{tags[0]}")
+                    for p in sorted(set(pinned.values()))
+                ),
                 base=base.text if base else None,
-                base_parent=base_parent if base_parent in names else None,
+                base_parent=base_parent
+                if base_parent in names or base_parent in pinned.values()
+                else None,
                 cache=options.cache and settings.cache,
                 epoch=revision.epoch,
                 reasons=reasons[name],
@@ -180,7 +213,8 @@ def compute_plan(
         waves=graph.generations(order),
         unchanged=tuple(n for n in graph.order if n not in names),
         removed=affected.removed,
-        push=options.push,
+        push=options.push or options.push_by_digest,
+        push_by_digest=options.push_by_digest,
     )
 
 
@@ -199,6 +233,7 @@ def render_bake_target(
     parent_contexts: Mapping[str, str],
     extra_labels: Mapping[str, str] | None = None,
     push: bool,
+    by_digest: bool = False,
 ) -> dict[str, Any]:
     """One bake target; `parent_contexts` maps each in-plan parent to its context value
     (`target:<t>` inside one bake file, `docker-image://repo@digest` across runs)."""
@@ -217,14 +252,23 @@ def render_bake_target(
         target.setdefault("args", {})["SOURCE_DATE_EPOCH"] = str(build.epoch)
     if build.stage:
         target["target"] = build.stage
-    contexts = {key: parent_contexts[p] for p, key in build.parents if p in parent_contexts}
+    contexts = {
+        key: parent_contexts[p]
+        for p, key in build.parents + build.pinned_parents
+        if p in parent_contexts
+    }
     if contexts:
         target["contexts"] = contexts
     if build.cache:
         target["cache-from"] = [f"type=registry,ref={cache_ref(build)}"]
         if push:
             target["cache-to"] = [f"type=registry,ref={cache_ref(build)},mode=max"]
-    target["output"] = ["type=registry"] if push else ["type=cacheonly"]
+    if by_digest:
+        target["output"] = [
+            f"type=image,name={build.repository},push-by-digest=true,name-canonical=true,push=true"
+        ]
+    else:
+        target["output"] = ["type=registry"] if push else ["type=cacheonly"]
     return target
 
 
@@ -242,6 +286,7 @@ def render_bake_file(plan: BuildPlan, *, root: Path) -> dict[str, Any]:
                 root=root,
                 parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents},
                 push=plan.push,
+                by_digest=plan.push_by_digest,
             )
             for b in plan.images
         },

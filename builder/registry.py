@@ -37,6 +37,16 @@ class Registry:
     def close(self) -> None:
         self._client.close()
 
+    def digest(self, reference: str) -> str:
+        """The digest a tag points at now."""
+        try:
+            data = self._client.images.get_registry_data(reference, auth_config=self._auth)
+        except docker.errors.NotFound:
+            raise RegistryError(f"{reference} is not in the registry") from None
+        except docker.errors.DockerException as exc:
+            raise RegistryError(f"cannot inspect {reference}: {exc}") from None
+        return str(data.id)
+
     def platforms(self, reference: str) -> tuple[str, ...]:
         """The platforms of the manifest list at `reference`, retrying passing faults only."""
         for attempt in range(1, _ATTEMPTS + 1):

@@ -117,27 +117,23 @@ def render_graph(graph: ImageGraph, fmt: str) -> str:
     return render_tree(graph)
 
 
+def _clip(text: str, width: int = 90) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def render_build_report(report: BuildReport) -> str:
     rows = []
     for name, result in report.results.items():
         if result.status == "unchanged":
             continue
-        rows.append(
-            (
-                name,
-                result.status,
-                result.pinned or (result.digest or "-"),
-                result.reason
-                if result.status != "built"
-                else ", ".join(t.rsplit(":", 1)[1] for t in result.tags) or "-",
-            )
-        )
-    unchanged = sum(1 for r in report.results.values() if r.status == "unchanged")
+        tags = ", ".join(t.rsplit(":", 1)[1] for t in result.tags)
+        detail = tags if result.status == "built" else result.reason
+        rows.append((name, result.status, result.pinned or "-", _clip(detail or "-")))
     counts: dict[str, int] = {}
     for result in report.results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if not rows:
-        return f"nothing to build ({unchanged} unchanged)"
+        return f"nothing to build ({summary or 'no images'})"
     table = render_table(("IMAGE", "STATUS", "PINNED", "TAGS / WHY"), rows)
     return f"{table}\n{summary}"

@@ -1,0 +1,143 @@
+"""GitHub Actions conventions: step summary, step outputs, log groups (rendering is pure)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from builder.build import BuildReport, metadata_json
+from builder.graph import render_mermaid
+from builder.plan import BuildPlan
+from builder.revisions import in_github_actions
+
+_STATUS_ICON = {
+    "built": "✅",
+    "failed": "❌",
+    "skipped": "⏭️",
+    "unchanged": "➖",
+    "planned": "📝",
+}
+_MERMAID_CLASSES = {
+    "built": "fill:#2da44e,color:#fff",
+    "failed": "fill:#cf222e,color:#fff",
+    "skipped": "fill:#bf8700,color:#fff",
+    "planned": "fill:#0969da,color:#fff",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_summary(report: BuildReport) -> str:
+    counts: dict[str, int] = {}
+    for result in report.results.values():
+        counts[result.status] = counts.get(result.status, 0) + 1
+    rng = report.selection.range
+    lines = [
+        "## builder: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())),
+        "",
+        f"Compared `{rng.base_label}` .. `{rng.head_label}` at `{report.revision.sha[:12]}`.",
+        "",
+    ]
+    lines += [f"> [!WARNING]\n> {_cell(w)}\n" for w in report.selection.warnings]
+    lines += ["| image | status | why | tags | pinned |", "| --- | --- | --- | --- | --- |"]
+    for name, result in report.results.items():
+        tags = " ".join(f"`{t.rsplit(':', 1)[1]}`" for t in result.tags)
+        pinned = f"`{result.pinned}`" if result.pinned else ""
+        icon = _STATUS_ICON.get(result.status, "")
+        lines.append(
+            f"| {name} | {icon} {result.status} | {_cell(result.reason)} | {tags} | {pinned} |"
+        )
+    graph = report.selection.repo.graph
+    statuses = {n: r.status for n, r in report.results.items() if r.status in _MERMAID_CLASSES}
+    lines += ["", "```mermaid", render_mermaid(graph, highlight=statuses)]
+    lines += [f"  classDef {status} {style}" for status, style in _MERMAID_CLASSES.items()]
+    lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def compute_outputs(report: BuildReport) -> dict[str, str]:
+    data = metadata_json(report)
+    built = [n for n, r in report.results.items() if r.status == "built"]
+    failed = [n for n, r in report.results.items() if r.status == "failed"]
+    matrix = {
+        "include": [
+            {"image": b.name, "platforms": ",".join(b.platforms)} for b in report.plan.images
+        ]
+    }
+    return {
+        "images": json.dumps(data["images"], separators=(",", ":")),
+        "built": json.dumps(built),
+        "failed": json.dumps(failed),
+        "matrix": json.dumps(matrix, separators=(",", ":")),
+    }
+
+
+def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """Append to $GITHUB_OUTPUT with heredoc delimiters, safe for any value."""
+    path = environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    with Path(path).open("a", encoding="utf-8") as handle:
+        for key, value in outputs.items():
+            delimiter = f"builder_{uuid.uuid4().hex}"
+            handle.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def write_summary(text: str, environ: Mapping[str, str]) -> None:
+    path = environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def publish(report: BuildReport, environ: Mapping[str, str]) -> None:
+    """Summary and outputs, when running inside GitHub Actions."""
+    if not in_github_actions(environ):
+        return
+    write_summary(render_summary(report), environ)
+    write_outputs(compute_outputs(report), environ)
+
+
+def matrix_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+DEFAULT_RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
+
+
+def compute_matrix(
+    plan: BuildPlan, runners: Mapping[str, str] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """One job per image and platform, tagged with its dependency wave (1-based)."""
+    runners = {**DEFAULT_RUNNERS, **(runners or {})}
+    wave_of = {name: i for i, wave in enumerate(plan.waves, 1) for name in wave}
+    include = [
+        {
+            "generation": wave_of[build.name],
+            "image": build.name,
+            "platform": platform,
+            "runner": runners.get(platform, DEFAULT_RUNNERS["linux/amd64"]),
+        }
+        for build in sorted(plan.images, key=lambda b: (wave_of[b.name], b.name))
+        for platform in build.platforms
+    ]
+    return {"include": include}
+
+
+def compute_matrix_outputs(
+    matrix: Mapping[str, list[dict[str, Any]]], waves: int
+) -> dict[str, str]:
+    """`matrix`, `generations` and a `waveN` matrix per wave for fixed workflow jobs."""
+    include = matrix["include"]
+    generations = max((e["generation"] for e in include), default=0)
+    outputs = {"matrix": matrix_json(matrix), "generations": str(generations)}
+    for wave in range(1, max(waves, generations) + 1):
+        entries = [e for e in include if e["generation"] == wave]
+        outputs[f"wave{wave}"] = matrix_json({"include": entries})
+        outputs[f"wave{wave}_size"] = str(len(entries))
+    return outputs

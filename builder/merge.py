@@ -1,0 +1,110 @@
+"""`builder merge`: join per-platform pushes by digest into multi-arch tags, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from builder.build import BuildReport, BuildRequest, credentials_for, prepare
+from builder.buildx import Buildx
+from builder.errors import BuilderError, UserError
+from builder.executor import ImageResult, mark_unchanged
+from builder.git import Git
+from builder.registry import Registry
+
+
+def load_digests(directory: Path) -> dict[str, dict[str, str]]:
+    """image -> platform -> digest, from `<image>__<platforms>.digest` files (any depth)."""
+    if not directory.is_dir():
+        raise UserError(f"digests directory {directory} does not exist")
+    found: dict[str, dict[str, str]] = {}
+    for path in sorted(directory.rglob("*.digest")):
+        image, sep, platforms = path.stem.partition("__")
+        digest = path.read_text(encoding="utf-8").strip()
+        if not sep or not digest.startswith("sha256:"):
+            raise UserError("not a digest file builder wrote", file=str(path))
+        for platform in platforms.split("+"):
+            found.setdefault(image, {})[platform.replace("-", "/", 2)] = digest
+    return found
+
+
+def run_merge(
+    git: Git,
+    request: BuildRequest,
+    digests_dir: Path,
+    *,
+    environ: Mapping[str, str],
+    log: Callable[[str], None],
+    make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
+) -> BuildReport:
+    prepared = prepare(git, request, environ=environ, log=log)
+    plan = prepared.plan
+    digests = load_digests(digests_dir)
+    unknown = sorted(set(digests) - {b.name for b in plan.images})
+    if unknown:
+        raise UserError(
+            f"digests for images this change does not build: {', '.join(unknown)}",
+            hint="merge with the same --base/--head/--all/--only as the builds",
+        )
+    results: dict[str, ImageResult] = {}
+    settings = prepared.selection.repo.settings
+    credentials = credentials_for(settings.registry, environ)
+    with make_buildx(environ) as buildx:
+        if credentials is not None:
+            buildx.login(settings.registry, *credentials)
+        registry = Registry(environ, credentials=credentials)
+        try:
+            for build in plan.images:
+                have = digests.get(build.name)
+                if not have:
+                    continue  # built by another wave
+                missing = [p for p in build.platforms if p not in have]
+                if missing:
+                    reason = f"refusing to tag: no digest for {', '.join(missing)}"
+                    results[build.name] = ImageResult(
+                        name=build.name,
+                        status="failed",
+                        reason=reason,
+                        repository=build.repository,
+                    )
+                    log(f"FAILED {build.name}: {reason}")
+                    continue
+                sources = sorted({f"{build.repository}@{have[p]}" for p in build.platforms})
+                error = buildx.imagetools_create(sources, list(build.tags))
+                if error is None:
+                    try:
+                        digest = registry.digest(build.tags[0])
+                        held = registry.platforms(f"{build.repository}@{digest}")
+                    except BuilderError as exc:
+                        error = exc.message
+                    else:
+                        lacking = [p for p in build.platforms if p not in held]
+                        if lacking:
+                            error = f"the merged index lacks {', '.join(lacking)}"
+                if error is not None:
+                    results[build.name] = ImageResult(
+                        name=build.name,
+                        status="failed",
+                        reason=error,
+                        repository=build.repository,
+                    )
+                    log(f"FAILED {build.name}: {error}")
+                    continue
+                results[build.name] = ImageResult(
+                    name=build.name,
+                    status="built",
+                    reason="merged " + ", ".join(build.platforms),
+                    repository=build.repository,
+                    digest=digest,
+                    tags=build.tags,
+                    platforms=build.platforms,
+                )
+                log(f"merged {build.name} -> {build.repository}@{digest}")
+        finally:
+            registry.close()
+    return BuildReport(
+        selection=prepared.selection,
+        plan=plan,
+        revision=prepared.revision,
+        results=mark_unchanged(plan, results),
+    )
