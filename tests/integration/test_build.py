@@ -134,7 +134,8 @@ def test_dry_run_prints_the_plan_and_pushes_nothing(make_build_repo: MakeRepo):
     done = repo.builder("build", "--all", "--dry-run", check_exit=0)
     assert "wave 1: base, solo" in done.stdout
     assert "wave 2: child" in done.stdout
-    assert '"contexts"' in done.stdout and "target:base" in done.stdout
+    assert '"contexts"' in done.stdout
+    assert "target:base" in done.stdout
     for name in ALL:
         assert repo.engine.api.tags(repo.repository(name)) == []
 
