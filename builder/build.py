@@ -22,7 +22,7 @@ from builder.model import Settings
 from builder.plan import BuildPlan, Options, Revision, compute_plan, render_bake_file
 from builder.registry import Registry
 from builder.repo import Overrides
-from builder.revisions import in_github_actions
+from builder.revisions import in_github_actions, warning_lines
 from builder.workspace import Selection, select
 
 _VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
@@ -185,7 +185,8 @@ def prepare(
         everything=request.everything,
     )
     for warning in selection.warnings:
-        log(f"warning: {warning}")
+        for line in warning_lines(warning, environ):
+            log(line)
     settings = selection.repo.settings
     affected = selection.affected
     if request.only:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -132,12 +132,22 @@ def compute_affected(
     if base_graph is not None:
         removed = tuple(sorted(set(base_graph.images) - set(graph.images)))
         if settings_changed:
+            before = {name: _definition(image) for name, image in base_graph.images.items()}
             for name, image in graph.images.items():
-                if base_graph.images.get(name) != image:
+                if before.get(name) != _definition(image):
                     direct.setdefault(name, set()).add(
                         Reason(kind="settings", path=str(CONFIG_FILE))
                     )
     return _close(graph, direct, removed)
+
+
+def _definition(image: Image) -> Image:
+    """An image as builder.yaml can change it: of its build args, only the declared count.
+
+    `config.build_args` holds every build arg builder.yaml sets; `image.build_args` only
+    those the Dockerfile declares, which are the only ones that reach the build.
+    """
+    return replace(image, config=replace(image.config, build_args=()))
 
 
 def compute_all(graph: ImageGraph, note: str) -> Affected:

@@ -40,9 +40,10 @@ class GraphFormat(StrEnum):
 
 
 def warn(message: str, environ: Mapping[str, str]) -> None:
-    if environ.get("GITHUB_ACTIONS") == "true":
-        typer.echo(f"::warning::{message}", err=True)
-    typer.echo(f"warning: {message}", err=True)
+    from builder.revisions import warning_lines
+
+    for line in warning_lines(message, environ):
+        typer.echo(line, err=True)
 
 
 def guarded(action: Callable[[], T]) -> T:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+import pathspec
 import yaml
 
 from builder.errors import ConfigError
@@ -35,6 +36,8 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if problem.startswith("but ") and exc.context:
+            problem = f"{exc.context}, {problem}"  # "but found another document" alone says little
         raise ConfigError(f"invalid YAML: {problem}", file=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=path) from None
@@ -55,12 +58,36 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
         key = str(key_node.value)
         if key in entries:
             raise ConfigError(f"duplicate key {key!r}", file=path, line=line)
+        _check_duplicates(value_node, path)
         try:
             value = constructor.construct_object(value_node, deep=True)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid value for {key!r}: {exc}", file=path, line=line) from None
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            # PyYAML's constructors raise ValueError for e.g. the date 2001-13-01.
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(
+                f"invalid value for {key!r}: {problem}", file=path, line=line
+            ) from None
         entries[key] = _Entry(value, value_node.start_mark.line + 1)
     return entries
+
+
+def _check_duplicates(node: yaml.Node, path: str) -> None:
+    """PyYAML keeps the last of two equal keys silently; a nested duplicate is an error too."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_duplicates(item, path)
+    elif isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    raise ConfigError(
+                        f"duplicate key {key_node.value!r}",
+                        file=path,
+                        line=key_node.start_mark.line + 1,
+                    )
+                seen.add(key_node.value)
+            _check_duplicates(value_node, path)
 
 
 def _check_keys(entries: dict[str, _Entry], known: tuple[str, ...], path: str) -> None:
@@ -114,6 +141,21 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
     return tuple(sorted(args))
 
 
+def _watch(entry: _Entry, path: str) -> tuple[str, ...]:
+    patterns = _string_list(entry, "watch", path)
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except ValueError:
+            raise ConfigError(
+                f"invalid watch pattern {pattern!r}",
+                file=path,
+                line=entry.line,
+                hint="use gitignore-style globs relative to the repo root, e.g. libs/common/**",
+            ) from None
+    return patterns
+
+
 def _platforms(entry: _Entry, path: str) -> tuple[str, ...]:
     platforms = _string_list(entry, "platforms", path)
     if not platforms:
@@ -133,6 +175,8 @@ def _describe(value: object) -> str:
     names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
     if value is None:
         return "nothing"
+    if isinstance(value, str) and not value.strip():
+        return "an empty string"
     return names.get(type(value), f"{type(value).__name__} {value!r}")
 
 
@@ -145,12 +189,22 @@ def validate_platform(text: str) -> str:
 
 
 def validate_registry(text: str, *, source: str = "registry", line: int | None = None) -> str:
+    # Docker reads `acme/x` as docker.io/acme/x: a registry must look like a host name
+    # (a dot, a port or localhost) or it would silently become a Docker Hub namespace.
+    host = text.partition("/")[0]
     try:
         parse_reference(f"{text}/x")
+        looks_like_host = "." in host or ":" in host or host == "localhost"
     except InvalidReference:
+        looks_like_host = False
+    if not looks_like_host:
         raise ConfigError(
-            f"invalid registry {text!r}", file=source, line=line, hint="e.g. docker.io or ghcr.io"
-        ) from None
+            f"invalid registry {text!r}",
+            file=source,
+            line=line,
+            hint="a host name such as docker.io, ghcr.io or localhost:5000; "
+            "put an organisation in 'namespace'",
+        )
     return text
 
 
@@ -294,7 +348,7 @@ def parse_image_config(
     image_args = dict(get("build_args", lambda e: _build_args(e, path), ()))
     build_args = tuple(sorted({**dict(settings.build_args), **image_args}.items()))
     target = get("target", lambda e: _string(e, "target", path), None)
-    watch = get("watch", lambda e: _string_list(e, "watch", path), ())
+    watch = get("watch", lambda e: _watch(e, path), ())
     depends_on = get("depends_on", lambda e: _string_list(e, "depends_on", path), ())
     return ImageConfig(
         name=name,

@@ -14,11 +14,14 @@ from builder.refs import InvalidReference, parse_reference
 
 RefKind = Literal["from", "copy", "mount"]
 
-# $VAR, ${VAR}, ${VAR:-word}, ${VAR-word}, ${VAR:+word}, ${VAR+word}; `\$` is a literal dollar.
-_VAR_RE = re.compile(
-    r"\\\$|\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+])(?P<word>[^}]*))?\}"
-    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
-)
+# `# escape=` must sit among the parser directives at the very top of the file.
+_DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_STAGE_INDEX_RE = re.compile(r"^[0-9]+$")
+_SPECIAL_PARAMS = "@*#?-$!0"
+
+
+class ExpansionError(ValueError):
+    """A word BuildKit's shell lexer would reject: an unclosed quote or brace, a bad modifier."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,35 +41,189 @@ class DockerfileInfo:
     arg_names: frozenset[str]  # every ARG declared anywhere: the build args that matter
 
 
-def expand(text: str, variables: Mapping[str, str]) -> str:
-    """Substitute variables as BuildKit's shell lexer does for the forms Dockerfiles use."""
+class _Lexer:
+    """One word through BuildKit's shell lexer (frontend/dockerfile/shell/lex.go).
 
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "\\$":
-            return "$"
-        name = match.group("braced") or match.group("plain")
-        value = variables.get(name)
-        op = match.group("op")
-        if op is None:
+    Quotes are removed, the escape character escapes, and `$NAME`, `${NAME}` and the
+    `${NAME:-word}` family are substituted, with nested expansions inside the word.
+    """
+
+    def __init__(self, text: str, variables: Mapping[str, str], escape: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.variables = variables
+        self.escape = escape
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def next(self) -> str:
+        ch = self.peek()
+        self.pos += len(ch)
+        return ch
+
+    def word(self, stop: str = "") -> str:
+        out: list[str] = []
+        while self.pos < len(self.text):
+            ch = self.peek()
+            if stop and ch == stop:
+                self.next()
+                return "".join(out)
+            if ch == "$":
+                out.append(self.dollar())
+            elif ch == "'":
+                out.append(self.single_quoted())
+            elif ch == '"':
+                out.append(self.double_quoted())
+            else:
+                self.next()
+                if ch == self.escape:
+                    ch = self.next()  # escapes the next character; a trailing one vanishes
+                out.append(ch)
+        if stop:
+            raise ExpansionError(f"missing {stop!r}")
+        return "".join(out)
+
+    def single_quoted(self) -> str:
+        self.next()
+        end = self.text.find("'", self.pos)
+        if end == -1:
+            raise ExpansionError("unclosed single quote")
+        value = self.text[self.pos : end]
+        self.pos = end + 1
+        return value
+
+    def double_quoted(self) -> str:
+        self.next()
+        out: list[str] = []
+        while True:
+            ch = self.peek()
+            if not ch:
+                raise ExpansionError("unclosed double quote")
+            if ch == '"':
+                self.next()
+                return "".join(out)
+            if ch == "$":
+                out.append(self.dollar())
+                continue
+            self.next()
+            if ch == self.escape and self.peek() in ('"', "$", self.escape):
+                ch = self.next()
+            out.append(ch)
+
+    def name(self) -> str:
+        start = self.pos
+        if self.peek().isdecimal():
+            while self.peek().isdecimal():
+                self.next()
+            return self.text[start : self.pos]
+        if self.peek() and self.peek() in _SPECIAL_PARAMS:
+            return self.next()
+        while self.peek() and (
+            self.peek().isalpha() or self.peek().isdecimal() or self.peek() == "_"
+        ):
+            self.next()
+        return self.text[start : self.pos]
+
+    def dollar(self) -> str:
+        self.next()
+        if self.peek() != "{":
+            name = self.name()
+            return self.variables.get(name, "") if name else "$"
+        self.next()
+        if self.peek() in ("", "{", "}", ":"):
+            raise ExpansionError("bad substitution")
+        name = self.name()
+        value = self.variables.get(name)
+        op = self.next()
+        if op == "}":
             return value or ""
-        word = expand(match.group("word"), variables)
-        is_set = value is not None and (value != "" or not op.startswith(":"))
-        if op.endswith("-"):
+        if not op:
+            raise ExpansionError("missing '}'")
+        colon = op == ":"
+        if colon:
+            op = self.next()
+        if op in ("#", "%") and not colon:
+            longest = self.peek() == op
+            if longest:
+                self.next()
+            return _trim(value or "", self.word("}"), suffix=op == "%", longest=longest)
+        if op == "/" and not colon:
+            every = self.peek() == "/"
+            if every:
+                self.next()
+            pattern = self.word("/")
+            return _replace(value or "", pattern, self.word("}"), every=every)
+        if op not in ("-", "+", "?"):
+            raise ExpansionError(f"unsupported modifier {op!r} in substitution")
+        word = self.word("}")
+        is_set = value is not None and (value != "" or not colon)
+        if op == "-":
             return value if is_set and value is not None else word
-        return word if is_set else ""
+        if op == "+":
+            return word if is_set else ""
+        if not is_set:
+            raise ExpansionError(f"{name}: {word or 'is not set'}")
+        return value or ""
 
-    return _VAR_RE.sub(replace, text)
+
+def _glob(pattern: str) -> str:
+    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
+def _trim(value: str, pattern: str, *, suffix: bool, longest: bool) -> str:
+    regex = re.compile(_glob(pattern), re.DOTALL)
+    cuts = range(len(value) + 1)
+    if suffix:
+        starts = cuts if longest else reversed(cuts)
+        for start in starts:
+            if regex.fullmatch(value, start):
+                return value[:start]
+    else:
+        ends = reversed(cuts) if longest else cuts
+        for end in ends:
+            if regex.fullmatch(value, 0, end):
+                return value[end:]
     return value
+
+
+def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
+    if not pattern:
+        return value
+    regex = re.compile(_glob(pattern), re.DOTALL)
+    return regex.sub(lambda _: replacement, value, count=0 if every else 1)
+
+
+def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> str:
+    """Remove quotes and substitute variables as BuildKit does for FROM and ARG values.
+
+    Raises ExpansionError where BuildKit would refuse the word.
+    """
+    return _Lexer(text, variables, escape).word()
+
+
+def _escape_token(text: str) -> str:
+    """The `# escape=` parser directive, which only counts at the very top of the file."""
+    for line in text.lstrip("\ufeff").splitlines():
+        match = _DIRECTIVE_RE.match(line)
+        if match is None:
+            break
+        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
+            return match.group(2)
+    return "\\"
+
+
+def _utf8(text: str) -> str:
+    """Undo the latin-1 decoding the `dockerfile` binding applies to flags (not to values)."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return text
 
 
 def _flag(flags: tuple[str, ...], name: str) -> list[str]:
     prefix = f"--{name}="
-    return [flag[len(prefix) :] for flag in flags if flag.startswith(prefix)]
+    return [_utf8(flag)[len(prefix) :] for flag in flags if flag.startswith(prefix)]
 
 
 def _mount_froms(flags: tuple[str, ...]) -> list[str]:
@@ -74,9 +231,24 @@ def _mount_froms(flags: tuple[str, ...]) -> list[str]:
     for mount in _flag(flags, "mount"):
         for field in mount.split(","):
             key, _, value = field.partition("=")
-            if key.strip() == "from" and value:
+            if key.strip().lower() == "from" and value.strip():
                 froms.append(value.strip())
     return froms
+
+
+def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
+    # The binding hands Go a C string: a NUL would silently cut the file short, and a lone
+    # surrogate crashes the interpreter, so neither may reach it.
+    if "\0" in text:
+        raise DockerfileError("contains a NUL character", file=path, hint="is it a text file?")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DockerfileError("is not valid UTF-8 text", file=path) from None
+    try:
+        return tuple(dockerfile.parse_string(text))
+    except dockerfile.GoParseError as exc:
+        raise DockerfileError(f"cannot parse Dockerfile: {exc}", file=path) from None
 
 
 def parse_dockerfile(
@@ -90,44 +262,57 @@ def parse_dockerfile(
 
     `build_args` override the defaults of ARGs declared before the first FROM, exactly as
     `--build-arg` does; heredoc bodies and comments never produce references because
-    BuildKit's parser keeps them out of the instruction values.
+    BuildKit's parser keeps them out of the instruction values. As in BuildKit, FROM can
+    name only an earlier stage, while `COPY --from` and `RUN --mount=from=` may name any
+    stage of the file or its index.
     """
     overrides = dict(build_args or {})
-    try:
-        commands = dockerfile.parse_string(text)
-    except dockerfile.GoParseError as exc:
-        raise DockerfileError(f"cannot parse Dockerfile: {exc}", file=path) from None
+    commands = _commands(text, path)
+    escape = _escape_token(text)
 
+    all_stages = {
+        c.value[2].lower()
+        for c in commands
+        if c.cmd.upper() == "FROM" and len(c.value) == 3 and c.value[1].lower() == "as"
+    }
     global_args: dict[str, str] = {}
     arg_names: set[str] = set()
     stages: list[str | None] = []
     references: list[ImageReference] = []
 
+    def expanded(raw: str, line: int) -> str:
+        try:
+            return expand(raw, global_args, escape=escape)
+        except ExpansionError as exc:
+            raise DockerfileError(f"cannot expand {raw!r}: {exc}", file=path, line=line) from None
+
     def reference(raw: str, kind: RefKind, line: int) -> None:
-        expanded = expand(raw, global_args)
-        if not expanded:
+        name = expanded(raw, line)
+        if not name:
+            if kind != "from":
+                return  # BuildKit reads an empty --from as the build context
             raise DockerfileError(
                 f"{raw!r} expands to an empty image name",
                 file=path,
                 line=line,
                 hint="give the ARG a default or set it in build_args",
             )
-        lowered = expanded.lower()
-        if lowered in stages or (lowered.isdigit() and int(lowered) < len(stages)):
-            return  # an earlier stage of this Dockerfile, not an image
-        if lowered == "scratch" and kind == "from":
-            return
+        lowered = name.lower()
+        if kind == "from":
+            if lowered in stages or lowered == "scratch":
+                return  # an earlier stage of this Dockerfile, or no image at all
+        elif lowered in all_stages or _STAGE_INDEX_RE.match(lowered):
+            return  # a stage by name or index, not an image
         try:
-            repository = parse_reference(expanded).repository
+            repository = parse_reference(name).repository
         except InvalidReference as exc:
             raise DockerfileError(str(exc), file=path, line=line) from None
-        references.append(
-            ImageReference(text=expanded, repository=repository, kind=kind, line=line)
-        )
+        references.append(ImageReference(text=name, repository=repository, kind=kind, line=line))
 
     for command in commands:
         line = command.start_line
-        if command.cmd == "ARG":
+        instruction = command.cmd.upper()  # instructions are case-insensitive
+        if instruction == "ARG":
             for item in command.value:
                 name, eq, default = item.partition("=")
                 arg_names.add(name)
@@ -135,9 +320,9 @@ def parse_dockerfile(
                     if name in overrides:
                         global_args[name] = overrides[name]
                     elif eq:
-                        global_args[name] = expand(_unquote(default), global_args)
+                        global_args[name] = expanded(default, line)
             continue
-        if command.cmd == "FROM":
+        if instruction == "FROM":
             if not command.value:
                 raise DockerfileError("FROM names no image", file=path, line=line)
             values = command.value
@@ -161,20 +346,21 @@ def parse_dockerfile(
                 line=line,
                 hint="a Dockerfile must start with FROM (only ARG may precede it)",
             )
-        if command.cmd in ("COPY", "ADD"):
+        if instruction in ("COPY", "ADD"):
             for source in _flag(command.flags, "from"):
                 reference(source, "copy", line)
-        elif command.cmd == "RUN":
+        elif instruction == "RUN":
             for source in _mount_froms(command.flags):
                 reference(source, "mount", line)
 
     if not stages:
         raise DockerfileError("no FROM instruction", file=path, hint="add a FROM line")
     if target is not None and target.lower() not in stages:
+        named = [s for s in stages if s]
         raise DockerfileError(
             f"target stage {target!r} is not defined",
             file=path,
-            hint="named stages: " + ", ".join(s for s in stages if s) if any(stages) else None,
+            hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",
         )
     return DockerfileInfo(
         stages=tuple(stages), references=tuple(references), arg_names=frozenset(arg_names)

@@ -57,7 +57,10 @@ def compute_graph(images: Iterable[Image]) -> ImageGraph:
     except nx.NetworkXNoCycle:
         cycle = None
     if cycle:
-        names = [str(edge[0]) for edge in cycle] + [str(cycle[0][0])]
+        # Start at the smallest name so the same cycle always prints the same way.
+        ring = [str(edge[0]) for edge in cycle]
+        start = ring.index(min(ring))
+        names = ring[start:] + ring[:start] + [min(ring)]
         first = by_name[names[0]]
         raise GraphError(
             "dependency cycle: " + " -> ".join(names),

@@ -3,27 +3,28 @@
 Docker anchors every pattern at the context root (`*.md` matches `README.md` but not
 `docs/x.md`), lets `**` span directories, excludes a directory's contents when the
 directory matches, and lets the last matching pattern win so `!` re-includes. This
-follows moby/patternmatcher (patternmatcher.go) and moby/buildkit's ignorefile.ReadAll.
+follows moby/patternmatcher (patternmatcher.go: MatchesOrParentMatches, which tests the
+path and every one of its parent directories) and moby/buildkit's ignorefile.ReadAll.
 """
 
 from __future__ import annotations
 
 import posixpath
 import re
+import warnings
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     regex: re.Pattern[str]
-    depth: int  # number of path components the pattern spans
     exclusion: bool
 
 
 def parse_ignore_patterns(text: str) -> tuple[str, ...]:
     """The patterns of a .dockerignore, cleaned as Docker cleans them."""
     patterns = []
-    for raw in text.splitlines():
+    for raw in text.removeprefix("\ufeff").splitlines():
         if raw.startswith("#"):
             continue
         pattern = raw.strip()
@@ -41,7 +42,7 @@ def parse_ignore_patterns(text: str) -> tuple[str, ...]:
 
 
 def _translate(pattern: str) -> str:
-    out = ["^"]
+    out = []
     i, n = 0, len(pattern)
     while i < n:
         ch = pattern[i]
@@ -63,15 +64,13 @@ def _translate(pattern: str) -> str:
             if end == -1:
                 out.append(re.escape(ch))
             else:
+                # Go's regexp reads `[^a]` as a negation and `[!a]` as '!' or 'a'; so do we.
                 body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
                 out.append("[" + body.replace("\\", "\\\\") + "]")
                 i = end
         else:
             out.append(re.escape(ch))
         i += 1
-    out.append("$")
     return "".join(out)
 
 
@@ -86,10 +85,13 @@ class IgnoreMatcher:
             if not body:
                 continue
             try:
-                regex = re.compile(_translate(body))
+                with warnings.catch_warnings():
+                    # `[[:alpha:]]` is fine for Go but a "possible nested set" to Python.
+                    warnings.simplefilter("ignore", FutureWarning)
+                    regex = re.compile(_translate(body), re.DOTALL)
             except re.error:
                 continue  # Docker rejects the whole file here; we stay conservative: no match
-            compiled.append(_Pattern(regex, len(body.split("/")), exclusion))
+            compiled.append(_Pattern(regex, exclusion))
         self._patterns = tuple(compiled)
 
     @classmethod
@@ -100,13 +102,13 @@ class IgnoreMatcher:
         return bool(self._patterns)
 
     def excludes(self, path: str) -> bool:
-        parts = path.split("/")
+        parents = path.split("/")[:-1]
+        prefixes = ["/".join(parents[: i + 1]) for i in range(len(parents))]
         excluded = False
         for pattern in self._patterns:
-            matched = bool(pattern.regex.match(path))
-            if not matched and len(parts) > 1 and pattern.depth <= len(parts) - 1:
-                # A directory that matches takes its whole subtree with it.
-                matched = bool(pattern.regex.match("/".join(parts[: pattern.depth])))
-            if matched:
+            if pattern.exclusion != excluded:
+                continue  # cannot change the outcome, as in patternmatcher
+            # A directory that matches takes its whole subtree with it.
+            if pattern.regex.fullmatch(path) or any(pattern.regex.fullmatch(p) for p in prefixes):
                 excluded = not pattern.exclusion
         return excluded

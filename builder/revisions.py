@@ -13,6 +13,9 @@ from builder.errors import GitError
 from builder.git import NULL_SHA, Git
 
 _SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
+# A full object id: what CI hands over, and plausibly missing after a force push. A shorter
+# `--base` that names nothing is a typo and gets an error, not a rebuild of everything.
+_FULL_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +34,12 @@ def is_ci(environ: Mapping[str, str]) -> bool:
 
 def in_github_actions(environ: Mapping[str, str]) -> bool:
     return environ.get("GITHUB_ACTIONS") == "true"
+
+
+def warning_lines(message: str, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """A warning for the log; inside GitHub Actions also as an annotation."""
+    plain = f"warning: {message}"
+    return (f"::warning::{message}", plain) if in_github_actions(environ) else (plain,)
 
 
 def load_event(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -127,7 +136,7 @@ def resolve_range(
                     warnings.append(f"new branch: comparing with its merge base with {candidate}")
                     return found(merge_base, f"merge-base({candidate})")
         return everything(f"new branch with no merge base with {default_branch}")
-    if not _SHA_RE.match(base):
+    if not (_FULL_SHA_RE if source == "--base" else _SHA_RE).match(base):
         return found(git.resolve(base), base)
     if git.has_commit(base) or git.fetch_history(base):
         return found(git.resolve(base), base[:12])
