@@ -1,0 +1,57 @@
+"""The repository's own images (README command one) build and push on the real engine."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import GIT_ENV, ROOT, Engine, Repo
+
+pytestmark = pytest.mark.engine
+
+DEMO_IMAGES = {
+    "python-runtime",
+    "etl-base",
+    "etl-orders",
+    "etl-customers",
+    "etl-report",
+    "healthcheck",
+}
+
+
+def test_the_demo_repo_builds_and_pushes_every_image(engine: Engine, tmp_path: Path):
+    if not engine.api.tags("upstream/python"):
+        pytest.fail("upstream/python is not seeded: run scripts/engine seed", pytrace=False)
+    clone = tmp_path / "demo"
+    subprocess.run(
+        ["git", "clone", "-q", "--no-local", str(ROOT), str(clone)],
+        check=True,
+        env={**GIT_ENV, "PATH": "/usr/bin:/bin"},
+    )
+    repo = Repo(path=clone, namespace=f"demo{uuid.uuid4().hex[:8]}", engine=engine)
+    meta = tmp_path / "meta.json"
+    repo.builder(
+        "build",
+        "--all",
+        "--namespace",
+        repo.namespace,
+        "--metadata-file",
+        str(meta),
+        check_exit=0,
+    )
+    images = repo.metadata(meta)
+    assert {n for n, d in images.items() if d["status"] == "built"} == DEMO_IMAGES
+    for name in DEMO_IMAGES:
+        assert set(engine.api.platforms(repo.repository(name), "latest")) == {
+            "linux/amd64",
+            "linux/arm64",
+        }
+    # The shared package reached the jobs through etl-base, on both platforms.
+    for platform in ("linux/amd64", "linux/arm64"):
+        version = engine.api.read_file(
+            repo.repository("etl-report"), "latest", platform, "/etc/etl-common-version"
+        )
+        assert version == b"1.0.0\n"
