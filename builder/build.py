@@ -38,6 +38,7 @@ class BuildRequest:
     push: bool = True
     platforms: tuple[str, ...] | None = None
     cache: bool = True
+    secrets: tuple[str, ...] = ()
     dry_run: bool = False
     jobs: int = 2
     allow_dirty: bool = False
@@ -228,6 +229,7 @@ def prepare(
             push_by_digest=request.push_by_digest,
             platforms=request.platforms,
             cache=request.cache,
+            secrets=request.secrets,
         ),
         everything_affected=selection.affected,
     )

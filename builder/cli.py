@@ -184,6 +184,13 @@ def build(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and bake definition; touch nothing.")
     ] = False,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--secret",
+            help="BuildKit secret for RUN --mount=type=secret: id=NAME,env=VAR or id=NAME,src=PATH",
+        ),
+    ] = None,
     metadata_file: Annotated[
         Path | None,
         typer.Option("--metadata-file", help="Write tags, digests and status per image as JSON."),
@@ -212,6 +219,7 @@ def build(
     from builder.build import BuildRequest, render_dry_run, run_build, write_metadata
     from builder.config import validate_platform
     from builder.errors import BuildFailed
+    from builder.plan import parse_secret
     from builder.render import render_build_report
     from builder.workspace import open_git
 
@@ -228,6 +236,7 @@ def build(
             push=push,
             platforms=platforms or None,
             cache=cache,
+            secrets=tuple(parse_secret(s) for s in secret or ()),
             dry_run=dry_run,
             jobs=jobs,
             allow_dirty=allow_dirty,

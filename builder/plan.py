@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from builder.changes import Affected, Reason
+from builder.errors import ConfigError
 from builder.graph import ImageGraph
 from builder.model import Settings
 from builder.refs import TAG_RE, familiar_name
@@ -37,6 +38,9 @@ class Options:
     push_by_digest: bool = False  # untagged pushes, joined later by `builder merge`
     platforms: tuple[str, ...] | None = None  # overrides every image's platforms
     cache: bool = True
+    # BuildKit secrets, `id=NAME,env=VAR` or `id=NAME,src=PATH`: only the name of where the
+    # value lives travels, never the value, and RUN --mount=type=secret keeps it out of layers.
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +68,7 @@ class ImageBuild:
     base: str | None  # the reference the final stage starts from, for the base.* labels
     base_parent: str | None  # that base's in-plan image, when it is one
     cache: bool
+    secrets: tuple[str, ...] = ()
     epoch: int | None = None
     reasons: tuple[Reason, ...] = ()
 
@@ -82,6 +87,20 @@ class BuildPlan:
             if image.name == name:
                 return image
         raise KeyError(name)
+
+
+_SECRET_RE = re.compile(r"^id=[A-Za-z0-9_.-]+,(env=[A-Za-z_][A-Za-z0-9_]*|src=[^,]+)$")
+
+
+def parse_secret(text: str) -> str:
+    """Validate a `--secret` spec; the value itself never passes through builder."""
+    spec = text.strip()
+    if not _SECRET_RE.match(spec):
+        raise ConfigError(
+            f"invalid --secret {text!r}",
+            hint="use id=NAME,env=VARIABLE or id=NAME,src=PATH",
+        )
+    return spec
 
 
 def sanitize_tag(text: str) -> str:
@@ -205,6 +224,7 @@ def compute_plan(
                 else None,
                 cache=options.cache and settings.cache,
                 epoch=revision.epoch,
+                secrets=options.secrets,
                 reasons=reasons[name],
             )
         )
@@ -252,6 +272,8 @@ def render_bake_target(
         target.setdefault("args", {})["SOURCE_DATE_EPOCH"] = str(build.epoch)
     if build.stage:
         target["target"] = build.stage
+    if build.secrets:
+        target["secret"] = list(build.secrets)
     contexts = {
         key: parent_contexts[p]
         for p, key in build.parents + build.pinned_parents
