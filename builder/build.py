@@ -8,7 +8,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -20,9 +20,10 @@ from builder.executor import BakeRunner, ImageResult, as_planned, mark_unchanged
 from builder.git import Git
 from builder.model import Settings
 from builder.plan import BuildPlan, Options, Revision, compute_plan, render_bake_file
+from builder.reconcile import KeyReport, reconcile
 from builder.registry import Registry
 from builder.repo import Overrides
-from builder.revisions import in_github_actions, warning_lines
+from builder.revisions import in_github_actions, is_ci, warning_lines
 from builder.workspace import Selection, select
 
 _VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
@@ -44,6 +45,9 @@ class BuildRequest:
     allow_dirty: bool = False
     push_by_digest: bool = False
     digests_dir: Path | None = None
+    reconcile: bool | None = None  # None: on in CI, off locally
+    refresh: bool = False  # keys alone decide (the nightly job): git's diff is not asked
+    force: bool = False  # with refresh: rebuild every image on an external base
     overrides: Overrides = field(default_factory=Overrides)
 
 
@@ -171,6 +175,7 @@ class Prepared:
     revision: Revision
     plan: BuildPlan
     from_disk: bool  # the working tree holds exactly the head being built
+    keys: KeyReport | None = None
 
 
 def prepare(
@@ -185,10 +190,32 @@ def prepare(
         overrides=request.overrides,
         everything=request.everything,
     )
+    settings = selection.repo.settings
+    keys = None
+    if request.refresh or (is_ci(environ) if request.reconcile is None else request.reconcile):
+        graph = selection.repo.graph
+        forced = (n for n in graph.order if graph.images[n].external_parents)
+        reconciled, keys = reconcile(
+            git,
+            selection,
+            credentials=credentials_for(settings.registry, environ),
+            # A by-digest push is one platform's slice of the multi-arch image the key names.
+            platforms=None if request.push_by_digest else request.platforms,
+            use_git=not request.refresh,
+            force=forced if request.force else (),
+        )
+        if request.refresh and keys is None:
+            raise UserError(
+                "refresh needs the registry and it could not be asked",
+                hint="check the registry address and credentials",
+            )
+        if not request.everything:
+            selection = reconciled
+        else:
+            selection = replace(selection, warnings=reconciled.warnings)
     for warning in selection.warnings:
         for line in warning_lines(warning, environ):
             log(line)
-    settings = selection.repo.settings
     affected = selection.affected
     if request.only:
         affected = _narrow(affected, selection, request.only)
@@ -232,8 +259,12 @@ def prepare(
             secrets=request.secrets,
         ),
         everything_affected=selection.affected,
+        keys=keys.keys if keys is not None else None,
+        base_digests=keys.base_digests if keys is not None else None,
     )
-    return Prepared(selection=selection, revision=revision, plan=plan, from_disk=from_disk)
+    return Prepared(
+        selection=selection, revision=revision, plan=plan, from_disk=from_disk, keys=keys
+    )
 
 
 def run_build(

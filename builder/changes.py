@@ -14,7 +14,7 @@ from builder.ignore import IgnoreMatcher
 from builder.model import CONFIG_FILE, Image
 
 ReasonKind = Literal[
-    "dockerfile", "config", "dockerignore", "context", "watch", "settings", "parent", "all"
+    "dockerfile", "config", "dockerignore", "context", "watch", "settings", "parent", "all", "key"
 ]
 
 
@@ -30,6 +30,8 @@ class Reason:
             return f"parent {self.parent} is affected"
         if self.kind == "all":
             return self.note or "every image"
+        if self.kind == "key":
+            return f"content key not built: {self.note}"
         labels = {
             "dockerfile": "Dockerfile changed",
             "config": "image.yaml changed",

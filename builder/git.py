@@ -99,6 +99,46 @@ class Git:
     def remotes(self) -> tuple[str, ...]:
         return tuple(self.run("remote").decode().split())
 
+    def file_ids(self, sha: str | None) -> dict[str, str]:
+        """Every file's git object id at `sha`, or in the working tree when None.
+
+        A commit is one `ls-tree`; the working tree is the index plus `hash-object` of the
+        files that differ from it, so no unchanged file is read.
+        """
+        if sha is not None:
+            out = self.run("ls-tree", "-r", "-z", "--full-tree", sha)
+            ids = {}
+            for entry in out.split(b"\0"):
+                if entry:
+                    meta, _, path = entry.partition(b"\t")
+                    _mode, kind, oid = meta.decode().split()
+                    if kind == "blob":
+                        ids[os.fsdecode(path)] = oid
+            return ids
+        ids = {}
+        for entry in self.run("ls-files", "-s", "-z").split(b"\0"):
+            if entry:
+                meta, _, path = entry.partition(b"\t")
+                ids[os.fsdecode(path)] = meta.decode().split()[1]
+        for path in self.run("ls-files", "-z", "--deleted").split(b"\0"):
+            ids.pop(os.fsdecode(path), None)
+        changed = [
+            os.fsdecode(p)
+            for args in (
+                ("diff", "--name-only", "-z"),
+                ("ls-files", "-z", "--others", "--exclude-standard"),
+            )
+            for p in self.run(*args).split(b"\0")
+            if p
+        ]
+        present = [p for p in dict.fromkeys(changed) if (self.root / p).is_file()]
+        if present:
+            out = self.run(
+                "hash-object", "--no-filters", "--stdin-paths", stdin="\n".join(present).encode()
+            )
+            ids.update(zip(present, out.decode().split(), strict=True))
+        return ids
+
     def git_dir(self) -> Path:
         common = self.run("rev-parse", "--git-common-dir").decode().strip()
         return (self.root / common).resolve()

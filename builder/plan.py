@@ -11,6 +11,7 @@ from typing import Any
 from builder.changes import Affected, Reason
 from builder.errors import ConfigError
 from builder.graph import ImageGraph
+from builder.keys import KEY_LABEL, key_tag
 from builder.model import Settings
 from builder.refs import TAG_RE, familiar_name
 
@@ -58,12 +59,15 @@ class ImageBuild:
     tags: tuple[str, ...]  # full references
     labels: tuple[tuple[str, str], ...]
     parents: tuple[tuple[str, str], ...]  # (in-plan parent, named-context key)
-    # Parents this change affects that another run builds (an earlier fan-out wave, or
-    # left out by --only): pinned to the digest of their `git-<sha>` tag, never `latest`.
+    # In-repo parents outside this plan (an earlier fan-out wave, left out by --only, or
+    # unchanged under content keys): (parent, named-context key), pinned by digest.
     pinned_parents: tuple[tuple[str, str], ...] = ()
-    # Each pinned parent's `<repo>:git-<sha7>`: the tag its own run of this commit pushed.
+    # The tag each pinned parent is resolved from: `key-<hex>`, else `git-<sha7>`.
     pinned_references: tuple[tuple[str, str], ...] = ()
     staging_tag: str = ""  # `git-<sha7>-<platforms>`, where push-by-digest is unavailable
+    # External bases pinned to the digest the content key saw: (context key, docker-image://…)
+    external_pins: tuple[tuple[str, str], ...] = ()
+    key: str | None = None  # content key, when the run computed keys
     requires: tuple[str, ...]  # in-plan images that must be built first (depends_on too)
     base: str | None  # the reference the final stage starts from, for the base.* labels
     base_parent: str | None  # that base's in-plan image, when it is one
@@ -151,11 +155,16 @@ def compute_plan(
     revision: Revision,
     options: Options,
     everything_affected: Affected | None = None,
+    keys: Mapping[str, str] | None = None,
+    base_digests: Mapping[str, str] | None = None,
 ) -> BuildPlan:
     """The builds for `affected`, in dependency order.
 
     `everything_affected` is the change's whole affected set when `affected` was narrowed
     (--only, one fan-out job): parents in it but not in the plan get pinned by digest.
+    With content `keys`, every in-repo parent outside the plan is pinned to its
+    `key-<hex>` tag instead, and external bases with known `base_digests` are pinned to
+    the digest their key was computed from.
     """
     selected = list(affected.images)
     others = {i.name for i in (everything_affected or affected).images}
@@ -176,8 +185,13 @@ def compute_plan(
                 continue
             if parent in names:
                 parents.setdefault(familiar_name(reference.text), parent)
-            elif parent in others:
+            elif parent in others or keys is not None:
                 pinned.setdefault(familiar_name(reference.text), parent)
+        external_pins = {
+            familiar_name(r.text): f"docker-image://{r.repository}@{(base_digests or {})[r.text]}"
+            for r in image.references
+            if r.repository not in by_repository and r.text in (base_digests or {})
+        }
         froms = [r for r in image.references if r.kind == "from"]
         base = froms[-1] if froms else None
         base_parent = by_repository.get(base.repository) if base else None
@@ -191,6 +205,12 @@ def compute_plan(
             labels["org.opencontainers.image.created"] = revision.created
         if base is not None:
             labels["org.opencontainers.image.base.name"] = base.text
+            if base_digests and base.text in base_digests:
+                labels["org.opencontainers.image.base.digest"] = base_digests[base.text]
+        image_tags = list(tags)
+        if keys is not None:
+            labels[KEY_LABEL] = keys[name]
+            image_tags.append(key_tag(keys[name]))
         builds.append(
             ImageBuild(
                 name=name,
@@ -203,7 +223,7 @@ def compute_plan(
                 build_args=image.build_args,
                 tags=()
                 if options.push_by_digest
-                else tuple(f"{_display_repository(settings, name)}:{t}" for t in tags),
+                else tuple(f"{_display_repository(settings, name)}:{t}" for t in image_tags),
                 labels=tuple(sorted(labels.items())),
                 parents=tuple(sorted((p, key) for key, p in parents.items())),
                 requires=tuple(p for p in image.parents if p in names and p != name),
@@ -215,9 +235,11 @@ def compute_plan(
                     ]
                 ),
                 pinned_references=tuple(
-                    (p, f"{_display_repository(settings, p)}:{tags[0]}")
+                    (p, f"{_display_repository(settings, p)}:{_pin_tag(p, keys, tags[0])}")
                     for p in sorted(set(pinned.values()))
                 ),
+                external_pins=tuple(sorted(external_pins.items())),
+                key=keys[name] if keys is not None else None,
                 base=base.text if base else None,
                 base_parent=base_parent
                 if base_parent in names or base_parent in pinned.values()
@@ -236,6 +258,10 @@ def compute_plan(
         push=options.push or options.push_by_digest,
         push_by_digest=options.push_by_digest,
     )
+
+
+def _pin_tag(parent: str, keys: Mapping[str, str] | None, revision_tag: str) -> str:
+    return key_tag(keys[parent]) if keys is not None else revision_tag
 
 
 def _display_repository(settings: Settings, name: str) -> str:
@@ -274,11 +300,12 @@ def render_bake_target(
         target["target"] = build.stage
     if build.secrets:
         target["secret"] = list(build.secrets)
-    contexts = {
-        key: parent_contexts[p]
+    contexts = dict(build.external_pins)
+    contexts.update(
+        (key, parent_contexts[p])
         for p, key in build.parents + build.pinned_parents
         if p in parent_contexts
-    }
+    )
     if contexts:
         target["contexts"] = contexts
     if build.cache:

@@ -53,9 +53,20 @@ class RegistryAPI:
             raise
         return sorted(json.loads(body).get("tags") or [])
 
+    def release_tags(self, repository: str) -> set[str]:
+        """The tags people pull: without the build cache and content-key tags."""
+        return {t for t in self.tags(repository) if t != "buildcache" and not t.startswith("key-")}
+
     def catalog(self) -> list[str]:
-        body, _ = self._get("_catalog?n=10000")
-        return sorted(json.loads(body).get("repositories") or [])
+        # distribution 2.8 refuses n above its maxentries (1000): page with `last`.
+        found: list[str] = []
+        while True:
+            last = f"&last={found[-1]}" if found else ""
+            body, _ = self._get(f"_catalog?n=1000{last}")
+            page = json.loads(body).get("repositories") or []
+            found += page
+            if len(page) < 1000:
+                return sorted(found)
 
     def manifest(self, repository: str, reference: str) -> Manifest:
         body, headers = self._get(
@@ -99,3 +110,30 @@ class RegistryAPI:
                         extracted = tar.extractfile(member)
                         return extracted.read() if extracted else None
         return None
+
+
+# -- Additions for the fault tests (tests/integration/test_faults.py) -----------------------
+
+
+class BlobReader(RegistryAPI):
+    """RegistryAPI plus raw blobs and an existence check, for scans and consistency checks."""
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        """A blob's bytes, gunzipped when it is a gzip layer."""
+        body, _ = self._get(f"{repository}/blobs/{digest}")
+        return gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        request = urllib.request.Request(  # noqa: S310 - loopback http
+            f"{self.base}/{repository}/blobs/{digest}", method="HEAD"
+        )
+        if self.auth:
+            token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+                return True
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return False
+            raise

@@ -54,7 +54,11 @@ def test_build_all_pushes_a_manifest_list_per_image(make_build_repo: MakeRepo, t
     api = repo.engine.api
     for name in ALL:
         repository = repo.repository(name)
-        assert set(api.tags(repository)) == {f"git-{sha[:7]}", "main", "latest", "buildcache"}
+        assert api.release_tags(repository) == {f"git-{sha[:7]}", "main", "latest"}
+        # The content key is recorded as a label and as a tag on the same index.
+        key_tags = [t for t in api.tags(repository) if t.startswith("key-")]
+        assert len(key_tags) == 1
+        assert api.manifest(repository, key_tags[0]).digest == images[name]["digest"]
         index = api.manifest(repository, f"git-{sha[:7]}")
         assert images[name]["digest"] == index.digest
         assert images[name]["pinned"] == f"{repo.engine.registry}/{repository}@{index.digest}"
@@ -67,6 +71,8 @@ def test_build_all_pushes_a_manifest_list_per_image(make_build_repo: MakeRepo, t
     assert labels["org.opencontainers.image.title"] == "child"
     assert labels["org.opencontainers.image.base.name"].endswith(f"{repo.namespace}/base")
     assert labels["org.opencontainers.image.base.digest"] == images["base"]["digest"]
+    key_tag = next(t for t in api.tags(child) if t.startswith("key-"))
+    assert labels["dev.builder.content-key"].startswith(key_tag.removeprefix("key-"))
 
 
 def test_base_change_rebuilds_dependants_on_the_fresh_parent(

@@ -1,0 +1,90 @@
+"""Content keys: a hash of everything an image's build reads, so the registry remembers (pure).
+
+A key covers the Dockerfile and .dockerignore (by git object id), the resolved build args,
+platforms and target, the object ids of the context files the .dockerignore keeps (and of
+watched files), the keys of in-repo parents and the digests of external bases when known.
+Every push records it as a label and a `key-<16 hex>` tag, so "was this exact input built?"
+is one registry lookup, and a failed or lost build is never forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+
+import pathspec
+
+from builder.graph import ImageGraph
+from builder.ignore import IgnoreMatcher
+
+KEY_LABEL = "dev.builder.content-key"
+KEY_VERSION = "builder-key-v1"
+
+
+def key_tag(key: str) -> str:
+    return f"key-{key[:16]}"
+
+
+def compute_keys(
+    graph: ImageGraph,
+    file_ids: Mapping[str, str],
+    *,
+    base_digests: Mapping[str, str] | None = None,
+    platforms: tuple[str, ...] | None = None,
+) -> dict[str, str]:
+    """Every image's content key; `file_ids` maps repo paths to git object ids."""
+    paths = sorted(file_ids)
+    digests = base_digests or {}
+    context_hashes: dict[tuple[str, str], str] = {}
+    watch_hashes: dict[tuple[str, ...], str] = {}
+    keys: dict[str, str] = {}
+    for name in graph.order:
+        image = graph.images[name]
+        config = image.config
+        context = str(config.context)
+        cache_key = (context, image.ignore_text)
+        if cache_key not in context_hashes:
+            context_hashes[cache_key] = _context_hash(paths, file_ids, context, image.ignore_text)
+        parts = [
+            KEY_VERSION,
+            f"dockerfile {config.dockerfile} {file_ids.get(str(config.dockerfile), '-')}",
+            f"ignore {image.ignore_file} {file_ids.get(str(image.ignore_file), '-')}",
+            f"context {context} {context_hashes[cache_key]}",
+            f"target {config.target or '-'}",
+            "platforms " + ",".join(sorted(platforms or config.platforms)),
+            *(f"arg {k}={v}" for k, v in image.build_args),
+            *(f"parent {p} {keys[p]}" for p in image.parents),
+            *(f"base {ref} {digests.get(ref, '?')}" for ref in sorted(image.external_parents)),
+        ]
+        if config.watch:
+            if config.watch not in watch_hashes:
+                spec = pathspec.GitIgnoreSpec.from_lines(config.watch)
+                watched = [f"{p} {file_ids[p]}" for p in paths if spec.match_file(p)]
+                watch_hashes[config.watch] = _sha("\n".join(watched))
+            parts.append(f"watch {watch_hashes[config.watch]}")
+        keys[name] = _sha("\n".join(parts))
+    return keys
+
+
+def _context_hash(
+    paths: Sequence[str], file_ids: Mapping[str, str], context: str, ignore_text: str
+) -> str:
+    if context == ".":
+        members = paths
+        strip = 0
+    else:
+        # Sorted paths: everything under `context/` sits between "context/" and "context0".
+        members = paths[bisect_left(paths, context + "/") : bisect_left(paths, context + "0")]
+        strip = len(context) + 1
+    matcher = IgnoreMatcher.from_text(ignore_text)
+    lines = [
+        f"{p[strip:]} {file_ids[p]}"
+        for p in members
+        if not (matcher and matcher.excludes(p[strip:]))
+    ]
+    return _sha("\n".join(lines))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
