@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -246,9 +246,31 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
     except UnicodeEncodeError:
         raise DockerfileError("is not valid UTF-8 text", file=path) from None
     try:
-        return tuple(dockerfile.parse_string(text))
+        # A lone `\` on the last line comes back as a command without an instruction.
+        return tuple(c for c in dockerfile.parse_string(text) if c.cmd is not None)
     except dockerfile.GoParseError as exc:
         raise DockerfileError(f"cannot parse Dockerfile: {exc}", file=path) from None
+    except UnicodeDecodeError:
+        # The binding cannot hand back some non-ASCII flags (`COPY --chown=ࠀ`). An image
+        # reference is ASCII, so reading a copy with those characters masked loses nothing.
+        return _commands("".join(ch if ch.isascii() else "?" for ch in text), path)
+
+
+def _platform_args(platform: str) -> dict[str, str]:
+    """The ARGs BuildKit defines in the global scope for a target platform.
+
+    The BUILD* ones describe the machine that builds, unknown here; the target is the
+    best guess, and they rarely name an image.
+    """
+    os_name, _, rest = platform.partition("/")
+    arch, _, variant = rest.partition("/")
+    values = {}
+    for prefix in ("TARGET", "BUILD"):
+        values[f"{prefix}PLATFORM"] = platform
+        values[f"{prefix}OS"] = os_name
+        values[f"{prefix}ARCH"] = arch
+        values[f"{prefix}VARIANT"] = variant
+    return values
 
 
 def parse_dockerfile(
@@ -257,6 +279,7 @@ def parse_dockerfile(
     path: str,
     build_args: Mapping[str, str] | None = None,
     target: str | None = None,
+    platforms: Sequence[str] = ("linux/amd64",),
 ) -> DockerfileInfo:
     """Reduce a Dockerfile to its stages, the images it references and the ARGs it declares.
 
@@ -264,95 +287,14 @@ def parse_dockerfile(
     `--build-arg` does; heredoc bodies and comments never produce references because
     BuildKit's parser keeps them out of the instruction values. As in BuildKit, FROM can
     name only an earlier stage, while `COPY --from` and `RUN --mount=from=` may name any
-    stage of the file or its index.
+    stage of the file or its index. `FROM base-${TARGETARCH}` is read once per platform,
+    and the references of every platform count.
     """
-    overrides = dict(build_args or {})
     commands = _commands(text, path)
-    escape = _escape_token(text)
-
-    all_stages = {
-        c.value[2].lower()
-        for c in commands
-        if c.cmd.upper() == "FROM" and len(c.value) == 3 and c.value[1].lower() == "as"
-    }
-    global_args: dict[str, str] = {}
-    arg_names: set[str] = set()
-    stages: list[str | None] = []
-    references: list[ImageReference] = []
-
-    def expanded(raw: str, line: int) -> str:
-        try:
-            return expand(raw, global_args, escape=escape)
-        except ExpansionError as exc:
-            raise DockerfileError(f"cannot expand {raw!r}: {exc}", file=path, line=line) from None
-
-    def reference(raw: str, kind: RefKind, line: int) -> None:
-        name = expanded(raw, line)
-        if not name:
-            if kind != "from":
-                return  # BuildKit reads an empty --from as the build context
-            raise DockerfileError(
-                f"{raw!r} expands to an empty image name",
-                file=path,
-                line=line,
-                hint="give the ARG a default or set it in build_args",
-            )
-        lowered = name.lower()
-        if kind == "from":
-            if lowered in stages or lowered == "scratch":
-                return  # an earlier stage of this Dockerfile, or no image at all
-        elif lowered in all_stages or _STAGE_INDEX_RE.match(lowered):
-            return  # a stage by name or index, not an image
-        try:
-            repository = parse_reference(name).repository
-        except InvalidReference as exc:
-            raise DockerfileError(str(exc), file=path, line=line) from None
-        references.append(ImageReference(text=name, repository=repository, kind=kind, line=line))
-
-    for command in commands:
-        line = command.start_line
-        instruction = command.cmd.upper()  # instructions are case-insensitive
-        if instruction == "ARG":
-            for item in command.value:
-                name, eq, default = item.partition("=")
-                arg_names.add(name)
-                if not stages:
-                    if name in overrides:
-                        global_args[name] = overrides[name]
-                    elif eq:
-                        global_args[name] = expanded(default, line)
-            continue
-        if instruction == "FROM":
-            if not command.value:
-                raise DockerfileError("FROM names no image", file=path, line=line)
-            values = command.value
-            alias = None
-            if len(values) == 3 and values[1].lower() == "as":
-                alias = values[2].lower()
-            elif len(values) != 1:
-                raise DockerfileError(
-                    f"malformed FROM {' '.join(values)!r}",
-                    file=path,
-                    line=line,
-                    hint="expected FROM IMAGE [AS NAME]",
-                )
-            reference(values[0], "from", line)
-            stages.append(alias)
-            continue
-        if not stages:
-            raise DockerfileError(
-                f"{command.cmd} before the first FROM",
-                file=path,
-                line=line,
-                hint="a Dockerfile must start with FROM (only ARG may precede it)",
-            )
-        if instruction in ("COPY", "ADD"):
-            for source in _flag(command.flags, "from"):
-                reference(source, "copy", line)
-        elif instruction == "RUN":
-            for source in _mount_froms(command.flags):
-                reference(source, "mount", line)
-
+    reader = _Reader(commands, path=path, escape=_escape_token(text))
+    for platform in dict.fromkeys(platforms) or ("linux/amd64",):
+        reader.read(_platform_args(platform), build_args or {})
+    stages = reader.stages
     if not stages:
         raise DockerfileError("no FROM instruction", file=path, hint="add a FROM line")
     if target is not None and target.lower() not in stages:
@@ -363,5 +305,113 @@ def parse_dockerfile(
             hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",
         )
     return DockerfileInfo(
-        stages=tuple(stages), references=tuple(references), arg_names=frozenset(arg_names)
+        stages=tuple(stages),
+        references=tuple(reader.references.values()),
+        arg_names=frozenset(reader.arg_names),
     )
+
+
+class _Reader:
+    """One walk over the instructions per set of build args; references accumulate."""
+
+    def __init__(self, commands: tuple[dockerfile.Command, ...], *, path: str, escape: str) -> None:
+        self.commands = commands
+        self.path = path
+        self.escape = escape
+        self.all_stages = {
+            c.value[2].lower()
+            for c in commands
+            if c.cmd.upper() == "FROM" and len(c.value) == 3 and c.value[1].lower() == "as"
+        }
+        self.stages: list[str | None] = []
+        self.arg_names: set[str] = set()
+        self.references: dict[tuple[str, str, int], ImageReference] = {}
+        self.global_args: dict[str, str] = {}
+
+    def expanded(self, raw: str, line: int) -> str:
+        try:
+            return expand(raw, self.global_args, escape=self.escape)
+        except ExpansionError as exc:
+            raise DockerfileError(
+                f"cannot expand {raw!r}: {exc}", file=self.path, line=line
+            ) from None
+
+    def reference(self, raw: str, kind: RefKind, line: int) -> None:
+        name = self.expanded(raw, line)
+        if not name:
+            if kind != "from":
+                return  # BuildKit reads an empty --from as the build context
+            raise DockerfileError(
+                f"{raw!r} expands to an empty image name",
+                file=self.path,
+                line=line,
+                hint="give the ARG a default or set it in build_args",
+            )
+        lowered = name.lower()
+        if kind == "from":
+            if lowered in self.stages or lowered == "scratch":
+                return  # an earlier stage of this Dockerfile, or no image at all
+        elif lowered in self.all_stages or _STAGE_INDEX_RE.match(lowered):
+            return  # a stage by name or index, not an image
+        try:
+            repository = parse_reference(name).repository
+        except InvalidReference as exc:
+            raise DockerfileError(str(exc), file=self.path, line=line) from None
+        self.references.setdefault(
+            (kind, name, line),
+            ImageReference(text=name, repository=repository, kind=kind, line=line),
+        )
+
+    def read(self, automatic: Mapping[str, str], build_args: Mapping[str, str]) -> None:
+        """Walk the instructions once, with BuildKit's automatic ARGs and the build args.
+
+        The automatic ones exist in the global scope undeclared; a build arg only reaches
+        an ARG declared there, and beats its default.
+        """
+        self.global_args = dict(automatic)
+        self.stages = []
+        for command in self.commands:
+            line = command.start_line
+            instruction = command.cmd.upper()  # instructions are case-insensitive
+            if instruction == "ARG":
+                for item in command.value:
+                    name, eq, default = item.partition("=")
+                    self.arg_names.add(name)
+                    if not self.stages:
+                        if name in build_args:
+                            self.global_args[name] = build_args[name]
+                        elif eq:
+                            self.global_args[name] = self.expanded(default, line)
+                continue
+            if instruction == "FROM":
+                self.read_from(command.value, line)
+                continue
+            if not self.stages:
+                raise DockerfileError(
+                    f"{command.cmd} before the first FROM",
+                    file=self.path,
+                    line=line,
+                    hint="a Dockerfile must start with FROM (only ARG may precede it)",
+                )
+            if instruction in ("COPY", "ADD"):
+                for source in _flag(command.flags, "from"):
+                    self.reference(source, "copy", line)
+            elif instruction == "RUN":
+                for source in _mount_froms(command.flags):
+                    self.reference(source, "mount", line)
+
+    def read_from(self, values: tuple[str, ...], line: int) -> None:
+        if not values:
+            raise DockerfileError("FROM names no image", file=self.path, line=line)
+        alias = None
+        if len(values) == 3 and values[1].lower() == "as":
+            alias = values[2].lower()
+        elif len(values) != 1:
+            raise DockerfileError(
+                f"malformed FROM {' '.join(values)!r}",
+                file=self.path,
+                line=line,
+                hint="expected FROM IMAGE [AS NAME]",
+            )
+        self.reference(values[0], "from", line)
+        self.stages.append(alias)

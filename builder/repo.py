@@ -91,7 +91,11 @@ def compute_images(
         args = dict(config.build_args)
         args.setdefault(PREFIX_ARG, settings.prefix)
         info = parse_dockerfile(
-            dockerfile, path=str(config.dockerfile), build_args=args, target=config.target
+            dockerfile,
+            path=str(config.dockerfile),
+            build_args=args,
+            target=config.target,
+            platforms=config.platforms,
         )
         parents = {
             by_repository[r.repository] for r in info.references if r.repository in by_repository

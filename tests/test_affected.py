@@ -1,0 +1,376 @@
+"""Change detection on real git repositories: which images a commit affects, and why."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from builder.git import Git
+from builder.repo import Overrides
+from builder.workspace import Selection, select
+from tests.conftest import Files, commit, git, write_files
+
+MakeRepo = Callable[..., Path]
+
+TREE = {
+    "builder.yaml": "namespace: acme\n",
+    "base-images/base/Dockerfile": "FROM python:3.12-slim\nCOPY requirements.txt /\n",
+    "base-images/base/requirements.txt": "requests\n",
+    "images/api/Dockerfile": "FROM acme/base\nCOPY . /app\n",
+    "images/api/.dockerignore": "*.md\ntests\n!tests/fixtures\ndata files/*.tmp\n",
+    "images/api/app.py": "print('api')\n",
+    "images/api/README.md": "# api\n",
+    "images/api/docs/guide.md": "guide\n",
+    "images/api/tests/test_api.py": "\n",
+    "images/api/tests/fixtures/data.json": "{}\n",
+    "images/api/data files/ünï ☃.txt": "snow\n",
+    "images/worker/Dockerfile": "FROM acme/api\n",
+    "images/worker/job.py": "\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY main.sh /\n",
+    "images/cli/main.sh": "echo hi\n",
+    "docs/index.md": "docs\n",
+    ".gitignore": "*.log\n",
+}
+
+
+def select_in(
+    repo: Path,
+    *,
+    base: str | None = None,
+    head: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Selection:
+    return select(Git(repo), base=base, head=head, environ=environ or {}, overrides=Overrides())
+
+
+def names_after(repo: Path, files: Files) -> tuple[str, ...]:
+    commit(repo, files)
+    return select_in(repo, base="HEAD~1", head="HEAD").affected.names
+
+
+def reasons(selection: Selection) -> dict[str, list[str]]:
+    return {i.name: [r.render() for r in i.reasons] for i in selection.affected.images}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            {"base-images/base/requirements.txt": "httpx\n"},
+            ("api", "base", "worker"),
+            id="context-file-affects-all-dependants",
+        ),
+        pytest.param({"images/api/app.py": "x\n"}, ("api", "worker"), id="context-file"),
+        pytest.param({"images/worker/job.py": "x\n"}, ("worker",), id="leaf"),
+        pytest.param({"images/cli/main.sh": "x\n"}, ("cli",), id="unrelated"),
+        pytest.param({"images/api/README.md": "x\n"}, (), id="dockerignored"),
+        pytest.param(
+            {"images/api/docs/guide.md": "x\n"}, ("api", "worker"), id="star-md-is-root-only"
+        ),
+        pytest.param({"images/api/tests/test_api.py": "x\n"}, (), id="ignored-directory"),
+        pytest.param(
+            {"images/api/tests/fixtures/data.json": "[]\n"},
+            ("api", "worker"),
+            id="negation-re-includes",
+        ),
+        pytest.param(
+            {"images/api/Dockerfile": "FROM acme/base\nCOPY . /srv\n"},
+            ("api", "worker"),
+            id="dockerfile",
+        ),
+        pytest.param({"images/api/.dockerignore": "*.md\n"}, ("api", "worker"), id="dockerignore"),
+        pytest.param(
+            {"images/api/image.yaml": "platforms: [linux/amd64]\n"},
+            ("api", "worker"),
+            id="image-yaml",
+        ),
+        pytest.param({"images/worker/new.py": "x\n"}, ("worker",), id="added-file"),
+        pytest.param({"images/worker/job.py": None}, ("worker",), id="deleted-file"),
+        pytest.param({"images/new/Dockerfile": "FROM acme/cli\n"}, ("new",), id="new-image"),
+        pytest.param({"docs/index.md": "x\n"}, (), id="outside-every-context"),
+        pytest.param(
+            {"images/api/data files/ünï ☃.txt": "melted\n"},
+            ("api", "worker"),
+            id="space-and-unicode",
+        ),
+        pytest.param(
+            {"images/api/data files/scratch.tmp": "x\n"}, (), id="space-in-ignore-pattern"
+        ),
+        pytest.param({"images/api/new\nline.txt": "x\n"}, ("api", "worker"), id="newline-in-name"),
+        pytest.param(
+            {"images/cli/main.sh": "x\n", "images/api/README.md": "x\n"},
+            ("cli",),
+            id="several-files",
+        ),
+    ],
+)
+def test_changes(make_repo: MakeRepo, changes: Files, expected: tuple[str, ...]) -> None:
+    assert names_after(make_repo(TREE), changes) == expected
+
+
+def test_reasons_name_the_file_and_the_parent(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE)
+    commit(repo, {"images/api/app.py": "x\n", "images/api/Dockerfile": "FROM acme/base\n"})
+    selection = select_in(repo, base="HEAD~1", head="HEAD")
+    assert reasons(selection) == {
+        "api": [
+            "context file changed: images/api/app.py",
+            "Dockerfile changed: images/api/Dockerfile",
+        ],
+        "worker": ["parent api is affected"],
+    }
+    assert [i.name for i in selection.affected.images] == ["api", "worker"]  # build order
+
+
+def test_watch_globs(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            **TREE,
+            "libs/common/util.py": "\n",
+            "libs/common/README.md": "\n",
+            "libs/other/x.py": "\n",
+            "images/cli/image.yaml": "watch: ['libs/common/**', '!libs/common/*.md']\n",
+        }
+    )
+    assert names_after(repo, {"libs/common/util.py": "x\n"}) == ("cli",)
+    assert names_after(repo, {"libs/common/README.md": "x\n"}) == ()
+    assert names_after(repo, {"libs/other/x.py": "x\n"}) == ()
+    selection = select_in(repo, base="HEAD~3", head="HEAD")
+    assert reasons(selection) == {"cli": ["watched file changed: libs/common/util.py"]}
+
+
+MONO = {
+    **TREE,
+    ".dockerignore": "docs\n**/*.md\nimages/cli\n",
+    "libs/shared.py": "\n",
+    "README.md": "\n",
+    "images/mono/Dockerfile": "FROM python:3.12\nCOPY . /src\n",
+    "images/mono/image.yaml": "context: ../..\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"libs/shared.py": "x\n"}, ("mono",)),
+        ({"docs/index.md": "x\n"}, ()),
+        ({"README.md": "x\n"}, ()),
+        ({"images/api/README.md": "x\n"}, ()),
+        ({"images/cli/main.sh": "x\n"}, ("cli",)),
+        ({"images/worker/job.py": "x\n"}, ("mono", "worker")),
+        ({".dockerignore": "docs\n"}, ("mono",)),
+        ({"images/mono/Dockerfile": "FROM python:3.13\nCOPY . /src\n"}, ("mono",)),
+        ({"builder.yaml": "namespace: acme\n# a comment\n"}, ("mono",)),
+    ],
+)
+def test_repo_root_context(make_repo: MakeRepo, changes: Files, expected: tuple[str, ...]) -> None:
+    assert names_after(make_repo(MONO), changes) == expected
+
+
+SETTINGS = {
+    "builder.yaml": "namespace: acme\nbuild_args: {PY: '3.12'}\n",
+    "images/a/Dockerfile": "ARG PY\nFROM python:$PY\n",
+    "images/b/Dockerfile": "FROM python:3.12\n",
+    "images/c/Dockerfile": "FROM acme/a\n",
+    "images/d/Dockerfile": "FROM python:3.12\n",
+    "images/d/image.yaml": "platforms: [linux/amd64]\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("builder_yaml", "expected"),
+    [
+        pytest.param(
+            "namespace: acme\nbuild_args: {PY: '3.13'}\n", ("a", "c"), id="declared-build-arg"
+        ),
+        pytest.param(
+            "namespace: acme\nbuild_args: {PY: '3.12', OTHER: x}\n", (), id="undeclared-build-arg"
+        ),
+        pytest.param(
+            "namespace: acme\nbuild_args: {PY: '3.12'}\nplatforms: [linux/arm64]\n",
+            ("a", "b", "c"),
+            id="platforms-unless-overridden",
+        ),
+        pytest.param(
+            "namespace: other\nbuild_args: {PY: '3.12'}\n",
+            ("a", "b", "c", "d"),
+            id="namespace",
+        ),
+        pytest.param(
+            "namespace: acme\nbuild_args: {PY: '3.12'}\ncache: false\ndefault_branch: trunk\n",
+            (),
+            id="no-image-setting",
+        ),
+        pytest.param(
+            "# reformatted\nbuild_args:\n  PY: '3.12'\nnamespace: acme\n", (), id="same-settings"
+        ),
+    ],
+)
+def test_builder_yaml_affects_images_whose_settings_changed(
+    make_repo: MakeRepo, builder_yaml: str, expected: tuple[str, ...]
+) -> None:
+    assert names_after(make_repo(SETTINGS), {"builder.yaml": builder_yaml}) == expected
+
+
+def test_builder_yaml_reason(make_repo: MakeRepo) -> None:
+    repo = make_repo(SETTINGS)
+    commit(repo, {"builder.yaml": "namespace: acme\nbuild_args: {PY: '3.13'}\n"})
+    assert reasons(select_in(repo, base="HEAD~1", head="HEAD")) == {
+        "a": ["resolved settings changed: builder.yaml"],
+        "c": ["parent a is affected"],
+    }
+
+
+def test_rename_counts_at_both_paths(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE)
+    git(repo, "mv", "images/api/app.py", "images/cli/app.py")
+    commit(repo)
+    selection = select_in(repo, base="HEAD~1", head="HEAD")
+    assert selection.affected.names == ("api", "cli", "worker")
+    assert reasons(selection)["api"] == ["context file changed: images/api/app.py"]
+    assert reasons(selection)["cli"] == ["context file changed: images/cli/app.py"]
+
+
+def test_renamed_image_directory(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE)
+    git(repo, "mv", "images/cli", "images/tool")
+    commit(repo)
+    selection = select_in(repo, base="HEAD~1", head="HEAD")
+    assert selection.affected.names == ("tool",)
+    assert selection.affected.removed == ("cli",)
+
+
+@pytest.mark.parametrize(
+    ("changes", "affected", "removed"),
+    [
+        pytest.param(
+            {"images/cli/Dockerfile": None, "images/cli/main.sh": None}, (), ("cli",), id="leaf"
+        ),
+        pytest.param({"images/worker/Dockerfile": None}, (), ("worker",), id="dockerfile-only"),
+        pytest.param(
+            {
+                "images/api/Dockerfile": None,
+                "images/api/app.py": None,
+                "images/worker/Dockerfile": "FROM acme/base\n",
+            },
+            ("worker",),
+            ("api",),
+            id="with-a-dependant-moved-on",
+        ),
+    ],
+)
+def test_deleted_image_is_removed_never_affected(
+    make_repo: MakeRepo, changes: Files, affected: tuple[str, ...], removed: tuple[str, ...]
+) -> None:
+    repo = make_repo(TREE)
+    commit(repo, changes)
+    selection = select_in(repo, base="HEAD~1", head="HEAD")
+    assert selection.affected.names == affected
+    assert selection.affected.removed == removed
+
+
+def test_image_removed_by_image_yaml_rename(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE)
+    commit(repo, {"images/cli/image.yaml": "name: tool\n"})
+    selection = select_in(repo, base="HEAD~1", head="HEAD")
+    assert (selection.affected.names, selection.affected.removed) == (("tool",), ("cli",))
+
+
+@pytest.mark.parametrize("environ", [{}, {"CI": "true"}])
+def test_first_commit_affects_everything(make_repo: MakeRepo, environ: dict[str, str]) -> None:
+    repo = make_repo(TREE)
+    selection = select_in(repo, environ=environ)
+    assert selection.affected.names == ("api", "base", "cli", "worker")
+    assert selection.range.base_label == "(first commit: empty tree)"
+    assert selection.warnings == ()
+
+
+def test_repository_without_commits(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE, committed=False)
+    selection = select_in(repo)
+    assert selection.affected.names == ("api", "base", "cli", "worker")
+    assert selection.range.base_label == "(empty repository)"
+
+
+def test_merge_commit_is_compared_with_its_first_parent(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE)
+    git(repo, "switch", "--quiet", "-c", "feature")
+    commit(repo, {"images/cli/main.sh": "feature\n"})
+    git(repo, "switch", "--quiet", "main")
+    commit(repo, {"images/worker/job.py": "main\n"})
+    git(repo, "merge", "--quiet", "--no-ff", "--no-edit", "feature")
+    assert len(git(repo, "rev-parse", "HEAD^2")) == 40  # really a merge
+    for environ in ({}, {"CI": "true"}):
+        assert select_in(repo, environ=environ).affected.names == ("cli",)
+    assert select_in(repo, base="HEAD~1", head="HEAD").affected.names == ("cli",)
+    assert select_in(repo, base="HEAD^2", head="HEAD").affected.names == ("worker",)
+
+
+def test_paths_with_spaces_and_unicode_in_image_dirs(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            **TREE,
+            "images/my app/Dockerfile": "FROM acme/base\n",
+            "images/my app/image.yaml": "name: my-app\n",
+            "images/my app/src/fïlé nämé.py": "\n",
+            "images/ünï/Dockerfile": "FROM acme/my-app\n",
+            "images/ünï/image.yaml": "name: uni\n",
+        }
+    )
+    assert names_after(repo, {"images/my app/src/fïlé nämé.py": "x\n"}) == ("my-app", "uni")
+    assert names_after(repo, {"images/ünï/new file": "x\n"}) == ("uni",)
+
+
+class TestWorkingTree:
+    """Locally the head is the working tree; in CI it is HEAD."""
+
+    @pytest.fixture
+    def repo(self, make_repo: MakeRepo) -> Path:
+        repo = make_repo(TREE)
+        commit(repo, {"images/worker/job.py": "committed\n"})
+        return repo
+
+    @pytest.mark.parametrize(
+        ("files", "local"),
+        [
+            pytest.param({"images/cli/main.sh": "edited\n"}, ("cli", "worker"), id="modified"),
+            pytest.param({"images/cli/new.sh": "new\n"}, ("cli", "worker"), id="untracked"),
+            pytest.param({"images/cli/debug.log": "x\n"}, ("worker",), id="gitignored"),
+            pytest.param({"images/api/README.md": "x\n"}, ("worker",), id="dockerignored"),
+            pytest.param({"images/cli/main.sh": None}, ("cli", "worker"), id="deleted-file"),
+        ],
+    )
+    def test_local_head_is_the_working_tree(
+        self, repo: Path, files: Files, local: tuple[str, ...]
+    ) -> None:
+        write_files(repo, files)
+        selection = select_in(repo)
+        assert selection.affected.names == local
+        assert (selection.range.base_label, selection.range.head_label) == (
+            "HEAD~1",
+            "working tree",
+        )
+        assert select_in(repo, environ={"CI": "true"}).affected.names == ("worker",)
+
+    def test_staged_changes_count(self, repo: Path) -> None:
+        write_files(repo, {"images/cli/main.sh": "staged\n"})
+        git(repo, "add", "images/cli/main.sh")
+        assert select_in(repo).affected.names == ("cli", "worker")
+
+    def test_explicit_head_ignores_the_working_tree(self, repo: Path) -> None:
+        write_files(repo, {"images/cli/main.sh": "edited\n"})
+        assert select_in(repo, head="HEAD").affected.names == ("worker",)
+        assert select_in(repo, base="HEAD~1", head="HEAD").affected.names == ("worker",)
+
+    def test_image_deleted_from_disk_only(self, repo: Path) -> None:
+        shutil.rmtree(repo / "images/cli")  # no `git rm`: the index still lists it
+        selection = select_in(repo)
+        assert selection.affected.names == ("worker",)
+        assert selection.affected.removed == ("cli",)
+
+    def test_new_image_in_the_working_tree(self, repo: Path) -> None:
+        write_files(repo, {"images/new/Dockerfile": "FROM acme/api\n"})
+        assert select_in(repo).affected.names == ("new", "worker")

@@ -1,0 +1,293 @@
+"""The command line: output formats, exit codes and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builder import __version__
+from tests.conftest import commit, git, invoke
+
+MakeRepo = Callable[..., Path]
+TREE = {
+    "builder.yaml": "namespace: acme\n",
+    "base-images/base/Dockerfile": "FROM python:3.12-slim\n",
+    "images/api/Dockerfile": "FROM acme/base\nCOPY . /app\n",
+    "images/api/app.py": "\n",
+    "images/worker/Dockerfile": "FROM acme/api\nCOPY --from=busybox:1.36 /bin/sh /sh\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\n",
+    "images/cli/main.sh": "\n",
+}
+
+
+@pytest.fixture
+def repo(make_repo: MakeRepo) -> Path:
+    """Last commit: api changed, cli deleted."""
+    repo = make_repo(TREE)
+    commit(repo, {"images/api/app.py": "x\n", "images/cli/Dockerfile": None})
+    return repo
+
+
+def affected(repo: Path, *args: str) -> tuple[int, str, str]:
+    result = invoke("affected", "--repo", repo, "--base", "HEAD~1", "--head", "HEAD", *args)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_names_are_sorted_one_a_line(repo: Path) -> None:
+    assert affected(repo, "--format", "names") == (0, "api\nworker\n", "")
+
+
+def test_names_print_nothing_when_nothing_is_affected(repo: Path) -> None:
+    result = invoke("affected", "-C", repo, "--base", "HEAD", "--head", "HEAD", "-f", "names")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_json(repo: Path) -> None:
+    code, out, err = affected(repo, "--format", "json")
+    assert (code, err) == (0, "")
+    data = json.loads(out)
+    assert {"base", "head", "affected", "removed"} <= set(data)
+    assert data["base"] == git(repo, "rev-parse", "HEAD~1")
+    assert data["head"] == git(repo, "rev-parse", "HEAD")
+    assert data["removed"] == ["cli"]
+    assert data["affected"] == [
+        {
+            "name": "api",
+            "path": "images/api",
+            "reasons": [
+                {
+                    "kind": "context",
+                    "text": "context file changed: images/api/app.py",
+                    "path": "images/api/app.py",
+                }
+            ],
+        },
+        {
+            "name": "worker",
+            "path": "images/worker",
+            "reasons": [{"kind": "parent", "text": "parent api is affected", "parent": "api"}],
+        },
+    ]
+
+
+def test_json_of_the_working_tree_has_no_head(repo: Path) -> None:
+    (repo / "images/worker/new.txt").write_text("x\n", encoding="utf-8")
+    result = invoke("affected", "-C", repo, "--base", "HEAD", "--format", "json")
+    data = json.loads(result.stdout)
+    assert (data["head"], data["head_label"]) == (None, "working tree")
+    assert [a["name"] for a in data["affected"]] == ["worker"]
+
+
+def test_table(repo: Path) -> None:
+    assert affected(repo) == (
+        0,
+        "2 of 3 images affected (HEAD~1 .. HEAD)\n"
+        "IMAGE   PATH           WHY\n"
+        "------  -------------  " + "-" * 39 + "\n"
+        "api     images/api     context file changed: images/api/app.py\n"
+        "worker  images/worker  parent api is affected\n"
+        "cli     -              removed: will not be built\n",
+        "",
+    )
+
+
+def test_table_when_nothing_is_affected(repo: Path) -> None:
+    result = invoke("affected", "-C", repo, "--base", "HEAD", "--head", "HEAD")
+    assert result.stdout == "0 of 3 images affected (HEAD .. HEAD)\n"
+
+
+def test_default_range_locally_and_in_ci(repo: Path) -> None:
+    (repo / "base-images/base/extra").write_text("x\n", encoding="utf-8")
+    local = invoke("affected", "-C", repo, "-f", "names")
+    assert local.stdout.split() == ["api", "base", "worker"]
+    ci = invoke("affected", "-C", repo, "-f", "names", env={"CI": "true"})
+    assert ci.stdout.split() == ["api", "worker"]
+
+
+def test_runs_from_a_subdirectory(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo / "images/api")
+    result = invoke("affected", "--base", "HEAD~1", "--head", "HEAD", "-f", "names")
+    assert result.stdout == "api\nworker\n"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        (
+            "tree",
+            "base  (from python:3.12-slim)\n└── api\n    └── worker\ncli  (from alpine:3.20)\n",
+        ),
+        (
+            "dot",
+            (
+                'digraph images {\n  "base";\n  "api";\n  "cli";\n  "worker";\n'
+                '  "api" -> "worker";\n  "base" -> "api";\n}\n'
+            ),
+        ),
+        (
+            "mermaid",
+            (
+                'graph TD\n  n0["base"]\n  n1["api"]\n  n2["cli"]\n  n3["worker"]\n'
+                "  n1 --> n3\n  n0 --> n1\n"
+            ),
+        ),
+    ],
+)
+def test_graph_formats(make_repo: MakeRepo, fmt: str, expected: str) -> None:
+    result = invoke("graph", "-C", make_repo(TREE), "--format", fmt)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, expected, "")
+
+
+def test_graph_json(make_repo: MakeRepo) -> None:
+    result = invoke("graph", "-C", make_repo(TREE), "--format", "json")
+    data = json.loads(result.stdout)
+    assert set(data) == {"nodes", "edges"}
+    assert [{k: n[k] for k in ("name", "path", "external_parents")} for n in data["nodes"]] == [
+        {"name": "base", "path": "base-images/base", "external_parents": ["python:3.12-slim"]},
+        {"name": "api", "path": "images/api", "external_parents": []},
+        {"name": "cli", "path": "images/cli", "external_parents": ["alpine:3.20"]},
+        {"name": "worker", "path": "images/worker", "external_parents": ["busybox:1.36"]},
+    ]
+    assert data["edges"] == [{"from": "api", "to": "worker"}, {"from": "base", "to": "api"}]
+
+
+def test_graph_of_a_revision(repo: Path) -> None:
+    now = json.loads(invoke("graph", "-C", repo, "-f", "json").stdout)
+    before = json.loads(invoke("graph", "-C", repo, "-f", "json", "--rev", "HEAD~1").stdout)
+    assert [n["name"] for n in now["nodes"]] == ["base", "api", "worker"]
+    assert [n["name"] for n in before["nodes"]] == ["base", "api", "cli", "worker"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "edges"),
+    [
+        ([], {}, [("api", "worker"), ("base", "api")]),
+        (["--namespace", "other"], {}, []),
+        ([], {"BUILDER_NAMESPACE": "other"}, []),
+        (["--registry", "ghcr.io"], {}, []),
+        ([], {"BUILDER_REGISTRY": "index.docker.io"}, [("api", "worker"), ("base", "api")]),
+    ],
+)
+def test_registry_and_namespace_overrides(
+    make_repo: MakeRepo, args: list[str], env: dict[str, str], edges: list[tuple[str, str]]
+) -> None:
+    result = invoke("graph", "-C", make_repo(TREE), "-f", "json", *args, env=env)
+    assert [(e["from"], e["to"]) for e in json.loads(result.stdout)["edges"]] == edges
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "stderr"),
+    [
+        pytest.param(
+            {"builder.yaml": "namespace: acme\nregisty: ghcr.io\n"},
+            [],
+            "error: builder.yaml:2: unknown key 'registy' (did you mean 'registry'?)\n",
+            id="config",
+        ),
+        pytest.param(
+            {"images/api/image.yaml": "context: ../../..\n"},
+            [],
+            "error: images/api/image.yaml:1: 'context' '../../..' points outside the repository\n",
+            id="image-yaml",
+        ),
+        pytest.param(
+            {"images/cli/Dockerfile": "FROM alpine\nCOPY --from=Tools / /\n"},
+            [],
+            "error: images/cli/Dockerfile:2: invalid image reference 'Tools' "
+            "(repository names must be lowercase)\n",
+            id="dockerfile",
+        ),
+        pytest.param(
+            {"images/api/Dockerfile": "FROM acme/worker\n"},
+            [],
+            "error: images/api/Dockerfile: dependency cycle: api -> worker -> api "
+            "(an image cannot be built on itself, directly or through others)\n",
+            id="cycle",
+        ),
+        pytest.param(
+            {"images/cli/image.yaml": "depends_on: [nope]\n"},
+            [],
+            "error: images/cli/image.yaml: depends_on names unknown image 'nope' "
+            "(known images: api, base, cli, worker)\n",
+            id="depends-on",
+        ),
+        pytest.param(
+            {},
+            ["--registry", "acme"],
+            "error: --registry: invalid registry 'acme' (a host name such as docker.io, "
+            "ghcr.io or localhost:5000; put an organisation in 'namespace')\n",
+            id="registry-flag",
+        ),
+        pytest.param(
+            {},
+            ["--namespace", "Acme"],
+            "error: --namespace: invalid namespace 'Acme' "
+            "(lowercase letters, digits and separators, e.g. acme)\n",
+            id="namespace-flag",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["affected", "graph"])
+def test_user_errors_exit_2_with_one_line(
+    make_repo: MakeRepo, command: str, files: dict[str, str], args: list[str], stderr: str
+) -> None:
+    repo = make_repo({**TREE, **files})
+    result = invoke(command, "-C", repo, *args)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", stderr)
+
+
+def test_errors_are_annotated_in_github_actions(make_repo: MakeRepo) -> None:
+    repo = make_repo({**TREE, "builder.yaml": "zzz: 1\n"})
+    result = invoke("graph", "-C", repo, env={"GITHUB_ACTIONS": "true"})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[1] == "::error file=builder.yaml,line=1::unknown key 'zzz'"
+
+
+def test_environment_override_is_validated(make_repo: MakeRepo) -> None:
+    result = invoke("graph", "-C", make_repo(TREE), env={"BUILDER_REGISTRY": "acme"})
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --registry: invalid registry 'acme'")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["affected", "--format", "yaml"], "Invalid value for '--format'"),
+        (["graph", "--format", "png"], "Invalid value for '--format'"),
+        (["affected", "--bogus"], "No such option: --bogus"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], fragment: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+
+
+def test_internal_errors_exit_3_and_ask_for_a_report(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("builder.workspace.select", broken)
+    code, out, err = affected(repo)
+    assert (code, out) == (3, "")
+    assert err == (
+        "error: internal error: RuntimeError: boom (this is a bug in builder; please report it)\n"
+    )
+
+
+def test_version() -> None:
+    result = invoke("--version")
+    assert (result.exit_code, result.stdout) == (0, f"builder {__version__}\n")
+
+
+def test_help_lists_the_commands() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "affected" in result.stdout
+    assert "graph" in result.stdout

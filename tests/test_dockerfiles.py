@@ -1,0 +1,468 @@
+"""Dockerfile parsing: the references a Dockerfile makes, as BuildKit would read them."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.dockerfiles import ExpansionError, expand, parse_dockerfile
+from builder.errors import DockerfileError
+
+DIGEST = "sha256:" + "b" * 64
+
+
+def refs(text: str, **build_args: str) -> list[tuple[str, str]]:
+    info = parse_dockerfile(text, path="Dockerfile", build_args=build_args)
+    return [(r.kind, r.text) for r in info.references]
+
+
+@pytest.mark.parametrize(
+    ("text", "build_args", "expected"),
+    [
+        pytest.param("FROM python:3.12\n", {}, [("from", "python:3.12")], id="plain"),
+        pytest.param(f"FROM python@{DIGEST}\n", {}, [("from", f"python@{DIGEST}")], id="digest"),
+        pytest.param("ARG V=3.12\nFROM python:$V\n", {}, [("from", "python:3.12")], id="$VAR"),
+        pytest.param("ARG V=3.12\nFROM python:${V}\n", {}, [("from", "python:3.12")], id="${VAR}"),
+        pytest.param(
+            "ARG V\nFROM python:${V:-3.11}\n", {}, [("from", "python:3.11")], id="default-unset"
+        ),
+        pytest.param(
+            "ARG V=\nFROM python:${V:-3.11}\n", {}, [("from", "python:3.11")], id="default-empty"
+        ),
+        pytest.param(
+            "ARG V=3.12\nFROM python:${V:-3.11}\n", {}, [("from", "python:3.12")], id="default-set"
+        ),
+        pytest.param(
+            "ARG V=3.12\nFROM python:$V\n",
+            {"V": "3.13"},
+            [("from", "python:3.13")],
+            id="build-arg-overrides-default",
+        ),
+        pytest.param(
+            "ARG V\nFROM python:${V:-3.11}\n",
+            {"V": "3.13"},
+            [("from", "python:3.13")],
+            id="build-arg-fills-declared",
+        ),
+        pytest.param(
+            "FROM python:${V:-3.11}\n",
+            {"V": "3.13"},
+            [("from", "python:3.11")],
+            id="build-arg-of-undeclared-arg-ignored",
+        ),
+        pytest.param(
+            "FROM alpine\nARG V=x\nFROM img:${V:-dflt}\n",
+            {"V": "y"},
+            [("from", "alpine"), ("from", "img:dflt")],
+            id="arg-after-first-from-does-not-reach-from",
+        ),
+        pytest.param(
+            "ARG R=docker.io\nARG IMG=${R}/acme/base\nFROM $IMG\n",
+            {},
+            [("from", "docker.io/acme/base")],
+            id="arg-from-arg",
+        ),
+        pytest.param(
+            "ARG B=base\nFROM ${A:-${B}}:1\n", {}, [("from", "base:1")], id="nested-default"
+        ),
+        pytest.param(
+            "ARG V=1\nFROM img${V:+-slim}\n", {}, [("from", "img-slim")], id="alternative"
+        ),
+        pytest.param('ARG V="3.12"\nFROM python:$V\n', {}, [("from", "python:3.12")], id="quoted"),
+        pytest.param(
+            "ARG A=1 B=2\nFROM img:$A.$B\n", {}, [("from", "img:1.2")], id="two-args-one-line"
+        ),
+        pytest.param(
+            "FROM golang:1.22 AS Build\nFROM build\nFROM BUILD AS again\n",
+            {},
+            [("from", "golang:1.22")],
+            id="stage-names-case-insensitive",
+        ),
+        pytest.param(
+            "from golang:1.22 as build\ncopy --from=build /x /y\nfrom alpine\n",
+            {},
+            [("from", "golang:1.22"), ("from", "alpine")],
+            id="lowercase-instructions",
+        ),
+        pytest.param(
+            "FROM base AS base\nFROM base\n",
+            {},
+            [("from", "base")],
+            id="stage-named-like-its-image",
+        ),
+        pytest.param(
+            "FROM tools\nFROM alpine AS tools\n",
+            {},
+            [("from", "tools"), ("from", "alpine")],
+            id="from-cannot-name-a-later-stage",
+        ),
+        pytest.param(
+            "FROM a AS build\n"
+            "COPY --from=build /x /y\n"
+            "COPY --from=0 /x /y\n"
+            "COPY --from=busybox:1.36 /bin/sh /sh\n",
+            {},
+            [("from", "a"), ("copy", "busybox:1.36")],
+            id="copy-from-stage-index-image",
+        ),
+        pytest.param(
+            "FROM a\nCOPY --from=tools / /\nFROM b AS tools\n",
+            {},
+            [("from", "a"), ("from", "b")],
+            id="copy-from-a-later-stage",
+        ),
+        pytest.param(
+            "ARG T=acme/tools:2\nFROM a\nCOPY --from=$T / /\n",
+            {},
+            [("from", "a"), ("copy", "acme/tools:2")],
+            id="copy-from-arg",
+        ),
+        pytest.param(
+            "FROM a AS builder\n"
+            "FROM b\n"
+            "RUN --mount=type=bind,from=builder,target=/src true\n"
+            "RUN --mount=type=cache,target=/c,from=acme/cache --mount=type=bind,source=x true\n",
+            {},
+            [("from", "a"), ("from", "b"), ("mount", "acme/cache")],
+            id="run-mount-from",
+        ),
+        pytest.param(
+            "FROM a\n"
+            "RUN <<EOF\n"
+            "FROM evil\n"
+            "COPY --from=evil2 / /\n"
+            "EOF\n"
+            "COPY <<EOF /etc/x\n"
+            "FROM evil3\n"
+            "EOF\n"
+            "RUN cat <<-END\n"
+            "\tRUN --mount=from=evil4 x\n"
+            "\tEND\n",
+            {},
+            [("from", "a")],
+            id="heredocs",
+        ),
+        pytest.param(
+            "# FROM evil\nFROM a\n# COPY --from=evil2 / /\n  # FROM evil3\nRUN echo # FROM evil4\n",
+            {},
+            [("from", "a")],
+            id="comments",
+        ),
+        pytest.param(
+            "FROM \\\n  python:3.12 \\\n  AS build\n"
+            "COPY --from=build \\\n  /a /b\n"
+            "FROM \\\n  alpine\n",
+            {},
+            [("from", "python:3.12"), ("from", "alpine")],
+            id="line-continuations",
+        ),
+        pytest.param(
+            "# escape=`\nFROM python:3.12 `\n  AS base\nRUN echo `\n  FROM evil\nFROM base\n",
+            {},
+            [("from", "python:3.12")],
+            id="escape-directive",
+        ),
+        pytest.param(
+            "# syntax=docker/dockerfile:1\n# escape=`\nARG V=1\nFROM img:$V\n",
+            {},
+            [("from", "img:1")],
+            id="escape-directive-keeps-expansion",
+        ),
+        pytest.param(
+            "FROM --platform=$BUILDPLATFORM golang:1.22 AS build\n"
+            "FROM --platform=linux/arm64 alpine:3.20\n",
+            {},
+            [("from", "golang:1.22"), ("from", "alpine:3.20")],
+            id="from-platform-flag",
+        ),
+        pytest.param("FROM scratch\nCOPY app /\n", {}, [], id="scratch"),
+        pytest.param("FROM scratch AS s\nFROM s\n", {}, [], id="scratch-stage"),
+        pytest.param(
+            "FROM a\nONBUILD COPY --from=child-time / /\n", {}, [("from", "a")], id="onbuild"
+        ),
+        pytest.param(
+            "FROM a\nCOPY --from= /x /y\n", {}, [("from", "a")], id="empty-copy-from-is-context"
+        ),
+        pytest.param(
+            "FROM a\nCOPY --chown=\u0800 --from=b / /\nRUN echo h\u00e9llo\n",
+            {},
+            [("from", "a"), ("copy", "b")],
+            id="non-ascii-flag",
+        ),
+        pytest.param("FROM a\n\\", {}, [("from", "a")], id="trailing-backslash-line"),
+    ],
+)
+def test_references(text: str, build_args: dict[str, str], expected: list[tuple[str, str]]) -> None:
+    assert refs(text, **build_args) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "platforms", "build_args", "expected"),
+    [
+        pytest.param(
+            "FROM alpine AS build-amd64\nFROM busybox AS build-arm64\nFROM build-${TARGETARCH}\n",
+            ("linux/amd64", "linux/arm64"),
+            {},
+            ["alpine", "busybox"],
+            id="stage-per-arch",
+        ),
+        pytest.param(
+            "FROM acme/base-$TARGETARCH\n",
+            ("linux/amd64", "linux/arm64", "linux/amd64"),
+            {},
+            ["acme/base-amd64", "acme/base-arm64"],
+            id="image-per-arch",
+        ),
+        pytest.param(
+            "FROM img:${TARGETOS}-${TARGETARCH}-${TARGETVARIANT:-none}\n",
+            ("linux/arm/v7", "linux/arm64"),
+            {},
+            ["img:linux-arm-v7", "img:linux-arm64-none"],
+            id="os-arch-variant",
+        ),
+        pytest.param(
+            "FROM --platform=$BUILDPLATFORM img:$TARGETARCH\n",
+            (),
+            {},
+            ["img:amd64"],
+            id="default-platform",
+        ),
+        pytest.param(
+            "ARG TARGETARCH=riscv64\nFROM img:$TARGETARCH\n",
+            ("linux/arm64",),
+            {},
+            ["img:riscv64"],
+            id="declared-default-wins",
+        ),
+        pytest.param(
+            "ARG TARGETARCH\nFROM img:$TARGETARCH\n",
+            ("linux/arm64",),
+            {"TARGETARCH": "s390x"},
+            ["img:s390x"],
+            id="build-arg-wins",
+        ),
+        pytest.param(
+            "FROM ${BUILDER_PREFIX:-docker.io/acme}/base\n",
+            ("linux/arm64",),
+            {"BUILDER_PREFIX": "ghcr.io/other"},
+            ["docker.io/acme/base"],
+            id="build-args-need-a-declared-arg",
+        ),
+    ],
+)
+def test_platform_args(
+    text: str, platforms: tuple[str, ...], build_args: dict[str, str], expected: list[str]
+) -> None:
+    info = parse_dockerfile(text, path="D", build_args=build_args, platforms=platforms)
+    assert [r.text for r in info.references] == expected
+
+
+def test_references_carry_normalised_repository_and_line() -> None:
+    info = parse_dockerfile(
+        "ARG X\n\nFROM index.docker.io/library/python:3\n\nCOPY --from=acme/t@" + DIGEST + " / /\n",
+        path="Dockerfile",
+    )
+    assert [(r.repository, r.line) for r in info.references] == [
+        ("docker.io/library/python", 3),
+        ("docker.io/acme/t", 5),
+    ]
+
+
+def test_stages_and_declared_args() -> None:
+    info = parse_dockerfile("ARG A\nFROM a AS One\nARG B=1\nFROM b\n", path="Dockerfile")
+    assert info.stages == ("one", None)
+    assert info.arg_names == frozenset({"A", "B"})
+
+
+@pytest.mark.parametrize("target", ["final", "FINAL", "build"])
+def test_known_target_is_accepted(target: str) -> None:
+    info = parse_dockerfile("FROM a AS build\nFROM b AS final\n", path="D", target=target)
+    assert info.stages == ("build", "final")
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "message"),
+    [
+        pytest.param("", None, "D: cannot parse Dockerfile: file with no instructions", id="empty"),
+        pytest.param(
+            "# only a comment\n\n",
+            None,
+            "D: cannot parse Dockerfile: file with no instructions",
+            id="comment-only",
+        ),
+        pytest.param("ARG A=1\n", None, "D: no FROM instruction (add a FROM line)", id="no-from"),
+        pytest.param(
+            "RUN echo hi\nFROM a\n",
+            None,
+            "D:1: RUN before the first FROM "
+            "(a Dockerfile must start with FROM (only ARG may precede it))",
+            id="instruction-before-from",
+        ),
+        pytest.param(
+            "ARG A\n\nenv X=1\nFROM a\n",
+            None,
+            "D:3: env before the first FROM "
+            "(a Dockerfile must start with FROM (only ARG may precede it))",
+            id="instruction-before-from-line",
+        ),
+        pytest.param("FROM\n", None, "D:1: FROM names no image", id="from-nothing"),
+        pytest.param("\\", None, "D: no FROM instruction (add a FROM line)", id="only-a-backslash"),
+        pytest.param(
+            "FROM a b\n",
+            None,
+            "D:1: malformed FROM 'a b' (expected FROM IMAGE [AS NAME])",
+            id="from-two-words",
+        ),
+        pytest.param(
+            "FROM a\nFROM b AS\n",
+            None,
+            "D:2: malformed FROM 'b AS' (expected FROM IMAGE [AS NAME])",
+            id="from-as-nothing",
+        ),
+        pytest.param(
+            "FROM a AS b c\n",
+            None,
+            "D:1: malformed FROM 'a AS b c' (expected FROM IMAGE [AS NAME])",
+            id="from-as-two",
+        ),
+        pytest.param(
+            "ARG V\nFROM $V\n",
+            None,
+            "D:2: '$V' expands to an empty image name "
+            "(give the ARG a default or set it in build_args)",
+            id="empty-expansion",
+        ),
+        pytest.param(
+            "FROM a\nARG V=x\nFROM ${V}\n",
+            None,
+            "D:3: '${V}' expands to an empty image name "
+            "(give the ARG a default or set it in build_args)",
+            id="stage-arg-is-not-global",
+        ),
+        pytest.param(
+            "FROM Python:3\n",
+            None,
+            "D:1: invalid image reference 'Python:3' (repository names must be lowercase)",
+            id="invalid-reference",
+        ),
+        pytest.param(
+            "FROM a\n\nCOPY --from=a:b:c / /\n",
+            None,
+            "D:3: invalid image reference 'a:b:c'",
+            id="invalid-copy-from",
+        ),
+        pytest.param(
+            "FROM a\nRUN --mount=type=bind,from=UP,target=/x true\n",
+            None,
+            "D:2: invalid image reference 'UP' (repository names must be lowercase)",
+            id="invalid-mount-from",
+        ),
+        pytest.param(
+            "\n\nFROM ${V\n", None, "D:3: cannot expand '${V': missing '}'", id="unclosed-brace"
+        ),
+        pytest.param(
+            "ARG V\nFROM ${V:?required}\n",
+            None,
+            "D:2: cannot expand '${V:?required}': V: required",
+            id="required-arg",
+        ),
+        pytest.param(
+            "# escape=`\nARG V=1\nFROM img:`$V\n",
+            None,
+            "D:3: invalid tag '$V' in image reference 'img:$V'",
+            id="escaped-dollar-is-not-expanded",
+        ),
+        pytest.param(
+            "FROM a AS build\nFROM b AS final\n",
+            "test",
+            "D: target stage 'test' is not defined (named stages: build, final)",
+            id="unknown-target",
+        ),
+        pytest.param(
+            "FROM a\n",
+            "x",
+            "D: target stage 'x' is not defined (name a stage with FROM ... AS)",
+            id="unknown-target-no-names",
+        ),
+        pytest.param(
+            "FROM a\x00\nFROM b\n",
+            None,
+            "D: contains a NUL character (is it a text file?)",
+            id="nul",
+        ),
+        pytest.param("FROM a\ud800\n", None, "D: is not valid UTF-8 text", id="surrogate"),
+        pytest.param(
+            "FROM a\nCOPY --from=st\u00e4ge / /\n",
+            None,
+            "D:2: invalid image reference 'st\u00e4ge'",
+            id="non-ascii-reference",
+        ),
+    ],
+)
+def test_errors_say_where(text: str, target: str | None, message: str) -> None:
+    with pytest.raises(DockerfileError) as info:
+        parse_dockerfile(text, path="D", target=target)
+    assert str(info.value) == message
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("word", "variables", "expected"),
+    [
+        ("$A", {"A": "x"}, "x"),
+        ("${A}", {"A": "x"}, "x"),
+        ("$A_B", {"A": "x"}, ""),
+        ("${A}_B", {"A": "x"}, "x_B"),
+        ("$A.$B", {"A": "1", "B": "2"}, "1.2"),
+        ("\\$A", {"A": "x"}, "$A"),
+        ("'$A'", {"A": "x"}, "$A"),
+        ('"$A"', {"A": "x"}, "x"),
+        ('"\\$A"', {"A": "x"}, "$A"),
+        ('"a\\b"', {}, "a\\b"),
+        ("$", {}, "$"),
+        ("a$/b", {}, "a$/b"),
+        ("${A:-d}", {}, "d"),
+        ("${A:-d}", {"A": ""}, "d"),
+        ("${A-d}", {"A": ""}, ""),
+        ("${A-d}", {}, "d"),
+        ("${A:+w}", {"A": "1"}, "w"),
+        ("${A:+w}", {"A": ""}, ""),
+        ("${A+w}", {"A": ""}, "w"),
+        ("${A:-${B:-c}}", {}, "c"),
+        ("${A:-$B}", {"B": "b"}, "b"),
+        ("${V%.*}", {"V": "1.2.3"}, "1.2"),
+        ("${V%%.*}", {"V": "1.2.3"}, "1"),
+        ("${V#*.}", {"V": "1.2.3"}, "2.3"),
+        ("${V##*.}", {"V": "1.2.3"}, "3"),
+        ("${V/./-}", {"V": "1.2.3"}, "1-2.3"),
+        ("${V//./-}", {"V": "1.2.3"}, "1-2-3"),
+    ],
+)
+def test_expand(word: str, variables: dict[str, str], expected: str) -> None:
+    assert expand(word, variables) == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("`$A", "$A"), ("\\$A", "\\x"), ("a``b", "a`b")],
+)
+def test_expand_with_backtick_escape(word: str, expected: str) -> None:
+    assert expand(word, {"A": "x"}, escape="`") == expected
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("${A", "missing '}'"),
+        ("${A:-x", "missing '}'"),
+        ("${}", "bad substitution"),
+        ("${:-x}", "bad substitution"),
+        ("${A?}", "A: is not set"),
+        ("${A!x}", "unsupported modifier '!' in substitution"),
+        ("'x", "unclosed single quote"),
+        ('"x', "unclosed double quote"),
+    ],
+)
+def test_expand_rejects(word: str, message: str) -> None:
+    with pytest.raises(ExpansionError) as info:
+        expand(word, {})
+    assert str(info.value) == message

@@ -1,0 +1,105 @@
+"""`.dockerignore` semantics, pinned case by case against Docker's (not git's) behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.ignore import IgnoreMatcher, parse_ignore_patterns
+
+
+@pytest.mark.parametrize(
+    ("dockerignore", "path", "excluded"),
+    [
+        # `*.md` is anchored at the context root, unlike in .gitignore.
+        ("*.md", "README.md", True),
+        ("*.md", "docs/guide.md", False),
+        ("**/*.md", "README.md", True),
+        ("**/*.md", "docs/guide.md", True),
+        ("**/*.md", "a/b/c/guide.md", True),
+        ("**/*.md", "docs/guide.txt", False),
+        # A matching directory takes its whole subtree with it.
+        ("docs", "docs/guide.md", True),
+        ("docs", "docs/deep/er/x.png", True),
+        ("docs", "docsite/x", False),
+        ("docs", "src/docs/x", False),
+        ("docs/", "docs/guide.md", True),
+        ("**/node_modules", "node_modules/x/index.js", True),
+        ("**/node_modules", "web/app/node_modules/x/index.js", True),
+        ("**/node_modules", "web/node_modules_old/x", False),
+        ("*/tmp", "a/tmp/x", True),
+        ("*/tmp", "tmp/x", False),
+        ("*/tmp", "a/b/tmp/x", False),
+        ("a/**/b", "a/b", True),
+        ("a/**/b", "a/x/y/b", True),
+        ("a/**/b", "a/x/b/c", True),
+        ("a/**/b", "b", False),
+        ("a/**", "a/x/y", True),
+        ("a/**", "ab/x", False),
+        ("**", "anything/at/all", True),
+        ("*", "a/b", True),
+        # `!` re-includes; the last matching pattern wins.
+        ("*\n!keep.txt", "keep.txt", False),
+        ("*\n!keep.txt", "other.txt", True),
+        ("*\n!src", "src/app/main.py", False),
+        ("*\n!src", "tests/test_x.py", True),
+        ("docs\n!docs/keep.md", "docs/keep.md", False),
+        ("docs\n!docs/keep.md", "docs/drop.md", True),
+        ("a.txt\n!a.txt", "a.txt", False),
+        ("!a.txt\na.txt", "a.txt", True),
+        ("**/*.pyc\n!keep/**\nkeep/bad.pyc", "keep/bad.pyc", True),
+        ("**/*.pyc\n!keep/**\nkeep/bad.pyc", "keep/good.pyc", False),
+        ("! a.txt\n*.txt\n", "a.txt", True),
+        # Leading `/`, `./` and `..` segments are cleaned away.
+        ("/build", "build/out.o", True),
+        ("/build", "src/build/out.o", False),
+        ("./a.txt", "a.txt", True),
+        ("x/../a.txt", "a.txt", True),
+        # `?` and character classes never cross a `/`... except a class that names it.
+        ("?.txt", "a.txt", True),
+        ("?.txt", "ab.txt", False),
+        ("?.txt", "d/a.txt", False),
+        ("[ab].txt", "b.txt", True),
+        ("[ab].txt", "c.txt", False),
+        ("[a-c]x", "bx", True),
+        ("[^a].txt", "a.txt", False),
+        ("[^a].txt", "b.txt", True),
+        ("[!a].txt", "!.txt", True),  # Go's regexp: `!` is no negation
+        ("[!a].txt", "b.txt", False),
+        ("\\*.md", "*.md", True),
+        ("\\*.md", "a.md", False),
+        ("a.*", "a.b", True),
+        ("a.*", "axb", False),  # `.` is literal
+        ("(x)|y", "(x)|y", True),
+        # Comments and blank lines.
+        ("# a.txt", "a.txt", False),
+        ("\n\n   \n", "a.txt", False),
+        ("  #x", "#x", True),  # only a `#` in the first column starts a comment
+        ("  a.txt  ", "a.txt", True),
+        ("\ufeff*.md", "README.md", True),  # a UTF-8 BOM is not part of the pattern
+        ("!", "a.txt", False),
+        ("", "a.txt", False),
+        ("[[:alpha:]].txt", "7.txt", False),  # never a warning, never a crash
+    ],
+)
+def test_excludes(dockerignore: str, path: str, excluded: bool) -> None:
+    assert IgnoreMatcher.from_text(dockerignore).excludes(path) is excluded
+
+
+@pytest.mark.parametrize(
+    ("text", "patterns"),
+    [
+        ("# comment\n\n*.md\n", ("*.md",)),
+        ("  !  docs/  \n", ("!docs",)),
+        ("/a/b/\n//c\n", ("a/b", "c")),
+        ("./x/../y\n", ("y",)),
+        ("!\n", ("!",)),
+        ("/\n", ("/",)),
+    ],
+)
+def test_parse_ignore_patterns(text: str, patterns: tuple[str, ...]) -> None:
+    assert parse_ignore_patterns(text) == patterns
+
+
+@pytest.mark.parametrize(("text", "truthy"), [("", False), ("# c\n\n", False), ("x", True)])
+def test_an_empty_matcher_is_falsy(text: str, truthy: bool) -> None:
+    assert bool(IgnoreMatcher.from_text(text)) is truthy

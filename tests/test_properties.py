@@ -1,0 +1,270 @@
+"""Properties over random inputs: graph invariants on random DAGs, parsers that never crash."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TypeVar
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from builder.changes import compute_affected
+from builder.config import parse_image_config, parse_settings
+from builder.dockerfiles import ExpansionError, expand, parse_dockerfile
+from builder.errors import BuilderError
+from builder.ignore import IgnoreMatcher
+from builder.model import Settings
+from tests.conftest import load_files
+
+# Modest counts: the whole core suite must stay fast on two cores.
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+T = TypeVar("T")
+
+
+def outcome(call: Callable[[], T]) -> T | BuilderError:
+    """The result, or the user error raised instead; any other exception fails the test."""
+    try:
+        return call()
+    except BuilderError as exc:
+        if exc.exit_code != 2 or "\n" in str(exc):
+            raise  # a user error must be one line with exit code 2
+        return exc
+
+
+KINDS = ("from", "arg", "copy", "mount", "depends_on")
+
+
+@dataclass(frozen=True)
+class Dag:
+    names: tuple[str, ...]  # names[i] is image i; parents always have smaller indices
+    roots: tuple[str, ...]  # the image root each image lives under
+    edges: frozenset[tuple[int, int, str]]  # (parent, child, how the child refers to it)
+
+    def files(self) -> dict[str, str]:
+        files = {"builder.yaml": "namespace: acme\n"}
+        for child, name in enumerate(self.names):
+            args, body, depends = [], ["FROM python:3.12 AS start\n"], []
+            for parent, kind in sorted((p, k) for p, c, k in self.edges if c == child):
+                ref = f"acme/{self.names[parent]}"
+                if kind == "from":
+                    body.append(f"FROM {ref}:1.0\n")
+                elif kind == "arg":
+                    args.append(f"ARG P{parent}=docker.io/{ref}\n")
+                    body.append(f"FROM ${{P{parent}}}\n")
+                elif kind == "copy":
+                    body.append(f"COPY --from={ref} /x /x\n")
+                elif kind == "mount":
+                    body.append(f"RUN --mount=type=bind,from={ref},target=/m true\n")
+                else:
+                    depends.append(self.names[parent])
+            directory = f"{self.roots[child]}/{name}"
+            files[f"{directory}/Dockerfile"] = "".join(args + body)
+            if depends:
+                files[f"{directory}/image.yaml"] = f"depends_on: [{', '.join(depends)}]\n"
+        return files
+
+    def named_edges(self) -> set[tuple[str, str]]:
+        return {(self.names[p], self.names[c]) for p, c, _ in self.edges}
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> Dag:
+    size = draw(st.integers(min_value=1, max_value=9))
+    names = draw(st.permutations([f"img{i}" for i in range(size)]))
+    roots = draw(st.lists(st.sampled_from(("images", "base-images")), min_size=size, max_size=size))
+    edges = set()
+    for child in range(1, size):
+        for parent in draw(st.sets(st.integers(0, child - 1), max_size=3)):
+            edges.add((parent, child, draw(st.sampled_from(KINDS))))
+    return Dag(names=tuple(names), roots=tuple(roots), edges=frozenset(edges))
+
+
+@FAST
+@given(dags())
+def test_graph_edges_are_exactly_the_references(dag: Dag) -> None:
+    graph = load_files(dag.files()).graph
+    assert set(graph.edges()) == dag.named_edges()
+    assert set(graph.images) == set(dag.names)
+
+
+@FAST
+@given(dags(), st.data())
+def test_order_and_generations_respect_every_edge(dag: Dag, data: st.DataObject) -> None:
+    graph = load_files(dag.files()).graph
+    position = {name: i for i, name in enumerate(graph.order)}
+    assert sorted(position) == sorted(dag.names)
+    subset = data.draw(st.sets(st.sampled_from(dag.names)))
+    for names in (set(dag.names), subset):
+        waves = graph.generations(names)
+        wave_of = {name: i for i, wave in enumerate(waves) for name in wave}
+        assert sorted(wave_of) == sorted(names)
+        for parent, child in graph.edges():
+            assert position[parent] < position[child]
+            if parent in wave_of and child in wave_of:
+                assert wave_of[parent] < wave_of[child]
+
+
+@FAST
+@given(dags(), st.data())
+def test_affected_is_closed_under_dependants(dag: Dag, data: st.DataObject) -> None:
+    graph = load_files(dag.files()).graph
+    changed = data.draw(st.sets(st.integers(0, len(dag.names) - 1)))
+    paths = [f"{dag.roots[i]}/{dag.names[i]}/src/file.txt" for i in changed]
+    result = compute_affected(graph, paths)
+    affected = set(result.names)
+    direct = {dag.names[i] for i in changed}
+    assert affected == graph.closure(direct)
+    for name in affected:
+        assert set(graph.children(name)) <= affected
+        image = graph.images[name]
+        assert name in direct or affected & set(image.parents)
+    order = [image.name for image in result.images]
+    for parent, child in graph.edges():
+        if child in affected:
+            assert parent not in affected or order.index(parent) < order.index(child)
+
+
+FRAGMENTS = (
+    "FROM ",
+    "from ",
+    "ARG ",
+    "COPY --from=",
+    "RUN --mount=type=bind,from=",
+    " AS ",
+    " as ",
+    "python:3.12",
+    "acme/base",
+    "$V",
+    "${V}",
+    "${V:-x}",
+    "${",
+    "}",
+    "V=",
+    "scratch",
+    "0",
+    "\n",
+    "\\\n",
+    "# escape=`\n",
+    "`",
+    "<<EOF\n",
+    "EOF\n",
+    "'",
+    '"',
+    "@sha256:",
+    " ",
+    "\t",
+    ":",
+    "/",
+)
+dockerfile_texts = st.one_of(
+    st.text(max_size=200),
+    st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=5)), max_size=40).map("".join),
+)
+
+
+@FUZZ
+@given(
+    dockerfile_texts,
+    st.dictionaries(st.sampled_from(("V", "A", "B")), st.text(max_size=10), max_size=2),
+    st.one_of(st.none(), st.text(max_size=5)),
+)
+def test_parse_dockerfile_never_crashes(
+    text: str, build_args: dict[str, str], target: str | None
+) -> None:
+    info = outcome(
+        lambda: parse_dockerfile(text, path="Dockerfile", build_args=build_args, target=target)
+    )
+    if not isinstance(info, BuilderError):
+        assert info.stages
+        assert all(r.repository for r in info.references)
+
+
+@FUZZ
+@given(st.text(max_size=40), st.dictionaries(st.sampled_from("ABV"), st.text(max_size=5)))
+def test_expand_never_crashes(word: str, variables: dict[str, str]) -> None:
+    with contextlib.suppress(ExpansionError):
+        assert isinstance(expand(word, variables), str)
+
+
+SETTINGS_KEYS = (
+    "registry",
+    "namespace",
+    "image_roots",
+    "platforms",
+    "default_branch",
+    "build_args",
+    "cache",
+)
+IMAGE_KEYS = (
+    "name",
+    "dockerfile",
+    "context",
+    "build_args",
+    "platforms",
+    "target",
+    "watch",
+    "depends_on",
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(("docker.io", "acme", "linux/amd64", "../..", "/abs", "a\\", "!", "..")),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def yaml_texts(keys: tuple[str, ...]) -> st.SearchStrategy[str]:
+    documents = st.dictionaries(st.sampled_from(keys) | st.text(max_size=8), values, max_size=4)
+    return st.one_of(st.text(max_size=120), documents.map(yaml.safe_dump))
+
+
+@FUZZ
+@given(yaml_texts(SETTINGS_KEYS))
+def test_parse_settings_never_crashes(text: str) -> None:
+    result = outcome(lambda: parse_settings(text))
+    assert isinstance(result, (Settings, BuilderError))
+
+
+@FUZZ
+@given(yaml_texts(IMAGE_KEYS), st.sampled_from(("images/api", "images/My App", "a/b/c")))
+def test_parse_image_config_never_crashes(text: str, directory: str) -> None:
+    config = outcome(
+        lambda: parse_image_config(text, directory=PurePosixPath(directory), settings=Settings())
+    )
+    if not isinstance(config, BuilderError):
+        for path in (config.context, config.dockerfile):
+            assert not path.is_absolute()
+            assert ".." not in path.parts
+
+
+@FUZZ
+@given(st.text(max_size=60), st.text(min_size=1, max_size=30))
+def test_ignore_matcher_never_crashes(patterns: str, path: str) -> None:
+    assert isinstance(IgnoreMatcher.from_text(patterns).excludes(path), bool)
+
+
+@FAST
+@given(
+    st.lists(st.sampled_from(("a", "b", "*", "**", "?", "!", "/", ".md", "[ab]")), max_size=8).map(
+        "".join
+    )
+)
+def test_a_directory_excluded_takes_its_subtree(pattern: str) -> None:
+    matcher = IgnoreMatcher.from_text(pattern)
+    if matcher.excludes("a") and not pattern.startswith("!"):
+        assert matcher.excludes("a/deep/file")
