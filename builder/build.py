@@ -209,7 +209,7 @@ def prepare(
                 "refresh needs the registry and it could not be asked",
                 hint="check the registry address and credentials",
             )
-        if not request.everything:
+        if request.refresh or not request.everything:
             selection = reconciled
         else:
             selection = replace(selection, warnings=reconciled.warnings)
@@ -277,52 +277,63 @@ def run_build(
 ) -> BuildReport:
     with exclusive(git):
         prepared = prepare(git, request, environ=environ, log=log)
-        selection, revision, plan = prepared.selection, prepared.revision, prepared.plan
-        if request.dry_run or not plan.images:
-            results = mark_unchanged(plan, as_planned(plan) if request.dry_run else {})
-            return BuildReport(selection=selection, plan=plan, revision=revision, results=results)
-        settings = selection.repo.settings
-        platforms = tuple(sorted({p for b in plan.images for p in b.platforms}))
-        with make_buildx(environ) as buildx:
-            version = buildx.check(platforms)
-            log(f"engine: {version}")
-            credentials = credentials_for(settings.registry, environ) if plan.push else None
-            if credentials is not None:
-                buildx.login(settings.registry, *credentials)
-                log(f"logged in to {settings.registry} as {credentials[0]}")
-            with contextlib.ExitStack() as stack:
-                root = (
-                    git.root
-                    if prepared.from_disk
-                    else stack.enter_context(git.checkout(revision.sha))
-                )
-                registry = Registry(environ, credentials=credentials) if plan.push else None
-                if registry is not None:
-                    stack.callback(registry.close)
-                runner = BakeRunner(
-                    buildx=buildx,
-                    plan=plan,
-                    root=root,
-                    verify=registry.platforms if registry is not None else None,
-                    resolve=registry.digest if registry is not None else None,
-                    staging_tags=buildx.driver == "docker",
-                )
-                results = run_schedule(
-                    plan,
-                    runner,
-                    jobs=request.jobs,
-                    on_start=lambda b: log(f"building {b.name} ({', '.join(b.platforms)})"),
-                    on_finish=lambda r: _log_result(r, log, grouped=in_github_actions(environ)),
-                )
-        ordered = {b.name: results[b.name] for b in plan.images}
-        if request.digests_dir is not None:
-            write_digests(plan, ordered, request.digests_dir)
-        return BuildReport(
-            selection=selection,
-            plan=plan,
-            revision=revision,
-            results=mark_unchanged(plan, ordered),
-        )
+        return execute(git, prepared, request, environ=environ, log=log, make_buildx=make_buildx)
+
+
+def execute(
+    git: Git,
+    prepared: Prepared,
+    request: BuildRequest,
+    *,
+    environ: Mapping[str, str],
+    log: Callable[[str], None],
+    make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
+) -> BuildReport:
+    """Run a prepared plan on the engine (or just report it for --dry-run)."""
+    selection, revision, plan = prepared.selection, prepared.revision, prepared.plan
+    if request.dry_run or not plan.images:
+        results = mark_unchanged(plan, as_planned(plan) if request.dry_run else {})
+        return BuildReport(selection=selection, plan=plan, revision=revision, results=results)
+    settings = selection.repo.settings
+    platforms = tuple(sorted({p for b in plan.images for p in b.platforms}))
+    with make_buildx(environ) as buildx:
+        version = buildx.check(platforms)
+        log(f"engine: {version}")
+        credentials = credentials_for(settings.registry, environ) if plan.push else None
+        if credentials is not None:
+            buildx.login(settings.registry, *credentials)
+            log(f"logged in to {settings.registry} as {credentials[0]}")
+        with contextlib.ExitStack() as stack:
+            root = (
+                git.root if prepared.from_disk else stack.enter_context(git.checkout(revision.sha))
+            )
+            registry = Registry(environ, credentials=credentials) if plan.push else None
+            if registry is not None:
+                stack.callback(registry.close)
+            runner = BakeRunner(
+                buildx=buildx,
+                plan=plan,
+                root=root,
+                verify=registry.platforms if registry is not None else None,
+                resolve=registry.digest if registry is not None else None,
+                staging_tags=buildx.driver == "docker",
+            )
+            results = run_schedule(
+                plan,
+                runner,
+                jobs=request.jobs,
+                on_start=lambda b: log(f"building {b.name} ({', '.join(b.platforms)})"),
+                on_finish=lambda r: _log_result(r, log, grouped=in_github_actions(environ)),
+            )
+    ordered = {b.name: results[b.name] for b in plan.images}
+    if request.digests_dir is not None:
+        write_digests(plan, ordered, request.digests_dir)
+    return BuildReport(
+        selection=selection,
+        plan=plan,
+        revision=revision,
+        results=mark_unchanged(plan, ordered),
+    )
 
 
 def digest_file_name(image: str, platforms: tuple[str, ...]) -> str:

@@ -92,6 +92,14 @@ NamespaceOpt = Annotated[
         "--namespace", envvar="BUILDER_NAMESPACE", help="Override builder.yaml's namespace."
     ),
 ]
+ReconcileOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--reconcile/--no-reconcile",
+        help="Also count images whose content key the registry lacks. Default: on in CI.",
+        show_default=False,
+    ),
+]
 RepoOpt = Annotated[
     Path,
     typer.Option("--repo", "-C", help="Run as if started in this directory.", show_default=False),
@@ -112,12 +120,19 @@ def affected(
     base: BaseOpt = None,
     head: HeadOpt = None,
     fmt: Annotated[AffectedFormat, typer.Option("--format", "-f")] = AffectedFormat.table,
+    reconcile: ReconcileOpt = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show, for every image, which rule fired.")
+    ] = False,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """List the images a change affects, and why."""
-    from builder.render import render_affected
+    from builder.build import credentials_for
+    from builder.reconcile import reconcile as run_reconcile
+    from builder.render import render_affected, render_explain
+    from builder.revisions import is_ci
     from builder.workspace import open_git, select
 
     def body() -> None:
@@ -130,9 +145,16 @@ def affected(
             environ=environ,
             overrides=overrides_of(registry, namespace),
         )
+        keys = None
+        if is_ci(environ) if reconcile is None else reconcile:
+            credentials = credentials_for(selection.repo.settings.registry, environ)
+            selection, keys = run_reconcile(git, selection, credentials=credentials)
         for message in selection.warnings:
             warn(message, environ)
-        text = render_affected(selection, fmt.value)
+        if explain and fmt is AffectedFormat.table:
+            typer.echo(render_explain(selection, keys))
+            return
+        text = render_affected(selection, fmt.value, keys)
         if text:
             typer.echo(text)
 
@@ -210,6 +232,7 @@ def build(
         Path | None,
         typer.Option("--digests-dir", help="Write each pushed digest here for `builder merge`."),
     ] = None,
+    reconcile: ReconcileOpt = None,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     repo: RepoOpt = Path(),
@@ -242,6 +265,7 @@ def build(
             allow_dirty=allow_dirty,
             push_by_digest=push_by_digest,
             digests_dir=digests_dir,
+            reconcile=reconcile,
             overrides=overrides_of(registry, namespace),
         )
         git = open_git(repo, environ)
@@ -403,6 +427,55 @@ def merge(
             raise BuildFailed(
                 f"{len(report.failed)} image(s) not merged: {', '.join(report.failed)}"
             )
+
+    guarded(body)
+
+
+@app.command()
+def refresh(
+    push: Annotated[bool, typer.Option("--push/--no-push", help="Push to the registry.")] = True,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild every image on an external base, and theirs.")
+    ] = False,
+    metadata_file: Annotated[
+        Path | None, typer.Option("--metadata-file", help="Write the result as JSON.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Images built at once.")] = 2,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report; build nothing.")] = False,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Nightly: rebuild the images whose upstream base moved, and their dependants."""
+    from builder.actions import publish
+    from builder.build import BuildRequest, write_metadata
+    from builder.errors import BuildFailed
+    from builder.refresh import run_refresh
+    from builder.render import render_build_report
+    from builder.workspace import open_git
+
+    def body() -> None:
+        environ = dict(os.environ)
+        request = BuildRequest(
+            head="HEAD",  # what is committed, never the working tree's edits
+            everything=True,  # no git range: the content keys alone decide
+            push=push,
+            jobs=jobs,
+            dry_run=dry_run,
+            refresh=True,
+            force=force,
+            overrides=overrides_of(registry, namespace),
+        )
+        git = open_git(repo, environ)
+        report, _moves = run_refresh(
+            git, request, environ=environ, log=lambda m: typer.echo(m, err=True)
+        )
+        if metadata_file is not None:
+            write_metadata(report, metadata_file)
+        publish(report, environ)
+        typer.echo(render_build_report(report))
+        if report.failed:
+            raise BuildFailed(f"{len(report.failed)} image(s) failed: {', '.join(report.failed)}")
 
     guarded(body)
 

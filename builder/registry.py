@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import docker
 import docker.errors
@@ -164,3 +165,43 @@ class RegistryHTTP:
             raise RegistryError(f"registry {domain} refused a token ({response.status_code})")
         data = response.json()
         self._tokens[f"{domain}/{path}"] = data.get("token") or data.get("access_token") or ""
+
+    def fetch_labels(self, domain: str, path: str, reference: str) -> dict[str, str]:
+        """The config labels of an image (its first platform's), {} when it is not there."""
+        base = f"{self.endpoint(domain)}/v2/{path}"
+        index = self._get_json(domain, path, f"{base}/manifests/{reference}")
+        if index is None:
+            return {}
+        manifests = [
+            m
+            for m in index.get("manifests", [])
+            if (m.get("platform") or {}).get("os") not in (None, "unknown")
+        ]
+        manifest = (
+            self._get_json(domain, path, f"{base}/manifests/{manifests[0]['digest']}")
+            if manifests
+            else index
+        )
+        config_digest = ((manifest or {}).get("config") or {}).get("digest")
+        if not config_digest:
+            return {}
+        config = self._get_json(domain, path, f"{base}/blobs/{config_digest}") or {}
+        labels = (config.get("config") or {}).get("Labels") or {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+    def _get_json(self, domain: str, path: str, url: str) -> dict[str, Any] | None:
+        headers = {"Accept": _MANIFEST_ACCEPT}
+        token = self._tokens.get(f"{domain}/{path}")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            self.requests += 1
+            response = self._session.get(url, headers=headers, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise RegistryError(f"cannot reach registry {domain}: {exc}") from None
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise RegistryError(f"registry {domain} answered {response.status_code} for {url}")
+        data = response.json()
+        return data if isinstance(data, dict) else None

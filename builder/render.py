@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from builder.build import BuildReport
 from builder.changes import Reason
 from builder.graph import ImageGraph, render_dot, render_mermaid
+from builder.keys import key_tag
 from builder.workspace import Selection
+
+if TYPE_CHECKING:
+    from builder.build import BuildReport
+    from builder.reconcile import KeyReport
 
 
 def render_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
@@ -48,11 +52,17 @@ def _summary(reasons: tuple[Reason, ...], most: int = 2) -> str:
     return shown + (f"; +{len(reasons) - most} more" if len(reasons) > most else "")
 
 
-def render_affected(selection: Selection, fmt: str) -> str:
+def render_affected(selection: Selection, fmt: str, keys: KeyReport | None = None) -> str:
     if fmt == "names":
         return "\n".join(selection.affected.names)
     if fmt == "json":
-        return json.dumps(affected_json(selection), indent=2)
+        data = affected_json(selection)
+        if keys is not None:
+            data["keys"] = {
+                name: {"key": key, "present": name in keys.present}
+                for name, key in keys.keys.items()
+            }
+        return json.dumps(data, indent=2)
     rng = selection.range
     images = selection.affected.images
     header = (
@@ -64,6 +74,26 @@ def render_affected(selection: Selection, fmt: str) -> str:
     rows = [(i.name, str(i.path), _summary(i.reasons)) for i in images]
     rows += [(name, "-", "removed: will not be built") for name in selection.affected.removed]
     return header + "\n" + render_table(("IMAGE", "PATH", "WHY"), rows)
+
+
+def render_explain(selection: Selection, keys: KeyReport | None) -> str:
+    """Every image with the rule that decided it: git's diff, a parent, or its content key."""
+    affected = {i.name: i for i in selection.affected.images}
+    rows = []
+    for name in selection.repo.graph.order:
+        image = affected.get(name)
+        rules = [r.render() for r in image.reasons if r.kind != "key"] if image else []
+        if keys is not None and name in keys.keys:
+            state = "built before" if name in keys.present else "missing"
+            rules.append(f"{key_tag(keys.keys[name])} {state}")
+        rows.append((name, "yes" if image else "no", "; ".join(rules) or "no rule fired"))
+    rng = selection.range
+    header = f"{rng.base_label} .. {rng.head_label}" + (
+        f"; reconciled with {keys.requests} registry requests in {keys.seconds:.2f}s"
+        if keys is not None
+        else "; not reconciled (git diff only)"
+    )
+    return header + "\n" + render_table(("IMAGE", "AFFECTED", "RULES"), rows)
 
 
 def graph_json(graph: ImageGraph) -> dict[str, Any]:

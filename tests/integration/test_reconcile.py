@@ -1,0 +1,147 @@
+"""Content keys against the real registry: lost builds are rebuilt, upstream moves noticed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Engine, MakeRepo
+from tests.integration.test_actions import actions_env, read_outputs
+from tests.integration.test_build import FIXTURE, PREFIX
+
+pytestmark = pytest.mark.engine
+
+
+def built(repo_metadata: dict[str, dict[str, object]]) -> set[str]:
+    return {n for n, d in repo_metadata.items() if d["status"] == "built"}
+
+
+def test_a_failed_image_is_rebuilt_by_the_next_unrelated_push(
+    make_build_repo: MakeRepo, tmp_path: Path
+):
+    files = dict(FIXTURE)
+    # Fails unless the run passes the secret: a failure of the run, not of the commit.
+    files["images/child/Dockerfile"] = (
+        PREFIX + "FROM ${BUILDER_PREFIX}/base\nCOPY child.txt /child.txt\n"
+        "RUN --mount=type=secret,id=flag,required=true cat /run/secrets/flag > /dev/null\n"
+        "RUN cat /base.txt > /child-saw-base.txt\n"
+    )
+    repo = make_build_repo(files)
+    first = tmp_path / "first.json"
+    repo.builder("build", "--all", "--metadata-file", str(first), check_exit=1)
+    assert built(repo.metadata(first)) == {"base", "solo"}
+
+    repo.commit({"images/solo/solo.txt": "solo v2\n"})  # touches solo only
+    second = tmp_path / "second.json"
+    done = repo.builder(
+        "build",
+        "--secret",
+        "id=flag,env=FLAG",
+        "--metadata-file",
+        str(second),
+        env={"FLAG": "1"},
+        check_exit=0,
+    )
+    images = repo.metadata(second)
+    assert built(images) == {"solo", "child", "grandchild", "pair"}
+    assert images["base"]["status"] == "unchanged"  # built before: its key is in the registry
+    assert "content key not built" in done.stdout + done.stderr or images["child"]["reason"]
+
+    # Nothing left to do: a rerun of the same commit pushes nothing and says so.
+    third = repo.builder("build", check_exit=0)
+    assert "nothing to build" in third.stdout
+
+
+def _seed_upstream(engine: Engine, tmp_path: Path, reference: str, content: str) -> str:
+    """Push a two-platform 'upstream' image, as Docker Hub would publish a new python:3.x."""
+    context = tmp_path / f"upstream-{abs(hash(content))}"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {engine.busybox()}\nCOPY version /upstream-version\n", encoding="utf-8"
+    )
+    (context / "version").write_text(content, encoding="utf-8")
+    subprocess.run(
+        [
+            "docker",
+            "buildx",
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--push",
+            "--provenance=false",
+            "-t",
+            reference,
+            str(context),
+        ],
+        env=dict(engine.env),
+        check=True,
+        capture_output=True,
+    )
+    repository, _, tag = reference.partition("/")[2].rpartition(":")
+    return engine.api.manifest(repository, tag).digest
+
+
+def test_refresh_rebuilds_exactly_the_dependants_of_a_moved_upstream(
+    make_build_repo: MakeRepo, engine: Engine, tmp_path: Path
+):
+    files = dict(FIXTURE)
+    files["base-images/base/Dockerfile"] = (
+        "ARG UPSTREAM=busybox\nFROM ${UPSTREAM}\nCOPY base.txt /base.txt\n"
+    )
+    repo = make_build_repo(files)
+    upstream = f"{engine.registry}/{repo.namespace}-upstream/base:1"
+    old = _seed_upstream(engine, tmp_path, upstream, "1.0\n")
+    config = (repo.path / "builder.yaml").read_text(encoding="utf-8")
+    repo.commit({"builder.yaml": config + f"  UPSTREAM: {upstream}\n"})
+    repo.builder("build", "--all", check_exit=0)
+
+    quiet = tmp_path / "quiet.json"
+    done = repo.builder("refresh", "--metadata-file", str(quiet), check_exit=0)
+    assert built(repo.metadata(quiet)) == set()
+    assert "nothing to do" in done.stderr
+
+    new = _seed_upstream(engine, tmp_path, upstream, "1.1 with a security fix\n")
+    meta = tmp_path / "refresh.json"
+    done = repo.builder("refresh", "--metadata-file", str(meta), check_exit=0)
+    assert built(repo.metadata(meta)) == {"base", "child", "grandchild", "pair"}
+    assert f"upstream {upstream} moved {old} -> {new}" in done.stderr
+    for platform in ("linux/amd64", "linux/arm64"):
+        seen = engine.api.read_file(
+            repo.repository("grandchild"), "latest", platform, "/upstream-version"
+        )
+        assert seen == b"1.1 with a security fix\n"
+
+    again = tmp_path / "again.json"
+    repo.builder("refresh", "--metadata-file", str(again), check_exit=0)
+    assert built(repo.metadata(again)) == set()
+
+
+def test_force_push_with_reconcile_builds_only_what_changed(
+    make_build_repo: MakeRepo, tmp_path: Path
+):
+    repo = make_build_repo(FIXTURE)
+    repo.builder("build", "--all", check_exit=0)
+    sha = repo.commit({"images/solo/solo.txt": "solo after a force push\n"})
+    env = actions_env(repo, tmp_path, "push", {"before": "2" * 40, "after": sha})
+    done = repo.builder("build", env=env, check_exit=0)
+    assert "not in this clone" in done.stderr
+    assert json.loads(read_outputs(tmp_path / "output")["built"]) == ["solo"]
+
+
+def test_shallow_clone_without_history_with_reconcile(make_build_repo: MakeRepo, tmp_path: Path):
+    repo = make_build_repo(FIXTURE)
+    repo.builder("build", "--all", check_exit=0)
+    repo.commit({"images/grandchild/g.txt": "grandchild v2\n"})
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{repo.path}", str(shallow)], check=True
+    )
+    subprocess.run(["git", "-C", str(shallow), "remote", "remove", "origin"], check=True)
+    clone = type(repo)(path=shallow, namespace=repo.namespace, engine=repo.engine)
+    meta = tmp_path / "meta.json"
+    done = clone.builder("build", "--metadata-file", str(meta), check_exit=0)
+    assert "shallow clone" in done.stderr
+    assert built(clone.metadata(meta)) == {"grandchild"}
