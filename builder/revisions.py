@@ -132,7 +132,11 @@ def resolve_range(
         for candidate in (f"origin/{default_branch}", default_branch):
             if git.try_run("rev-parse", "--verify", "--quiet", candidate).ok:
                 merge_base = git.merge_base(tip, candidate)
-                if merge_base and merge_base != tip:
+                branch = environ.get("GITHUB_REF_NAME") or git.branch()
+                if merge_base == tip and branch == default_branch:
+                    break  # the default branch's own first push: nothing to compare with
+                if merge_base:
+                    # A branch created at the default branch's tip changed nothing yet.
                     warnings.append(f"new branch: comparing with its merge base with {candidate}")
                     return found(merge_base, f"merge-base({candidate})")
         return everything(f"new branch with no merge base with {default_branch}")

@@ -147,6 +147,23 @@ class TestNewBranch:
         assert selection.range.base_label == "merge-base(main)"
         assert selection.warnings == ("new branch: comparing with its merge base with main",)
 
+    def test_a_branch_made_at_mains_tip_changed_nothing(
+        self, history: tuple[Path, list[str]], tmp_path: Path
+    ) -> None:
+        repo, shas = history
+        git(repo, "switch", "--quiet", "-c", "feature")
+        selection = select_in(repo, actions_env(tmp_path, "push", {"before": NULL_SHA}))
+        assert selection.affected.names == ()
+        assert selection.range.base == shas[3]
+
+    def test_the_default_branchs_first_push_builds_everything(
+        self, history: tuple[Path, list[str]], tmp_path: Path
+    ) -> None:
+        repo, _ = history
+        selection = select_in(repo, actions_env(tmp_path, "push", {"before": NULL_SHA}))
+        assert selection.affected.names == ALL
+        assert selection.range.base is None
+
     def test_default_branch_comes_from_builder_yaml(
         self, make_repo: MakeRepo, tmp_path: Path
     ) -> None:
