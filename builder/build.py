@@ -78,6 +78,19 @@ def credentials_for(registry: str, environ: Mapping[str, str]) -> tuple[str, str
     return None
 
 
+def check_secrets(secrets: tuple[str, ...], environ: Mapping[str, str]) -> None:
+    """A secret whose source is missing must stop the run: BuildKit would silently mount
+    nothing, and a cached step would even succeed on stale inputs."""
+    for spec in secrets:
+        fields = dict(field.split("=", 1) for field in spec.split(","))
+        if "env" in fields and not environ.get(fields["env"]):
+            raise UserError(
+                f"--secret {spec}: environment variable {fields['env']} is not set or empty"
+            )
+        if "src" in fields and not Path(fields["src"]).is_file():
+            raise UserError(f"--secret {spec}: file {fields['src']} does not exist")
+
+
 def compute_source(environ: Mapping[str, str], remote: str | None) -> str | None:
     server, repository = environ.get("GITHUB_SERVER_URL"), environ.get("GITHUB_REPOSITORY")
     if server and repository:
@@ -191,6 +204,8 @@ def prepare(
         everything=request.everything,
     )
     settings = selection.repo.settings
+    if not request.dry_run:
+        check_secrets(request.secrets, environ)
     keys = None
     if request.refresh or (is_ci(environ) if request.reconcile is None else request.reconcile):
         graph = selection.repo.graph

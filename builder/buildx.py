@@ -15,6 +15,7 @@ from typing import Any
 import python_on_whales
 import python_on_whales.exceptions
 
+from builder import proc
 from builder.errors import EngineError, RegistryError
 
 # Push failures worth another try: the network or the registry hiccupped, nothing we sent
@@ -142,14 +143,22 @@ class Buildx:
             config_path.write_text(json.dumps(data), encoding="utf-8")
             self._client = self._make_client()
         server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
-        try:
-            self._client.login(server=server, username=username, password=password)
-        except python_on_whales.exceptions.DockerException as exc:
-            message = _first_line(exc.stderr).replace(password, "***") if password else ""
+        # Not python-on-whales' login: it lets docker's own chatter ("Login Succeeded", the
+        # unencrypted-storage warning) through to our output. The password goes on stdin.
+        env = dict(self._environ)
+        env["DOCKER_CONFIG"] = self._config_dir.name
+        result = proc.run(
+            ["docker", "login", "--username", username, "--password-stdin", server],
+            env=env,
+            stdin=password.encode(),
+        )
+        if not result.ok:
+            reason = _first_line(result.err_text()).replace(password, "***")
+            reason = reason.removeprefix("Error response from daemon: ")
             raise RegistryError(
-                f"login to {registry} as {username!r} failed: {message}",
+                f"login to {registry} as {username!r} failed: {reason}",
                 hint="check the username and token/password",
-            ) from None
+            )
 
     # -- building --------------------------------------------------------------------------
 

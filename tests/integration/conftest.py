@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.integration.registry_api import RegistryAPI
+from tests.integration.registry_api import BlobReader, RegistryAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
@@ -155,3 +159,140 @@ def make_build_repo(engine: Engine, tmp_path: Path) -> MakeRepo:
         return repo
 
     return make
+
+
+# -- Additions for the fault tests (tests/integration/test_faults.py) -----------------------
+# A private docker-registry process per test, on a free loopback port, optionally behind
+# htpasswd basic auth: one the tests may kill (by its pid) and restart on the same storage,
+# never the shared registry on :5000.
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalRegistry:
+    root: Path  # config, htpasswd, log and storage live here
+    port: int
+    users: Mapping[str, str] = field(default_factory=dict)  # user -> password; empty: no auth
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "registry.log"
+
+    def api(self, auth: tuple[str, str] | None = None) -> BlobReader:
+        return BlobReader(self.address, auth=auth)
+
+    def _config(self) -> Path:
+        import bcrypt  # dev extra: htpasswd bcrypt hashes
+
+        lines = [
+            "version: 0.1",
+            "log:",
+            "  level: warn",
+            "  accesslog:",
+            "    disabled: true",
+            "storage:",
+            "  filesystem:",
+            f"    rootdirectory: {self.storage}",
+            "  delete:",
+            "    enabled: true",
+            "http:",
+            f"  addr: {self.address}",
+            "  secret: builder-fault-tests",  # the same across restarts
+        ]
+        if self.users:
+            htpasswd = self.root / "htpasswd"
+            htpasswd.write_text(
+                "".join(
+                    f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=5)).decode()}\n"
+                    for user, pw in self.users.items()
+                ),
+                encoding="utf-8",
+            )
+            lines += ["auth:", "  htpasswd:", "    realm: builder-tests", f"    path: {htpasswd}"]
+        config = self.root / "config.yml"
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return config
+
+    def _answers(self) -> bool:
+        try:
+            urllib.request.urlopen(f"http://{self.address}/v2/", timeout=2).close()
+        except urllib.error.HTTPError as exc:
+            return exc.code == 401 and bool(self.users)
+        except OSError:
+            return False
+        return not self.users  # 200 without credentials only when auth is off
+
+    def start(self) -> LocalRegistry:
+        assert self.process is None or self.process.poll() is not None, "already running"
+        self.storage.mkdir(parents=True, exist_ok=True)
+        config = self._config()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [REGISTRY_BIN, "serve", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.process.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                pytest.fail(f"docker-registry exited with {self.process.returncode}:\n{tail}")
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"docker-registry did not answer on {self.address} within 30 s")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, by pid: the registry dies wherever it is."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()  # by its pid
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+StartRegistry = Callable[..., LocalRegistry]
+
+
+@pytest.fixture
+def local_registry(engine: Engine, tmp_path: Path) -> Iterator[StartRegistry]:
+    """`local_registry(users={"ci": "pw"})`: a private registry, stopped by pid at teardown."""
+    started: list[LocalRegistry] = []
+
+    def start(users: Mapping[str, str] | None = None) -> LocalRegistry:
+        root = tmp_path / f"registry{len(started)}"
+        root.mkdir()
+        registry = LocalRegistry(root=root, port=free_port(), users=dict(users or {}))
+        started.append(registry)
+        return registry.start()
+
+    yield start
+    for registry in started:
+        registry.stop()
