@@ -12,13 +12,16 @@ from __future__ import annotations
 import posixpath
 import re
 import warnings
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
 class _Pattern:
     regex: re.Pattern[str]
-    exclusion: bool
+    exclusion: bool  # a `!` pattern: re-includes what it matches
+    body: str = ""
 
 
 def parse_ignore_patterns(text: str) -> tuple[str, ...]:
@@ -91,7 +94,7 @@ class IgnoreMatcher:
                     regex = re.compile(_translate(body), re.DOTALL)
             except re.error:
                 continue  # Docker rejects the whole file here; we stay conservative: no match
-            compiled.append(_Pattern(regex, exclusion))
+            compiled.append(_Pattern(regex, exclusion, body))
         self._patterns = tuple(compiled)
 
     @classmethod
@@ -112,3 +115,57 @@ class IgnoreMatcher:
             if pattern.regex.fullmatch(path) or any(pattern.regex.fullmatch(p) for p in prefixes):
                 excluded = not pattern.exclusion
         return excluded
+
+    def kept(self, paths: Sequence[str]) -> list[str]:
+        """The paths (context-relative, sorted) the build context keeps, fast enough for
+        every file of a big repo: whitelist-style files (`*` then `!dir/`) only look at
+        the paths under their `!` prefixes, and directory verdicts are computed once."""
+        if not self._patterns:
+            return list(paths)
+        candidates: Sequence[str] = paths
+        everything = [
+            i for i, p in enumerate(self._patterns) if not p.exclusion and p.body in _MATCH_ALL
+        ]
+        if everything:
+            prefixes = [
+                literal_prefix(p.body) for p in self._patterns[everything[-1] :] if p.exclusion
+            ]
+            if all(prefixes):
+                chosen: set[int] = set()
+                for prefix in prefixes:
+                    start = bisect_left(paths, prefix)
+                    stop = bisect_left(paths, prefix + "\U0010ffff")
+                    chosen.update(range(start, stop))
+                candidates = [paths[i] for i in sorted(chosen)]
+            elif not prefixes:
+                return []
+        directory_hits: dict[str, frozenset[int]] = {"": frozenset()}
+
+        def hits_of(directory: str) -> frozenset[int]:
+            found = directory_hits.get(directory)
+            if found is None:
+                parent = directory.rpartition("/")[0]
+                own = {i for i, p in enumerate(self._patterns) if p.regex.fullmatch(directory)}
+                found = directory_hits[directory] = hits_of(parent) | own
+            return found
+
+        kept = []
+        for path in candidates:
+            hits = set(hits_of(path.rpartition("/")[0]))
+            hits.update(i for i, p in enumerate(self._patterns) if p.regex.fullmatch(path))
+            if not hits or self._patterns[max(hits)].exclusion:
+                kept.append(path)
+        return kept
+
+
+_MATCH_ALL = frozenset({"*", "**", "**/*"})
+
+
+def literal_prefix(pattern: str) -> str:
+    """The part of a pattern before its first wildcard: every path it matches starts so."""
+    cut = len(pattern)
+    for char in "*?[\\":
+        index = pattern.find(char)
+        if index != -1:
+            cut = min(cut, index)
+    return pattern[:cut]

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import pathspec
 
 from builder.graph import ImageGraph
-from builder.ignore import IgnoreMatcher
+from builder.ignore import IgnoreMatcher, literal_prefix
 
 KEY_LABEL = "dev.builder.content-key"
 KEY_VERSION = "builder-key-v1"
@@ -60,7 +60,11 @@ def compute_keys(
         if config.watch:
             if config.watch not in watch_hashes:
                 spec = pathspec.GitIgnoreSpec.from_lines(config.watch)
-                watched = [f"{p} {file_ids[p]}" for p in paths if spec.match_file(p)]
+                watched = [
+                    f"{p} {file_ids[p]}"
+                    for p in _watch_candidates(paths, config.watch)
+                    if spec.match_file(p)
+                ]
                 watch_hashes[config.watch] = _sha("\n".join(watched))
             parts.append(f"watch {watch_hashes[config.watch]}")
         keys[name] = _sha("\n".join(parts))
@@ -77,13 +81,24 @@ def _context_hash(
         # Sorted paths: everything under `context/` sits between "context/" and "context0".
         members = paths[bisect_left(paths, context + "/") : bisect_left(paths, context + "0")]
         strip = len(context) + 1
-    matcher = IgnoreMatcher.from_text(ignore_text)
-    lines = [
-        f"{p[strip:]} {file_ids[p]}"
-        for p in members
-        if not (matcher and matcher.excludes(p[strip:]))
-    ]
-    return _sha("\n".join(lines))
+    relative = [p[strip:] for p in members]
+    kept = IgnoreMatcher.from_text(ignore_text).kept(relative)
+    prefix = "" if strip == 0 else context + "/"
+    return _sha("\n".join(f"{p} {file_ids[prefix + p]}" for p in kept))
+
+
+def _watch_candidates(paths: Sequence[str], globs: Sequence[str]) -> Sequence[str]:
+    """Paths a set of gitignore-style globs can match: an anchored glob (`shared/sql/**`)
+    only looks under its literal prefix; one that floats (`*.sql`) needs every path."""
+    chosen: set[int] = set()
+    for glob in globs:
+        body = glob.removeprefix("!").lstrip("/")
+        anchored = "/" in glob.rstrip("/") and not body.startswith("*")
+        if not anchored:
+            return paths
+        prefix = literal_prefix(body)
+        chosen.update(range(bisect_left(paths, prefix), bisect_left(paths, prefix + "\U0010ffff")))
+    return [paths[i] for i in sorted(chosen)]
 
 
 def _sha(text: str) -> str:

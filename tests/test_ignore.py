@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from builder.ignore import IgnoreMatcher, parse_ignore_patterns
 
@@ -103,3 +105,28 @@ def test_parse_ignore_patterns(text: str, patterns: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(("text", "truthy"), [("", False), ("# c\n\n", False), ("x", True)])
 def test_an_empty_matcher_is_falsy(text: str, truthy: bool) -> None:
     assert bool(IgnoreMatcher.from_text(text)) is truthy
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "src", "docs", "x.md", "README.md", "t.py", "tests"])
+_PATHS = st.lists(_SEGMENTS, min_size=1, max_size=4).map("/".join)
+_PATTERNS = st.one_of(
+    st.sampled_from(["*", "**", "**/*", "*.md", "!README.md", "**/tests", "!src", "docs/**"]),
+    _PATHS,
+    _PATHS.map(lambda p: "!" + p),
+    _PATHS.map(lambda p: p.replace("a", "*", 1)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(patterns=st.lists(_PATTERNS, max_size=6), paths=st.lists(_PATHS, max_size=30))
+def test_kept_agrees_with_excludes(patterns: list[str], paths: list[str]) -> None:
+    """The fast whole-context filter decides exactly as the per-path rule does."""
+    matcher = IgnoreMatcher.from_text("\n".join(patterns))
+    ordered = sorted(set(paths))
+    assert matcher.kept(ordered) == [p for p in ordered if not matcher.excludes(p)]
+
+
+def test_kept_looks_only_under_the_whitelist() -> None:
+    matcher = IgnoreMatcher.from_text("*\n!images/app/\n**/*.md\n")
+    paths = sorted(["images/app/a.py", "images/app/x.md", "images/other/b.py", "shared/c.py"])
+    assert matcher.kept(paths) == ["images/app/a.py"]
