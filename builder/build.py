@@ -204,8 +204,32 @@ def prepare(
         everything=request.everything,
     )
     settings = selection.repo.settings
+    # The cheap checks of the user's input first, before asking any registry.
     if not request.dry_run:
         check_secrets(request.secrets, environ)
+    head_now = git.head()
+    head_sha = selection.range.head or head_now
+    if head_sha is None:
+        raise UserError("the repository has no commits to build", hint="commit first")
+    tree_dirty = git.is_dirty()
+    dirty = selection.range.head is None and tree_dirty
+    is_head = selection.range.head in (None, head_now)
+    # Build from the disk only when it holds exactly what we build; otherwise from a
+    # throwaway worktree of the head commit, so tags never describe other files.
+    from_disk = selection.range.head is None or (is_head and not tree_dirty)
+    pushing = request.push or request.push_by_digest
+    if dirty and pushing and not request.dry_run and not request.allow_dirty:
+        raise UserError(
+            "the working tree has uncommitted changes; refusing to push images "
+            "that no commit describes",
+            hint="commit first, or pass --allow-dirty to push -dirty tags",
+        )
+    if pushing and settings.namespace is None and settings.registry == "docker.io":
+        raise ConfigError(
+            "pushing to Docker Hub needs a namespace",
+            file="builder.yaml",
+            hint="set 'namespace: <your Docker Hub user or org>'",
+        )
     keys = None
     if request.refresh or (is_ci(environ) if request.reconcile is None else request.reconcile):
         graph = selection.repo.graph
@@ -234,30 +258,6 @@ def prepare(
     affected = selection.affected
     if request.only:
         affected = _narrow(affected, selection, request.only)
-    head_sha = selection.range.head or git.head()
-    if head_sha is None:
-        raise UserError("the repository has no commits to build", hint="commit first")
-    tree_dirty = git.is_dirty()
-    dirty = selection.range.head is None and tree_dirty
-    # Build from the disk only when it holds exactly what we build; otherwise from a
-    # throwaway worktree of the head commit, so tags never describe other files.
-    from_disk = selection.range.head is None or (
-        selection.range.head == git.head() and not tree_dirty
-    )
-    is_head = selection.range.head is None or selection.range.head == git.head()
-    pushing = request.push or request.push_by_digest
-    if dirty and pushing and not request.dry_run and not request.allow_dirty:
-        raise UserError(
-            "the working tree has uncommitted changes; refusing to push images "
-            "that no commit describes",
-            hint="commit first, or pass --allow-dirty to push -dirty tags",
-        )
-    if pushing and settings.namespace is None and settings.registry == "docker.io":
-        raise ConfigError(
-            "pushing to Docker Hub needs a namespace",
-            file="builder.yaml",
-            hint="set 'namespace: <your Docker Hub user or org>'",
-        )
     revision = compute_revision(
         git, head_sha, environ=environ, settings=settings, dirty=dirty, is_head=is_head
     )

@@ -10,6 +10,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+import requests.adapters
 
 from builder.errors import RegistryError
 
@@ -100,6 +101,10 @@ class RegistryHTTP:
         self._credentials = credentials
         self._timeout = timeout
         self._session = session or requests.Session()
+        # Lookups run on a thread pool: keep a connection per worker instead of re-dialing.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=32)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._tokens: dict[str, str] = {}
         self.requests = 0  # how many HTTP requests were made, for the benchmark report
 

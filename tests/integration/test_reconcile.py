@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,12 @@ def test_a_failed_image_is_rebuilt_by_the_next_unrelated_push(
     # Fails unless the run passes the secret: a failure of the run, not of the commit.
     files["images/child/Dockerfile"] = (
         PREFIX + "FROM ${BUILDER_PREFIX}/base\nCOPY child.txt /child.txt\n"
+        # A fresh layer first, or BuildKit's cache would answer the RUN from an earlier run.
+        "COPY nonce.txt /nonce.txt\n"
         "RUN --mount=type=secret,id=flag,required=true cat /run/secrets/flag > /dev/null\n"
         "RUN cat /base.txt > /child-saw-base.txt\n"
     )
+    files["images/child/nonce.txt"] = f"{uuid.uuid4()}\n"
     repo = make_build_repo(files)
     first = tmp_path / "first.json"
     repo.builder("build", "--all", "--metadata-file", str(first), check_exit=1)
