@@ -21,10 +21,12 @@ from builder.errors import EngineError, RegistryError
 # Push failures worth another try: the network or the registry hiccupped, nothing we sent
 # was wrong. Auth and "not found" are final (jupyter/docker-stacks tagging does the same).
 _TRANSIENT = re.compile(
-    r"connection refused|connection reset|broken pipe|i/o timeout|timeout|EOF|"
-    r"status: 5\d\d|50[0234] |too many requests|429|temporary failure|TLS handshake",
+    r"connection refused|connection reset|broken pipe|i/o timeout|\btimeout\b|\bEOF\b|"
+    r"status: 5\d\d|\b50[0234]\b|too many requests|\b429\b|temporary failure|TLS handshake",
     re.IGNORECASE,
 )
+# A RUN step's own failure is the Dockerfile's verdict, whatever words its command holds.
+_PROCESS_FAILED = re.compile(r'process ".*" did not complete successfully', re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,7 +38,9 @@ class BakeResult:
 
     @property
     def transient(self) -> bool:
-        return not self.ok and bool(_TRANSIENT.search(self.error))
+        if self.ok or "did not complete successfully" in self.error:
+            return False
+        return bool(_TRANSIENT.search(_PROCESS_FAILED.sub("", self.error)))
 
 
 class Buildx:

@@ -169,7 +169,8 @@ class BakeRunner:
             b.target: render_bake_target(
                 b,
                 root=self.root,
-                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents} | pins,
+                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents}
+                | (pins if b is build else self.pin_parents(b)),
                 extra_labels=extra if b is build else None,
                 push=False,
             )

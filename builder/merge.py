@@ -19,7 +19,7 @@ def load_digests(directory: Path) -> dict[str, dict[str, str]]:
         raise UserError(f"digests directory {directory} does not exist")
     found: dict[str, dict[str, str]] = {}
     for path in sorted(directory.rglob("*.digest")):
-        image, sep, platforms = path.stem.partition("__")
+        image, sep, platforms = path.stem.rpartition("__")
         digest = path.read_text(encoding="utf-8").strip()
         if not sep or not digest.startswith("sha256:"):
             raise UserError("not a digest file builder wrote", file=str(path))

@@ -17,6 +17,10 @@ from builder.refs import TAG_RE, familiar_name
 
 _VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
 _TARGET_RE = re.compile(r"[^A-Za-z0-9_-]")
+# Tags builder gives a meaning to: a branch of that name must not move them.
+_RESERVED_TAG_RE = re.compile(
+    r"^(latest|buildcache|git-[0-9a-f]{7}(-dirty)?|key-[0-9a-f]{16}|\d+(\.\d+){0,2})$"
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +125,7 @@ def compute_tags(revision: Revision) -> tuple[str, ...]:
     tags = [short]
     if revision.branch:
         branch = sanitize_tag(revision.branch)
-        if branch and branch != short:
+        if branch and not _RESERVED_TAG_RE.match(branch):
             tags.append(branch)
         if revision.branch == revision.default_branch:
             tags.append("latest")

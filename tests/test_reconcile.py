@@ -1,0 +1,226 @@
+"""Reconcile: the registry's content keys decide what to rebuild; asking it is batched."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import cast
+
+import pytest
+
+from builder.changes import Affected, Reason, compute_affected
+from builder.errors import RegistryError
+from builder.git import Git
+from builder.keys import compute_keys, key_tag
+from builder.reconcile import KeyReport, compute_reconciled, fetch_key_report
+from builder.registry import RegistryHTTP
+from builder.revisions import Range
+from builder.workspace import Selection
+from tests.conftest import load_files
+
+HEAD = "f" * 40
+D_PY = "sha256:" + "1" * 64
+D_ALPINE = "sha256:" + "2" * 64
+D_BUSYBOX = "sha256:" + "3" * 64
+D_IMAGE = "sha256:" + "9" * 64
+
+TREE = {
+    "builder.yaml": "namespace: acme\n",
+    "base-images/base/Dockerfile": "FROM python:3.12-slim\n",
+    "images/api/Dockerfile": "FROM acme/base\nCOPY . /app\n",
+    "images/api/app.py": "\n",
+    "images/worker/Dockerfile": f"FROM acme/api\nCOPY --from=busybox@{D_BUSYBOX} /bin/sh /sh\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\n",
+    "images/cli/image.yaml": "depends_on: [base]\n",
+}
+KEYS = {"base": "a" * 64, "api": "b" * 64, "worker": "c" * 64, "cli": "d" * 64}
+REPO = load_files(TREE)
+GRAPH = REPO.graph
+
+
+def report(*present: str) -> KeyReport:
+    return KeyReport(keys=KEYS, present=frozenset(present), base_digests={})
+
+
+def git_affected(*paths: str, removed: tuple[str, ...] = ()) -> Affected:
+    affected = compute_affected(GRAPH, paths)
+    return Affected(images=affected.images, removed=removed)
+
+
+def key_reason(name: str) -> Reason:
+    return Reason(kind="key", note=f"the registry has no {key_tag(KEYS[name])}")
+
+
+FORCE = Reason(kind="all", note="--force")
+APP = Reason(kind="context", path="images/api/app.py")
+
+
+def reconciled(result: Affected) -> dict[str, tuple[Reason, ...]]:
+    return {i.name: i.reasons for i in result.images}
+
+
+# -- compute_reconciled ----------------------------------------------------------------------
+
+
+def test_everything_present_means_nothing_to_build_whatever_git_says() -> None:
+    result = compute_reconciled(GRAPH, git_affected("images/api/app.py"), report(*KEYS))
+    assert result.images == ()
+
+
+def test_a_missing_key_is_affected_even_when_git_saw_no_change() -> None:
+    result = compute_reconciled(GRAPH, git_affected(), report("base", "api", "worker"))
+    assert reconciled(result) == {"cli": (key_reason("cli"),)}
+    assert [i.path.as_posix() for i in result.images] == ["images/cli"]
+
+
+def test_git_reasons_are_kept_where_the_key_is_missing() -> None:
+    result = compute_reconciled(
+        GRAPH, git_affected("images/api/app.py"), report("base", "worker", "cli")
+    )
+    # worker is git-affected too, but its exact inputs are already pushed.
+    assert reconciled(result) == {"api": (APP, key_reason("api"))}
+    assert key_reason("api").render() == (
+        "content key not built: the registry has no key-bbbbbbbbbbbbbbbb"
+    )
+
+
+def test_without_git_only_keys_speak() -> None:
+    result = compute_reconciled(
+        GRAPH, git_affected("images/api/app.py"), report("base", "cli"), use_git=False
+    )
+    assert reconciled(result) == {"api": (key_reason("api"),), "worker": (key_reason("worker"),)}
+
+
+def test_force_takes_the_closure_in_build_order() -> None:
+    result = compute_reconciled(
+        GRAPH, git_affected("images/api/app.py"), report("base", "api", "cli"), force=["base"]
+    )
+    assert [i.name for i in result.images] == ["base", "api", "cli", "worker"]
+    assert reconciled(result) == {
+        "base": (FORCE,),
+        "api": (APP, FORCE),
+        "cli": (FORCE,),  # depends_on counts as a dependant
+        "worker": (Reason(kind="parent", parent="api"), key_reason("worker"), FORCE),
+    }
+
+
+def test_force_of_unknown_names_is_ignored() -> None:
+    result = compute_reconciled(GRAPH, git_affected(), report(*KEYS), force=["nope"])
+    assert result.images == ()
+
+
+def test_removed_images_are_carried_over() -> None:
+    result = compute_reconciled(GRAPH, git_affected(removed=("old",)), report(*KEYS))
+    assert (result.images, result.removed) == ((), ("old",))
+
+
+# -- fetch_key_report ------------------------------------------------------------------------
+
+
+class FakeGit:
+    def __init__(self, ids: Mapping[str, str]) -> None:
+        self.ids = dict(ids)
+        self.asked: list[str | None] = []
+
+    def file_ids(self, sha: str | None) -> dict[str, str]:
+        self.asked.append(sha)
+        return dict(self.ids)
+
+
+class FakeRegistry:
+    """head_manifest answers from a table; requests are counted like RegistryHTTP does."""
+
+    def __init__(self, table: Mapping[tuple[str, str, str], str], fail: str = "") -> None:
+        self.table = dict(table)
+        self.fail = fail
+        self.asked: list[tuple[str, str, str]] = []
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def head_manifest(self, domain: str, path: str, reference: str) -> str | None:
+        with self._lock:
+            self.requests += 1
+            self.asked.append((domain, path, reference))
+        if self.fail and self.fail in path:
+            raise RegistryError(f"cannot reach registry {domain}: connection refused")
+        return self.table.get((domain, path, reference))
+
+
+def file_ids() -> dict[str, str]:
+    return {p: hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest() for p, t in TREE.items()}
+
+
+def selection() -> Selection:
+    rng = Range(base="e" * 40, head=HEAD, base_label="HEAD~1", head_label="HEAD")
+    return Selection(repo=REPO, range=rng, affected=Affected(images=()), warnings=())
+
+
+def clock() -> Iterator[float]:
+    yield 100.0
+    yield 102.5
+
+
+def fetch(
+    git: FakeGit, registry: FakeRegistry, platforms: tuple[str, ...] | None = None
+) -> KeyReport:
+    ticks = clock()
+    return fetch_key_report(
+        cast(Git, git),
+        selection(),
+        cast(RegistryHTTP, registry),
+        platforms=platforms,
+        jobs=4,
+        clock=lambda: next(ticks),
+    )
+
+
+def expected_keys(
+    base_digests: Mapping[str, str], platforms: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    return compute_keys(GRAPH, file_ids(), base_digests=base_digests, platforms=platforms)
+
+
+def test_report_asks_each_base_once_and_each_key_tag_once() -> None:
+    digests = {"python:3.12-slim": D_PY, "alpine:3.20": D_ALPINE, f"busybox@{D_BUSYBOX}": D_BUSYBOX}
+    keys = expected_keys(digests)
+    table = {
+        ("docker.io", "library/python", "3.12-slim"): D_PY,
+        ("docker.io", "library/alpine", "3.20"): D_ALPINE,
+        ("docker.io", "acme/base", key_tag(keys["base"])): D_IMAGE,
+        ("docker.io", "acme/api", key_tag(keys["api"])): D_IMAGE,
+    }
+    git, registry = FakeGit(file_ids()), FakeRegistry(table)
+    result = fetch(git, registry)
+    assert git.asked == [HEAD]
+    assert result.base_digests == digests  # a pinned digest costs no request
+    assert dict(result.keys) == keys
+    assert result.present == frozenset({"base", "api"})
+    assert sorted(registry.asked) == sorted(
+        [
+            ("docker.io", "library/alpine", "3.20"),
+            ("docker.io", "library/python", "3.12-slim"),
+            *(("docker.io", f"acme/{n}", key_tag(keys[n])) for n in KEYS),
+        ]
+    )
+    assert result.requests == 6
+    assert result.seconds == 2.5
+
+
+def test_unknown_bases_stay_out_of_the_digests() -> None:
+    registry = FakeRegistry({("docker.io", "library/python", "3.12-slim"): D_PY})
+    result = fetch(FakeGit(file_ids()), registry)
+    assert result.base_digests == {"python:3.12-slim": D_PY, f"busybox@{D_BUSYBOX}": D_BUSYBOX}
+    assert result.present == frozenset()
+    assert dict(result.keys) == expected_keys(result.base_digests)
+
+
+def test_platforms_reach_the_keys() -> None:
+    result = fetch(FakeGit(file_ids()), FakeRegistry({}), platforms=("linux/amd64",))
+    assert dict(result.keys) == expected_keys(result.base_digests, ("linux/amd64",))
+    assert dict(result.keys) != expected_keys(result.base_digests)
+
+
+def test_registry_errors_propagate() -> None:
+    with pytest.raises(RegistryError, match="connection refused"):
+        fetch(FakeGit(file_ids()), FakeRegistry({}, fail="acme/"))
