@@ -28,6 +28,7 @@ from builder.workspace import Selection, select
 
 _VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 _USERINFO_RE = re.compile(r"//[^/@]+@")
+_SCP_REMOTE_RE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+\.[\w.-]+):(?!//)(?P<path>.+)$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,15 +93,21 @@ def check_secrets(secrets: tuple[str, ...], environ: Mapping[str, str]) -> None:
 
 
 def compute_source(environ: Mapping[str, str], remote: str | None) -> str | None:
+    """The repository's web address for org.opencontainers.image.source, never with
+    credentials: GitHub's own variables first, else the git remote made https."""
     server, repository = environ.get("GITHUB_SERVER_URL"), environ.get("GITHUB_REPOSITORY")
     if server and repository:
         return f"{server}/{repository}"
-    if not remote or remote.startswith(("/", "file:", ".")):
+    if not remote:
         return None
-    if remote.startswith("git@") and ":" in remote:
-        host, _, path = remote[4:].partition(":")
-        remote = f"https://{host}/{path}"
-    return _USERINFO_RE.sub("//", remote).removesuffix(".git")
+    scp = _SCP_REMOTE_RE.match(remote)
+    if scp is not None:
+        remote = f"https://{scp.group('host')}/{scp.group('path')}"
+    elif remote.startswith(("ssh://", "git://")):
+        remote = "https://" + remote.split("://", 1)[1]
+    if not remote.startswith(("https://", "http://")):
+        return None  # a local path or something else no browser opens
+    return _USERINFO_RE.sub("//", remote).removesuffix(".git").rstrip("/")
 
 
 def compute_revision(

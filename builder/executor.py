@@ -103,7 +103,10 @@ def run_schedule(
                     result = future.result()
                 except Exception as exc:  # noqa: BLE001 - one image's crash must not stop the rest
                     result = ImageResult(
-                        name=name, status="failed", reason=f"internal error: {exc}"
+                        name=name,
+                        status="failed",
+                        reason=f"internal error: {exc}",
+                        repository=plan.get(name).repository,
                     )
                 finish(result)
     return results
@@ -234,6 +237,16 @@ class BakeRunner:
             )
         meta = result.metadata.get(build.target, {})
         digest = meta.get("containerimage.digest") if isinstance(meta, dict) else None
+        if self.plan.push and not digest:
+            return ImageResult(
+                name=build.name,
+                status="failed",
+                reason="buildx reported no digest for the push; nothing to pin",
+                repository=build.repository,
+                log="\n".join(logs),
+                attempts=attempts,
+                seconds=seconds,
+            )
         if self.plan.push and self.verify is not None and digest:
             try:
                 held = self.verify(f"{build.repository}@{digest}")

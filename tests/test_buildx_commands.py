@@ -427,6 +427,9 @@ GITHUB = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/
         ({}, "file:///srv/git/mono.git", None),
         ({}, "./mono", None),
         ({}, "../mono.git", None),
+        ({}, "other-repo", None),  # a bare relative remote is a path, not a web address
+        ({}, "ssh://git@github.com/acme/mono.git", "https://github.com/acme/mono"),
+        ({}, "deploy@git.acme.io:team/mono", "https://git.acme.io/team/mono"),
         (GITHUB, "git@gitlab.example.com:other/repo.git", "https://github.com/acme/mono"),
         (GITHUB, None, "https://github.com/acme/mono"),
         (
