@@ -40,7 +40,7 @@ class Reason:
             "watch": "watched file changed",
             "settings": "resolved settings changed",
         }
-        return f"{labels[self.kind]}: {self.path}"
+        return f"{labels[self.kind]}: {printable(self.path or '')}"
 
     def to_json(self) -> dict[str, str]:
         data = {"kind": self.kind, "text": self.render()}
@@ -49,6 +49,26 @@ class Reason:
             if value is not None:
                 data[key] = value
         return data
+
+
+def printable(path: str) -> str:
+    """A path as one line of text: control characters and undecodable bytes escaped.
+
+    git hands over any bytes; a newline in a file name would break a table row, and a
+    byte that is not UTF-8 (kept by os.fsdecode as a lone surrogate) cannot be printed.
+    """
+    out = []
+    for ch in path:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append(f"\\u{code:04x}")
+        elif code < 0x20 or code == 0x7F:
+            out.append(repr(ch)[1:-1])  # \n, \t, \x01
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

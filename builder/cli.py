@@ -106,6 +106,52 @@ RepoOpt = Annotated[
 ]
 
 
+def at_least_one(value: int | None, flag: str) -> None:
+    """Typer's own range check prints a usage box; builder's errors are one line."""
+    from builder.errors import UserError
+
+    if value is not None and value < 1:
+        raise UserError(f"{flag} must be at least 1, got {value}")
+
+
+def names_of(values: list[str] | None) -> tuple[str, ...]:
+    """`--only` values; an empty one is usually an unset variable in a CI script."""
+    from builder.errors import UserError
+
+    for value in values or ():
+        if not value.strip():
+            raise UserError(f"--only {value!r} names no image", hint="give an image name")
+    return tuple(values or ())
+
+
+def check_output(path: Path | None, flag: str, *, directory: bool = False) -> None:
+    """Fail before any work, not after a long build, when a result cannot be written."""
+    from builder.errors import UserError
+
+    if path is None:
+        return
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{flag} {path} is not a directory")
+        return
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a directory", hint="name a file to write")
+    if not path.parent.is_dir():
+        raise UserError(
+            f"{flag} {path}: directory {path.parent} does not exist", hint="create it first"
+        )
+
+
+def platforms_of(values: list[str] | None) -> tuple[str, ...]:
+    from builder.config import validate_platform
+
+    return tuple(
+        validate_platform(p.strip(), source="--platform")
+        for value in values or ()
+        for p in value.split(",")
+    )
+
+
 def overrides_of(registry: str | None, namespace: str | None) -> Overrides:
     from builder.config import validate_namespace, validate_registry
 
@@ -217,7 +263,7 @@ def build(
         Path | None,
         typer.Option("--metadata-file", help="Write tags, digests and status per image as JSON."),
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Images built at once.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Images built at once.")] = 2,
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Push from a dirty working tree (-dirty tags).")
     ] = False,
@@ -240,7 +286,6 @@ def build(
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
     from builder.actions import publish
     from builder.build import BuildRequest, render_dry_run, run_build, write_metadata
-    from builder.config import validate_platform
     from builder.errors import BuildFailed
     from builder.plan import parse_secret
     from builder.render import render_build_report
@@ -248,14 +293,15 @@ def build(
 
     def body() -> None:
         environ = dict(os.environ)
-        platforms = tuple(
-            validate_platform(p.strip()) for value in platform or () for p in value.split(",")
-        )
+        at_least_one(jobs, "--jobs")
+        check_output(metadata_file, "--metadata-file")
+        check_output(digests_dir, "--digests-dir", directory=True)
+        platforms = platforms_of(platform)
         request = BuildRequest(
             base=base,
             head=head,
             everything=everything,
-            only=tuple(only or ()),
+            only=names_of(only),
             push=push,
             platforms=platforms or None,
             cache=cache,
@@ -305,7 +351,6 @@ def plan(
         int | None,
         typer.Option(
             "--max-generations",
-            min=1,
             help="Fail when the plan has more dependency waves (a fan-out workflow's jobs).",
         ),
     ] = None,
@@ -316,21 +361,19 @@ def plan(
     """Print the build plan: waves of images, for people or as a GitHub Actions matrix."""
     from builder.actions import compute_matrix, compute_matrix_outputs, matrix_json, write_outputs
     from builder.build import BuildRequest, prepare
-    from builder.config import validate_platform
     from builder.errors import UserError
     from builder.render import render_table
     from builder.workspace import open_git
 
     def body() -> None:
         environ = dict(os.environ)
-        platforms = tuple(
-            validate_platform(p.strip()) for value in platform or () for p in value.split(",")
-        )
+        at_least_one(max_generations, "--max-generations")
+        platforms = platforms_of(platform)
         request = BuildRequest(
             base=base,
             head=head,
             everything=everything,
-            only=tuple(only or ()),
+            only=names_of(only),
             platforms=platforms or None,
             push=True,
             dry_run=True,  # planning pushes nothing, so a dirty tree is fine
@@ -407,11 +450,12 @@ def merge(
 
     def body() -> None:
         environ = dict(os.environ)
+        check_output(metadata_file, "--metadata-file")
         request = BuildRequest(
             base=base,
             head=head,
             everything=everything,
-            only=tuple(only or ()),
+            only=names_of(only),
             push=True,
             overrides=overrides_of(registry, namespace),
         )
@@ -440,7 +484,7 @@ def refresh(
     metadata_file: Annotated[
         Path | None, typer.Option("--metadata-file", help="Write the result as JSON.")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Images built at once.")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Images built at once.")] = 2,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report; build nothing.")] = False,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
@@ -456,6 +500,8 @@ def refresh(
 
     def body() -> None:
         environ = dict(os.environ)
+        at_least_one(jobs, "--jobs")
+        check_output(metadata_file, "--metadata-file")
         request = BuildRequest(
             head="HEAD",  # what is committed, never the working tree's edits
             everything=True,  # no git range: the content keys alone decide

@@ -36,8 +36,14 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
-        if problem.startswith("but ") and exc.context:
-            problem = f"{exc.context}, {problem}"  # "but found another document" alone says little
+        if exc.problem and exc.context and exc.context != "while scanning for the next token":
+            # "found unexpected end of stream" alone says little; "while scanning a quoted
+            # scalar started on line 1, ..." says what was left open, and where.
+            context = exc.context
+            opened = exc.context_mark.line + 1 if exc.context_mark is not None else line
+            if opened != line and context.startswith("while "):
+                context = f"{context} started on line {opened}"
+            problem = f"{context}, {problem}"
         raise ConfigError(f"invalid YAML: {problem}", file=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=path) from None
@@ -146,7 +152,7 @@ def _watch(entry: _Entry, path: str) -> tuple[str, ...]:
     for pattern in patterns:
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
-        except ValueError:
+        except (ValueError, re.error):  # `[z-a]` reaches the regex compiler
             raise ConfigError(
                 f"invalid watch pattern {pattern!r}",
                 file=path,
@@ -180,10 +186,12 @@ def _describe(value: object) -> str:
     return names.get(type(value), f"{type(value).__name__} {value!r}")
 
 
-def validate_platform(text: str) -> str:
+def validate_platform(text: str, *, source: str | None = None) -> str:
     if not _PLATFORM_RE.match(text):
         raise ConfigError(
-            f"invalid platform {text!r}", hint="expected os/arch[/variant], e.g. linux/arm64"
+            f"invalid platform {text!r}",
+            file=source,
+            hint="expected os/arch[/variant], e.g. linux/arm64",
         )
     return text
 

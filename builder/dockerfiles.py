@@ -240,7 +240,12 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
     # The binding hands Go a C string: a NUL would silently cut the file short, and a lone
     # surrogate crashes the interpreter, so neither may reach it.
     if "\0" in text:
-        raise DockerfileError("contains a NUL character", file=path, hint="is it a text file?")
+        raise DockerfileError(
+            "contains a NUL character",
+            file=path,
+            line=text.count("\n", 0, text.index("\0")) + 1,
+            hint="is it a text file?",
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -249,11 +254,33 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
         # A lone `\` on the last line comes back as a command without an instruction.
         return tuple(c for c in dockerfile.parse_string(text) if c.cmd is not None)
     except dockerfile.GoParseError as exc:
-        raise DockerfileError(f"cannot parse Dockerfile: {exc}", file=path) from None
+        raise DockerfileError(
+            f"cannot parse Dockerfile: {exc}", file=path, line=_error_line(text, str(exc))
+        ) from None
     except UnicodeDecodeError:
         # The binding cannot hand back some non-ASCII flags (`COPY --chown=ࠀ`). An image
         # reference is ASCII, so reading a copy with those characters masked loses nothing.
         return _commands("".join(ch if ch.isascii() else "?" for ch in text), path)
+
+
+def _error_line(text: str, message: str) -> int | None:
+    """The line BuildKit's parser gave up on: its errors do not say.
+
+    The first prefix of the file that fails with the same message ends on that line (an
+    unterminated heredoc fails where it opens). Only walked on an error, and only so far.
+    """
+    if message == "file with no instructions":
+        return None  # the whole file is to blame, not a line of it
+    lines = text.split("\n")  # BuildKit's lines: `str.splitlines` also cuts at \x1c and more
+    for end in range(1, min(len(lines), 2000) + 1):
+        try:
+            dockerfile.parse_string("\n".join(lines[:end]))
+        except dockerfile.GoParseError as exc:
+            if str(exc) == message:
+                return end
+        except UnicodeDecodeError:
+            return None
+    return None
 
 
 def _platform_args(platform: str) -> dict[str, str]:
@@ -391,7 +418,7 @@ class _Reader:
                     f"{command.cmd} before the first FROM",
                     file=self.path,
                     line=line,
-                    hint="a Dockerfile must start with FROM (only ARG may precede it)",
+                    hint="a Dockerfile must start with FROM; only ARG may precede it",
                 )
             if instruction in ("COPY", "ADD"):
                 for source in _flag(command.flags, "from"):
@@ -402,7 +429,12 @@ class _Reader:
 
     def read_from(self, values: tuple[str, ...], line: int) -> None:
         if not values:
-            raise DockerfileError("FROM names no image", file=self.path, line=line)
+            raise DockerfileError(
+                "FROM names no image",
+                file=self.path,
+                line=line,
+                hint="expected FROM IMAGE [AS NAME]",
+            )
         alias = None
         if len(values) == 3 and values[1].lower() == "as":
             alias = values[2].lower()

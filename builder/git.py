@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder import proc
-from builder.errors import GitError
+from builder.errors import ConfigError, GitError
 
 NULL_SHA = "0" * 40
 
@@ -61,15 +62,17 @@ class Git:
 
     def resolve(self, rev: str) -> str:
         """The commit a revision names; a clear error when it names none."""
-        if rev.startswith("-") or not rev.strip():
-            raise GitError(f"invalid git revision {rev!r}")
+        if not rev.strip():
+            raise GitError(f"invalid git revision {rev!r}", hint="name a branch, tag or commit")
+        if rev.startswith("-"):
+            raise GitError(f"invalid git revision {rev!r}", hint="a revision cannot start with '-'")
         result = self.try_run(
             "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
         )
         if not result.ok:
             raise GitError(
                 f"unknown git revision {rev!r}",
-                hint="check the name, or fetch more history (git fetch --unshallow)",
+                hint="check the name, or fetch more history with git fetch --unshallow",
             )
         return result.stdout.decode().strip()
 
@@ -231,15 +234,30 @@ class WorktreeSnapshot:
         for path in paths:
             full = root / path
             try:
-                # A symlink may point anywhere; only what stays inside the repo is an input.
+                # A symlink may point anywhere; only what stays inside the repo is an input,
+                # and a link out of it is a mistake to name, not a file to skip.
                 real = full.resolve()
                 if real != root and root not in real.parents:
-                    contents[path] = None
-                    continue
+                    raise _link_outside(path)
                 contents[path] = real.read_bytes()
             except (OSError, RuntimeError):
                 contents[path] = None
         return contents
+
+    def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
+        return frozenset(p for p in paths if (self.git.root / p).is_symlink())
+
+
+_SYMLINK_MODE = "120000"
+_MAX_LINKS = 40  # as Linux's MAXSYMLINKS: a longer chain is a loop
+
+
+def _link_outside(path: str) -> ConfigError:
+    return ConfigError(
+        "is a symbolic link to a file outside the repository",
+        file=path,
+        hint="builder reads only what the repository holds; copy the file in",
+    )
 
 
 class RevisionSnapshot:
@@ -250,44 +268,85 @@ class RevisionSnapshot:
         self.sha = sha
         self.label = sha[:12]
         self._blobs: dict[str, str] = {}
+        self._links: dict[str, str] = {}  # symlink path -> the blob holding its target
+        self._absent: set[str] = set()  # looked up and not there: asked once only
+
+    def _entries(self, out: bytes) -> Iterator[tuple[str, str, str, str]]:
+        for entry in out.split(b"\0"):
+            if entry:
+                meta, _, raw_path = entry.partition(b"\t")
+                mode, kind, oid = meta.decode().split()
+                yield mode, kind, oid, os.fsdecode(raw_path)
+
+    def _record(self, mode: str, kind: str, oid: str, path: str) -> None:
+        if kind == "blob":
+            (self._links if mode == _SYMLINK_MODE else self._blobs)[path] = oid
 
     def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
         out = self.git.run("ls-tree", "-r", "-z", "--full-tree", self.sha, "--", *roots)
         paths = []
-        for entry in out.split(b"\0"):
-            if not entry:
-                continue
-            meta, _, raw_path = entry.partition(b"\t")
-            mode, kind, oid = meta.decode().split()
-            path = os.fsdecode(raw_path)
-            if kind == "blob" and mode != "120000":  # a symlink's target is no input
-                self._blobs[path] = oid
+        for mode, kind, oid, path in self._entries(out):
+            self._record(mode, kind, oid, path)
             paths.append(path)
         return tuple(paths)
 
+    def _look_up(self, paths: Iterable[str]) -> None:
+        """Files outside the listed roots (builder.yaml, a link's target): find their blobs."""
+        known = (self._blobs, self._links, self._absent)
+        missing = [p for p in dict.fromkeys(paths) if not any(p in k for k in known)]
+        if missing:
+            out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *missing)
+            for entry in self._entries(out):
+                self._record(*entry)
+            self._absent.update(p for p in missing if p not in self._blobs and p not in self._links)
+
+    def _follow(self, path: str) -> str | None:
+        """The file a path names once symlinks inside the tree are followed, as on disk."""
+        current = path
+        for _ in range(_MAX_LINKS):
+            self._look_up([current])
+            if current in self._blobs:
+                return current
+            oid = self._links.get(current)
+            if oid is None:
+                return None
+            target = os.fsdecode(self.git.run("cat-file", "blob", oid))
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(current), target))
+            if target.startswith("/") or joined == ".." or joined.startswith("../"):
+                raise _link_outside(path)
+            current = joined
+        return None
+
     def read(self, paths: Iterable[str]) -> dict[str, bytes | None]:
         wanted = list(paths)
-        missing = [p for p in wanted if p not in self._blobs]
-        if missing:
-            # Files outside the listed roots (builder.yaml, a context elsewhere): look them up.
-            out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *missing)
-            for entry in out.split(b"\0"):
-                if entry:
-                    meta, _, raw_path = entry.partition(b"\t")
-                    mode, kind, oid = meta.decode().split()
-                    if kind == "blob" and mode != "120000":
-                        self._blobs[os.fsdecode(raw_path)] = oid
+        self._look_up(wanted)
         contents: dict[str, bytes | None] = dict.fromkeys(wanted)
-        present = [p for p in wanted if p in self._blobs]
+        files = {p: p if p in self._blobs else self._follow(p) for p in wanted}
+        present = list(dict.fromkeys(f for f in files.values() if f is not None))
         if not present:
             return contents
         batch = "".join(f"{self._blobs[p]}\n" for p in present).encode()
         out = self.git.run("cat-file", "--batch", stdin=batch)
+        data = {}
         offset = 0
         for path in present:
             header_end = out.index(b"\n", offset)
             size = int(out[offset:header_end].split()[2])
             start = header_end + 1
-            contents[path] = out[start : start + size]
+            data[path] = out[start : start + size]
             offset = start + size + 1
+        for path, file in files.items():
+            contents[path] = data[file] if file is not None else None
         return contents
+
+    def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
+        wanted = list(dict.fromkeys(paths))
+        if not wanted:
+            return frozenset()
+        out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *wanted)
+        named = set(wanted)
+        return frozenset(
+            path
+            for mode, _kind, _oid, path in self._entries(out)
+            if mode == _SYMLINK_MODE and path in named
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 import networkx as nx
 
@@ -61,14 +62,25 @@ def compute_graph(images: Iterable[Image]) -> ImageGraph:
         ring = [str(edge[0]) for edge in cycle]
         start = ring.index(min(ring))
         names = ring[start:] + ring[:start] + [min(ring)]
-        first = by_name[names[0]]
+        file, line = _edge_source(by_name[names[0]], by_name[names[-2]])
         raise GraphError(
             "dependency cycle: " + " -> ".join(names),
-            file=first.config.dockerfile,
+            file=file,
+            line=line,
             hint="an image cannot be built on itself, directly or through others",
         )
     order = tuple(str(n) for n in nx.lexicographical_topological_sort(digraph))
     return ImageGraph(images=by_name, order=order, _digraph=digraph)
+
+
+def _edge_source(child: Image, parent: Image) -> tuple[PurePosixPath, int | None]:
+    """Where `child` names `parent`: the Dockerfile line, else its image.yaml's depends_on."""
+    for reference in child.references:
+        if reference.repository == parent.repository:
+            return child.config.dockerfile, reference.line
+    if parent.name in child.config.depends_on and child.config.config_file is not None:
+        return child.config.config_file, None
+    return child.config.dockerfile, None
 
 
 def render_mermaid(graph: ImageGraph, highlight: Mapping[str, str] | None = None) -> str:

@@ -24,6 +24,10 @@ class Snapshot(Protocol):
 
     def read(self, paths: Sequence[str]) -> dict[str, bytes | None]: ...
 
+    def symlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        """Which of `paths` are symbolic links."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Overrides:
@@ -42,8 +46,11 @@ class Repo:
 def _decode(data: bytes, path: str) -> str:
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("is not UTF-8 text", file=path) from None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            "is not UTF-8 text", file=path, line=line, hint="save it as UTF-8"
+        ) from None
 
 
 def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:
@@ -132,6 +139,34 @@ def compute_images(
     return tuple(images)
 
 
+def _context_paths(configs: Sequence[ImageConfig]) -> list[str]:
+    """Every context and each directory above it: a link anywhere on the way counts."""
+    paths: dict[str, None] = {}
+    for config in configs:
+        for path in (config.context, *config.context.parents):
+            if str(path) != ".":
+                paths[str(path)] = None
+    return list(paths)
+
+
+def check_contexts(configs: Sequence[ImageConfig], symlinks: frozenset[str]) -> None:
+    """A context must be a real directory: Docker follows a link, git sees only the link.
+
+    Through a link, a build would send files from outside the repository (or from another
+    image's directory) that no diff ever reports, so their changes would rebuild nothing.
+    """
+    for config in configs:
+        for path in (config.context, *config.context.parents):
+            if str(path) not in symlinks:
+                continue
+            where = "is" if path == config.context else f"is inside {path}, which is"
+            raise ConfigError(
+                f"'context' {config.context} {where} a symbolic link",
+                file=config.config_file or config.directory,
+                hint="point 'context' at a real directory inside the repository",
+            )
+
+
 def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Settings:
     raw = snapshot.read([str(CONFIG_FILE)]).get(str(CONFIG_FILE))
     settings = parse_settings(_decode(raw, str(CONFIG_FILE))) if raw is not None else Settings()
@@ -154,6 +189,7 @@ def load_repo(snapshot: Snapshot, overrides: Overrides | None = None) -> Repo:
         raw = yaml_texts[yaml_path]
         text = _decode(raw, yaml_path) if raw is not None else None
         configs.append(parse_image_config(text, directory=directory, settings=settings))
+    check_contexts(configs, snapshot.symlinks(_context_paths(configs)))
     wanted = []
     for config in configs:
         wanted.append(str(config.dockerfile))

@@ -121,6 +121,9 @@ class DictSnapshot:
     def read(self, paths: Sequence[str]) -> dict[str, bytes | None]:
         return {p: self.files.get(p) for p in paths}
 
+    def symlinks(self, paths: Sequence[str]) -> frozenset[str]:  # noqa: ARG002 - none here
+        return frozenset()
+
 
 def load_files(files: Mapping[str, str | bytes], **overrides: str) -> Repo:
     """Load a repo from `{path: text}`, as builder would from a commit."""

@@ -203,7 +203,7 @@ def test_registry_and_namespace_overrides(
         pytest.param(
             {"images/api/Dockerfile": "FROM acme/worker\n"},
             [],
-            "error: images/api/Dockerfile: dependency cycle: api -> worker -> api "
+            "error: images/api/Dockerfile:1: dependency cycle: api -> worker -> api "
             "(an image cannot be built on itself, directly or through others)\n",
             id="cycle",
         ),

@@ -182,7 +182,8 @@ def test_settings_prefix() -> None:
         ),
         pytest.param(
             "registry: docker.io\nnamespace: [acme\n",
-            "builder.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'",
+            "builder.yaml:3: invalid YAML: while parsing a flow sequence started on line 2, "
+            "expected ',' or ']', but got '<stream end>'",
             id="yaml-unclosed",
         ),
         pytest.param(
@@ -422,7 +423,8 @@ def test_image_build_args_override_settings_build_args() -> None:
         pytest.param(
             "name: [unclosed\n",
             API,
-            "images/api/image.yaml:2: invalid YAML: expected ',' or ']', but got '<stream end>'",
+            "images/api/image.yaml:2: invalid YAML: while parsing a flow sequence "
+            "started on line 1, expected ',' or ']', but got '<stream end>'",
             id="yaml",
         ),
     ],

@@ -294,17 +294,22 @@ def test_known_target_is_accepted(target: str) -> None:
             "RUN echo hi\nFROM a\n",
             None,
             "D:1: RUN before the first FROM "
-            "(a Dockerfile must start with FROM (only ARG may precede it))",
+            "(a Dockerfile must start with FROM; only ARG may precede it)",
             id="instruction-before-from",
         ),
         pytest.param(
             "ARG A\n\nenv X=1\nFROM a\n",
             None,
             "D:3: env before the first FROM "
-            "(a Dockerfile must start with FROM (only ARG may precede it))",
+            "(a Dockerfile must start with FROM; only ARG may precede it)",
             id="instruction-before-from-line",
         ),
-        pytest.param("FROM\n", None, "D:1: FROM names no image", id="from-nothing"),
+        pytest.param(
+            "FROM\n",
+            None,
+            "D:1: FROM names no image (expected FROM IMAGE [AS NAME])",
+            id="from-nothing",
+        ),
         pytest.param("\\", None, "D: no FROM instruction (add a FROM line)", id="only-a-backslash"),
         pytest.param(
             "FROM a b\n",
@@ -386,7 +391,7 @@ def test_known_target_is_accepted(target: str) -> None:
         pytest.param(
             "FROM a\x00\nFROM b\n",
             None,
-            "D: contains a NUL character (is it a text file?)",
+            "D:1: contains a NUL character (is it a text file?)",
             id="nul",
         ),
         pytest.param("FROM a\ud800\n", None, "D: is not valid UTF-8 text", id="surrogate"),

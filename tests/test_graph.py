@@ -231,13 +231,13 @@ def test_ignore_file_in_force(extra: dict[str, str], ignore_file: str | None) ->
     [
         pytest.param(
             {"images/a/Dockerfile": "FROM a\n"},
-            "images/a/Dockerfile: dependency cycle: a -> a "
+            "images/a/Dockerfile:1: dependency cycle: a -> a "
             "(an image cannot be built on itself, directly or through others)",
             id="one",
         ),
         pytest.param(
             {"images/a/Dockerfile": "FROM b\n", "images/b/Dockerfile": "FROM a\n"},
-            "images/a/Dockerfile: dependency cycle: a -> b -> a "
+            "images/a/Dockerfile:1: dependency cycle: a -> b -> a "
             "(an image cannot be built on itself, directly or through others)",
             id="two",
         ),
@@ -248,7 +248,7 @@ def test_ignore_file_in_force(extra: dict[str, str], ignore_file: str | None) ->
                 "images/c/Dockerfile": "FROM b\n",
                 "images/d/Dockerfile": "FROM a\n",
             },
-            "images/a/Dockerfile: dependency cycle: a -> b -> c -> a "
+            "images/a/Dockerfile:1: dependency cycle: a -> b -> c -> a "
             "(an image cannot be built on itself, directly or through others)",
             id="three",
         ),
@@ -258,7 +258,7 @@ def test_ignore_file_in_force(extra: dict[str, str], ignore_file: str | None) ->
                 "images/b/Dockerfile": "FROM python\n",
                 "images/b/image.yaml": "depends_on: [a]\n",
             },
-            "images/a/Dockerfile: dependency cycle: a -> b -> a "
+            "images/a/Dockerfile:2: dependency cycle: a -> b -> a "
             "(an image cannot be built on itself, directly or through others)",
             id="through-depends-on",
         ),
@@ -320,7 +320,7 @@ def test_cycles_print_the_cycle(files: dict[str, str], message: str) -> None:
         pytest.param(
             {"builder.yaml": b"namespace: \xff\n", "images/a/Dockerfile": "FROM python\n"},
             ConfigError,
-            "builder.yaml: is not UTF-8 text",
+            "builder.yaml:1: is not UTF-8 text (save it as UTF-8)",
             id="not-utf8",
         ),
     ],

@@ -272,7 +272,9 @@ class TestShallowClone:
 def test_resolve_rejects_option_like_revisions(make_repo: MakeRepo) -> None:
     with pytest.raises(GitError) as info:
         Git(make_repo(TREE)).resolve("--output=/tmp/x")
-    assert str(info.value) == "invalid git revision '--output=/tmp/x'"
+    assert str(info.value) == (
+        "invalid git revision '--output=/tmp/x' (a revision cannot start with '-')"
+    )
 
 
 @pytest.mark.parametrize(
@@ -287,7 +289,7 @@ def test_unknown_revision_exits_2(
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == (
         f"error: unknown git revision {revision!r} "
-        "(check the name, or fetch more history (git fetch --unshallow))\n"
+        "(check the name, or fetch more history with git fetch --unshallow)\n"
     )
 
 

@@ -1,0 +1,1208 @@
+"""A catalogue of bad inputs, each through the real CLI in a real git repo.
+
+Every case asserts the one-line message (with file:line where there is a file), exit code
+2, no traceback, and that no engine or registry was touched: `docker` on PATH is a shim
+that records its calls, DOCKER_HOST names no socket and pushing cases aim at a closed
+port. A few inputs look bad but must work (a detached HEAD, odd file names, a shallow
+clone without the base); those assert the result instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from typer.testing import Result
+
+from tests.conftest import commit, git, invoke
+
+FileMap = dict[str, str | bytes | None]
+Setup = Callable[[Path], Path]  # tmp_path -> the directory to run in
+
+BASE: FileMap = {
+    "builder.yaml": "namespace: acme\n",
+    "base-images/base/Dockerfile": "FROM python:3.12-slim\n",
+    "images/api/Dockerfile": "FROM acme/base\nCOPY . /app\n",
+    "images/api/app.py": "print('hi')\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\n",
+}
+CYCLE_HINT = " (an image cannot be built on itself, directly or through others)"
+PLATFORM_HINT = " (expected os/arch[/variant], e.g. linux/arm64)"
+NAME_HINT = " (lowercase letters, digits, '.', '_' and '-'; set 'name' in image.yaml)"
+REVISION_HINT = " (check the name, or fetch more history with git fetch --unshallow)"
+CLOSED_REGISTRY = "127.0.0.1:9"  # nothing listens on the discard port
+# Pushing for real, minus the engine: the input error must come before any engine check.
+PUSH = ("build", "--registry", CLOSED_REGISTRY)
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]  # the command and its options; `-C <repo>` is added
+    error: str  # stderr's one line after "error: "; "{repo}" is the directory run in
+    files: FileMap = field(default_factory=dict)  # laid over BASE; None deletes
+    setup: Setup | None = None
+
+
+def write(repo: Path, files: FileMap) -> None:
+    for relative, content in files.items():
+        path = repo / relative
+        if content is None:
+            path.unlink()
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+
+
+def new_repo(tmp_path: Path, files: FileMap, *, committed: bool = True) -> Path:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    write(repo, {**BASE, **files})
+    if committed:
+        commit(repo, message="initial")
+    return repo
+
+
+@pytest.fixture
+def no_engine(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An environment where any docker call is recorded and fails, and no socket exists."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls"
+    shim = bin_dir / "docker"
+    shim.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n', encoding="utf-8")
+    shim.chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DOCKER_HOST": "unix:///nonexistent.sock",
+        "DOCKER_CONFIG": str(tmp_path / "docker-config"),
+    }
+    return env, calls
+
+
+# -- setups that need more than files ---------------------------------------------------
+
+
+def plain_directory(tmp_path: Path) -> Path:
+    plain = tmp_path / "x"
+    plain.mkdir()
+    return plain
+
+
+def missing_directory(tmp_path: Path) -> Path:
+    return tmp_path / "nowhere"
+
+
+def no_commits(tmp_path: Path) -> Path:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "--quiet")
+    write(empty, BASE)
+    return empty
+
+
+def outside_dir(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "Dockerfile").write_text("FROM alpine:3.20\n", encoding="utf-8")
+    (outside / "secret.txt").write_text("not yours\n", encoding="utf-8")
+    return outside
+
+
+def symlinked_context(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    (repo / "images/cli/ctx").symlink_to(outside_dir(tmp_path), target_is_directory=True)
+    commit(repo, {"images/cli/image.yaml": "context: ctx\n"})
+    return repo
+
+
+def symlinked_context_parent(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    (repo / "images/cli/ctx").symlink_to(outside_dir(tmp_path), target_is_directory=True)
+    commit(repo, {"images/cli/image.yaml": "context: ctx/sub\n"})
+    return repo
+
+
+def symlinked_dockerfile(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    (repo / "images/cli/Dockerfile").unlink()
+    (repo / "images/cli/Dockerfile").symlink_to(outside_dir(tmp_path) / "Dockerfile")
+    commit(repo)
+    return repo
+
+
+def P(case: Case, id: str) -> object:  # noqa: N802 - reads like pytest.param
+    return pytest.param(case, id=id)
+
+
+CASES = [
+    # -- Dockerfiles ----------------------------------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile: cannot parse Dockerfile: file with no instructions",
+            {"images/cli/Dockerfile": ""},
+        ),
+        "dockerfile-empty",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile: cannot parse Dockerfile: file with no instructions",
+            {"images/cli/Dockerfile": "# nothing but a comment\n\n"},
+        ),
+        "dockerfile-comments-only",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: cannot parse Dockerfile: unterminated heredoc",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nRUN <<EOF\necho hi\n"},
+        ),
+        "dockerfile-unterminated-heredoc",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/cli/Dockerfile:3: cannot parse Dockerfile: ENV must have two arguments",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nRUN true\nENV ONLY_A_NAME\n"},
+        ),
+        "dockerfile-unparsable-instruction",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile: no FROM instruction (add a FROM line)",
+            {"images/cli/Dockerfile": "ARG VERSION=1\n"},
+        ),
+        "dockerfile-no-from",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: RUN before the first FROM "
+            "(a Dockerfile must start with FROM; only ARG may precede it)",
+            {"images/cli/Dockerfile": "RUN echo hi\nFROM alpine:3.20\n"},
+        ),
+        "dockerfile-instruction-before-from",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "images/cli/Dockerfile:1: FROM names no image (expected FROM IMAGE [AS NAME])",
+            {"images/cli/Dockerfile": "FROM\n"},
+        ),
+        "dockerfile-from-nothing",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: malformed FROM 'alpine AS' (expected FROM IMAGE [AS NAME])",
+            {"images/cli/Dockerfile": "FROM alpine AS\n"},
+        ),
+        "dockerfile-malformed-from",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/cli/Dockerfile:2: '${BASE}' expands to an empty image name "
+            "(give the ARG a default or set it in build_args)",
+            {"images/cli/Dockerfile": "ARG BASE\nFROM ${BASE}\n"},
+        ),
+        "dockerfile-arg-expands-to-empty-from",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: cannot expand '${BASE': missing '}'",
+            {"images/cli/Dockerfile": "FROM ${BASE\n"},
+        ),
+        "dockerfile-bad-substitution",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: invalid image reference 'Alpine:3.20' "
+            "(repository names must be lowercase)",
+            {"images/cli/Dockerfile": "FROM Alpine:3.20\n"},
+        ),
+        "dockerfile-uppercase-reference",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: invalid tag '-rc' in image reference 'alpine:-rc'",
+            {"images/cli/Dockerfile": "FROM alpine:-rc\n"},
+        ),
+        "dockerfile-invalid-tag",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: invalid digest in image reference 'alpine@sha256:beef'",
+            {"images/cli/Dockerfile": "FROM alpine@sha256:beef\n"},
+        ),
+        "dockerfile-invalid-digest",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: invalid image reference 'Tools' "
+            "(repository names must be lowercase)",
+            {"images/cli/Dockerfile": "FROM alpine\nRUN --mount=from=Tools,target=/t true\n"},
+        ),
+        "dockerfile-invalid-mount-from",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "images/cli/Dockerfile: target stage 'prod' is not defined (named stages: build)",
+            {
+                "images/cli/Dockerfile": "FROM alpine AS build\nFROM build\n",
+                "images/cli/image.yaml": "target: prod\n",
+            },
+        ),
+        "dockerfile-target-undefined",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: contains a NUL character (is it a text file?)",
+            {"images/cli/Dockerfile": b"FROM alpine\nRUN true\x00\n"},
+        ),
+        "dockerfile-nul-byte",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/cli/Dockerfile:2: is not UTF-8 text (save it as UTF-8)",
+            {"images/cli/Dockerfile": b"FROM alpine\nLABEL note=caf\xe9\n"},
+        ),
+        "dockerfile-not-utf8",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml: Dockerfile images/cli/Dockerfile.prod does not exist "
+            "(add it, or point 'dockerfile' in image.yaml at the right file)",
+            {"images/cli/image.yaml": "dockerfile: Dockerfile.prod\n"},
+        ),
+        "dockerfile-missing",
+    ),
+    # -- YAML syntax ----------------------------------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:3: invalid YAML: while parsing a flow sequence started on line 2, "
+            "expected ',' or ']', but got '<stream end>'",
+            {"builder.yaml": "namespace: acme\nplatforms: [linux/amd64\n"},
+        ),
+        "builder-yaml-unclosed-list",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "builder.yaml:2: invalid YAML: found character '\\t' that cannot start any token",
+            {"builder.yaml": "namespace: acme\n\tregistry: ghcr.io\n"},
+        ),
+        "builder-yaml-tab",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: invalid YAML: mapping values are not allowed here",
+            {"builder.yaml": "namespace: acme\n  registry: ghcr.io\n"},
+        ),
+        "builder-yaml-bad-indent",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: expected a mapping of settings at the top level",
+            {"builder.yaml": "- namespace: acme\n"},
+        ),
+        "builder-yaml-not-a-mapping",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: duplicate key 'namespace'",
+            {"builder.yaml": "namespace: acme\nnamespace: other\n"},
+        ),
+        "builder-yaml-duplicate-key",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: invalid YAML: found undefined alias 'x'",
+            {"builder.yaml": "namespace: *x\n"},
+        ),
+        "builder-yaml-undefined-alias",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: invalid value for 'cache': could not determine a constructor "
+            "for the tag 'tag:yaml.org,2002:python/object/apply:os.system'",
+            {"builder.yaml": "namespace: acme\ncache: !!python/object/apply:os.system [id]\n"},
+        ),
+        "builder-yaml-python-tag",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: is not UTF-8 text (save it as UTF-8)",
+            {"builder.yaml": b"namespace: acme\ndefault_branch: ma\xefn\n"},
+        ),
+        "builder-yaml-not-utf8",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:2: invalid YAML: while scanning a quoted scalar "
+            "started on line 1, "
+            "found unexpected end of stream",
+            {"images/cli/image.yaml": "name: 'cli\n"},
+        ),
+        "image-yaml-unclosed-quote",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "images/cli/image.yaml:2: invalid YAML: expected a single document in the stream, "
+            "but found another document",
+            {"images/cli/image.yaml": "name: cli\n---\nname: other\n"},
+        ),
+        "image-yaml-two-documents",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: expected a mapping of settings at the top level",
+            {"images/cli/image.yaml": "just some words\n"},
+        ),
+        "image-yaml-not-a-mapping",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: is not UTF-8 text (save it as UTF-8)",
+            {"images/cli/image.yaml": b"name: cl\xff\n"},
+        ),
+        "image-yaml-not-utf8",
+    ),
+    # -- wrong types: every key of builder.yaml --------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: 'registry' must be a non-empty string, got a list",
+            {"builder.yaml": "registry: [ghcr.io]\n"},
+        ),
+        "builder-registry-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: 'namespace' must be a non-empty string, got int 42",
+            {"builder.yaml": "namespace: 42\n"},
+        ),
+        "builder-namespace-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: 'image_roots' must be a list of non-empty strings, got a string",
+            {"builder.yaml": "namespace: acme\nimage_roots: images\n"},
+        ),
+        "builder-image-roots-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: 'platforms' must be a list of non-empty strings, got a string",
+            {"builder.yaml": "namespace: acme\nplatforms: linux/amd64\n"},
+        ),
+        "builder-platforms-type",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "builder.yaml:2: 'default_branch' must be a non-empty string, got a list",
+            {"builder.yaml": "namespace: acme\ndefault_branch: [main]\n"},
+        ),
+        "builder-default-branch-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: 'build_args' must be a mapping of NAME: value, got a list",
+            {"builder.yaml": "namespace: acme\nbuild_args: [A=1]\n"},
+        ),
+        "builder-build-args-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: build arg 'A' must be a string or number, got a list",
+            {"builder.yaml": "namespace: acme\nbuild_args: {A: [1]}\n"},
+        ),
+        "builder-build-arg-value-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: 'cache' must be true or false, got int 1",
+            {"builder.yaml": "namespace: acme\ncache: 1\n"},
+        ),
+        "builder-cache-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: image root '../elsewhere' must be a directory inside the repository",
+            {"builder.yaml": "namespace: acme\nimage_roots: [../elsewhere]\n"},
+        ),
+        "builder-image-root-escapes",
+    ),
+    # -- wrong types: every key of image.yaml ----------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'name' must be a non-empty string, got int 42",
+            {"images/cli/image.yaml": "name: 42\n"},
+        ),
+        "image-name-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'dockerfile' must be a non-empty string, got a list",
+            {"images/cli/image.yaml": "dockerfile: [Dockerfile]\n"},
+        ),
+        "image-dockerfile-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'context' must be a non-empty string, got a boolean",
+            {"images/cli/image.yaml": "context: true\n"},
+        ),
+        "image-context-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'build_args' must be a mapping of NAME: value, got a string",
+            {"images/cli/image.yaml": "build_args: A=1\n"},
+        ),
+        "image-build-args-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'platforms' must be a list of non-empty strings, "
+            "got a mapping",
+            {"images/cli/image.yaml": "platforms: {linux: amd64}\n"},
+        ),
+        "image-platforms-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'target' must be a non-empty string, got int 3",
+            {"images/cli/image.yaml": "target: 3\n"},
+        ),
+        "image-target-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'watch' must be a list of non-empty strings, got a string",
+            {"images/cli/image.yaml": "watch: libs/**\n"},
+        ),
+        "image-watch-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'depends_on' must be a list of non-empty strings, "
+            "got a string",
+            {"images/cli/image.yaml": "depends_on: base\n"},
+        ),
+        "image-depends-on-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:2: invalid watch pattern '[z-a]' "
+            "(use gitignore-style globs relative to the repo root, e.g. libs/common/**)",
+            {"images/cli/image.yaml": "watch:\n  - '[z-a]'\n"},
+        ),
+        "image-watch-invalid-glob",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: invalid watch pattern '!' "
+            "(use gitignore-style globs relative to the repo root, e.g. libs/common/**)",
+            {"images/cli/image.yaml": "watch: ['!']\n"},
+        ),
+        "image-watch-bare-negation",
+    ),
+    # -- unknown keys ---------------------------------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: unknown key 'registy' (did you mean 'registry'?)",
+            {"builder.yaml": "namespace: acme\nregisty: ghcr.io\n"},
+        ),
+        "builder-unknown-key",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "builder.yaml:2: unknown key 'platform' (did you mean 'platforms'?)",
+            {"builder.yaml": "namespace: acme\nplatform: [linux/amd64]\n"},
+        ),
+        "builder-unknown-key-singular",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: unknown key 'depend_on' (did you mean 'depends_on'?)",
+            {"images/cli/image.yaml": "depend_on: [base]\n"},
+        ),
+        "image-unknown-key",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: unknown key 'zzz' (known keys: name, dockerfile, "
+            "context, build_args, platforms, target, watch, depends_on)",
+            {"images/cli/image.yaml": "zzz: 1\n"},
+        ),
+        "image-unknown-key-no-match",
+    ),
+    # -- names, duplicates, the graph -----------------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml: duplicate image name 'api': also used by images/api "
+            "(set a distinct 'name' in image.yaml)",
+            {"images/cli/image.yaml": "name: api\n"},
+        ),
+        "duplicate-name",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/base: duplicate image name 'base': also used by base-images/base "
+            "(set a distinct 'name' in image.yaml)",
+            {"images/base/Dockerfile": "FROM alpine\n"},
+        ),
+        "duplicate-name-across-roots",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/Tools: invalid image name 'Tools'{NAME_HINT}",
+            {"images/Tools/Dockerfile": "FROM alpine\n"},
+        ),
+        "image-name-uppercase-dir",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/my app: invalid image name 'my app'{NAME_HINT}",
+            {"images/my app/Dockerfile": "FROM alpine\n"},
+        ),
+        "image-name-space-in-dir",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/caf\\udce9: invalid image name 'caf\\udce9'{NAME_HINT}",
+            {os.fsdecode(b"images/caf\xe9/Dockerfile"): "FROM alpine\n"},
+        ),
+        "image-name-dir-not-utf8",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/cli/image.yaml:1: invalid image name 'team/cli'{NAME_HINT}",
+            {"images/cli/image.yaml": "name: team/cli\n"},
+        ),
+        "image-name-bad-chars",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/cli/Dockerfile:1: dependency cycle: cli -> cli{CYCLE_HINT}",
+            {"images/cli/Dockerfile": "FROM acme/cli:latest\n"},
+        ),
+        "cycle-of-one",
+    ),
+    P(
+        Case(
+            ("affected",),
+            f"images/api/Dockerfile:1: dependency cycle: api -> base -> api{CYCLE_HINT}",
+            {"base-images/base/Dockerfile": "FROM acme/api\n"},
+        ),
+        "cycle-of-two",
+    ),
+    P(
+        Case(
+            ("plan",),
+            f"images/api/Dockerfile:1: dependency cycle: api -> cli -> base -> api{CYCLE_HINT}",
+            {
+                "base-images/base/Dockerfile": "FROM python:3.12\nCOPY --from=acme/cli / /\n",
+                "images/cli/Dockerfile": "ARG P=docker.io/acme\nFROM ${P}/api\n",
+            },
+        ),
+        "cycle-of-three",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/api/image.yaml: dependency cycle: api -> cli -> api{CYCLE_HINT}",
+            {
+                "images/api/image.yaml": "depends_on: [cli]\n",
+                "images/cli/image.yaml": "depends_on: [api]\n",
+            },
+        ),
+        "cycle-through-depends-on",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml: depends_on names unknown image 'nope' "
+            "(known images: api, base, cli)",
+            {"images/cli/image.yaml": "depends_on: [base, nope]\n"},
+        ),
+        "depends-on-unknown",
+    ),
+    # -- escaping the repository ----------------------------------------------------------
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'context' '../../..' points outside the repository",
+            {"images/cli/image.yaml": "context: ../../..\n"},
+        ),
+        "context-dotdot",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/cli/image.yaml:1: 'context' must be relative to the image directory, "
+            "got absolute '/etc'",
+            {"images/cli/image.yaml": "context: /etc\n"},
+        ),
+        "context-absolute",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'dockerfile' '../../../Dockerfile' "
+            "points outside the repository",
+            {"images/cli/image.yaml": "dockerfile: ../../../Dockerfile\n"},
+        ),
+        "dockerfile-dotdot",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'dockerfile' must be relative to the image directory, "
+            "got absolute '/tmp/Dockerfile'",
+            {"images/cli/image.yaml": "dockerfile: /tmp/Dockerfile\n"},
+        ),
+        "dockerfile-absolute",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml: 'context' images/cli/ctx is a symbolic link "
+            "(point 'context' at a real directory inside the repository)",
+            setup=symlinked_context,
+        ),
+        "context-symlink-outside",
+    ),
+    P(
+        Case(
+            ("affected", "--head", "HEAD"),
+            "images/cli/image.yaml: 'context' images/cli/ctx/sub is inside images/cli/ctx, "
+            "which is a symbolic link (point 'context' at a real directory inside the repository)",
+            setup=symlinked_context_parent,
+        ),
+        "context-under-a-symlink",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile: is a symbolic link to a file outside the repository "
+            "(builder reads only what the repository holds; copy the file in)",
+            setup=symlinked_dockerfile,
+        ),
+        "dockerfile-symlink-outside",
+    ),
+    P(
+        Case(
+            ("graph", "--rev", "HEAD"),
+            "images/cli/Dockerfile: is a symbolic link to a file outside the repository "
+            "(builder reads only what the repository holds; copy the file in)",
+            setup=symlinked_dockerfile,
+        ),
+        "dockerfile-symlink-outside-at-a-commit",
+    ),
+    # -- platforms, registries, namespaces ------------------------------------------------
+    P(
+        Case(
+            ("build", "--dry-run", "--platform", "linux"),
+            f"--platform: invalid platform 'linux'{PLATFORM_HINT}",
+        ),
+        "platform-flag-no-arch",
+    ),
+    P(
+        Case(
+            ("plan", "--platform", "linux/amd64,"),
+            f"--platform: invalid platform ''{PLATFORM_HINT}",
+        ),
+        "platform-flag-trailing-comma",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"builder.yaml:2: invalid platform 'windows'{PLATFORM_HINT}",
+            {"builder.yaml": "namespace: acme\nplatforms: [windows]\n"},
+        ),
+        "builder-platform-invalid",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/cli/image.yaml:1: invalid platform 'Linux/AMD64'{PLATFORM_HINT}",
+            {"images/cli/image.yaml": "platforms: [Linux/AMD64]\n"},
+        ),
+        "image-platform-invalid",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: 'platforms' must not be empty",
+            {"builder.yaml": "namespace: acme\nplatforms: []\n"},
+        ),
+        "builder-platforms-empty",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--registry", "bad host"),
+            "--registry: invalid registry 'bad host' (a host name such as docker.io, ghcr.io "
+            "or localhost:5000; put an organisation in 'namespace')",
+        ),
+        "registry-flag-with-space",
+    ),
+    P(
+        Case(
+            ("affected", "--namespace", "Acme"),
+            "--namespace: invalid namespace 'Acme' "
+            "(lowercase letters, digits and separators, e.g. acme)",
+        ),
+        "namespace-flag-uppercase",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: invalid registry 'acme' (a host name such as docker.io, ghcr.io "
+            "or localhost:5000; put an organisation in 'namespace')",
+            {"builder.yaml": "registry: acme\nnamespace: team\n"},
+        ),
+        "builder-registry-not-a-host",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: invalid namespace 'acme/' "
+            "(lowercase letters, digits and separators, e.g. acme)",
+            {"builder.yaml": "namespace: acme/\n"},
+        ),
+        "builder-namespace-trailing-slash",
+    ),
+    # -- git: revisions and repositories --------------------------------------------------
+    P(
+        Case(("affected", "--base", "nope"), f"unknown git revision 'nope'{REVISION_HINT}"),
+        "base-unknown",
+    ),
+    P(
+        Case(
+            ("affected", "--base", "-x"),
+            "invalid git revision '-x' (a revision cannot start with '-')",
+        ),
+        "base-option-like",
+    ),
+    P(
+        Case(("plan", "--head", "HEAD~999"), f"unknown git revision 'HEAD~999'{REVISION_HINT}"),
+        "head-too-far-back",
+    ),
+    P(
+        Case(("graph", "--rev", "v9.9.9"), f"unknown git revision 'v9.9.9'{REVISION_HINT}"),
+        "graph-rev-unknown",
+    ),
+    P(
+        Case(
+            ("affected", "--base", "HEAD^{tree}"),
+            f"unknown git revision 'HEAD^{{tree}}'{REVISION_HINT}",
+        ),
+        "base-not-a-commit",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "{repo} is not inside a git repository "
+            "(run builder from a git checkout, or `git init` one)",
+            setup=plain_directory,
+        ),
+        "not-a-git-repo",
+    ),
+    P(
+        Case(("graph",), "{repo} is not a directory (check --repo)", setup=missing_directory),
+        "repo-missing",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run"),
+            "the repository has no commits to build (commit first)",
+            setup=no_commits,
+        ),
+        "no-commits-build",
+    ),
+    P(
+        Case(
+            ("affected", "--base", "HEAD"),
+            f"unknown git revision 'HEAD'{REVISION_HINT}",
+            setup=no_commits,
+        ),
+        "no-commits-base-head",
+    ),
+    # -- build options --------------------------------------------------------------------
+    P(
+        Case(
+            ("build", "--dry-run", "--only", "nope"),
+            "--only names unknown image(s): nope (known: api, base, cli)",
+        ),
+        "only-unknown",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--secret", "token"),
+            "invalid --secret 'token' (use id=NAME,env=VARIABLE or id=NAME,src=PATH)",
+        ),
+        "secret-malformed",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--secret", "id=npm,value=hunter2"),
+            "invalid --secret 'id=npm,value=hunter2' "
+            "(use id=NAME,env=VARIABLE or id=NAME,src=PATH)",
+        ),
+        "secret-by-value",
+    ),
+    P(
+        Case(("build", "--dry-run", "--jobs", "0"), "--jobs must be at least 1, got 0"),
+        "jobs-zero",
+    ),
+    P(
+        Case(("plan", "--max-generations", "0"), "--max-generations must be at least 1, got 0"),
+        "max-generations-zero",
+    ),
+    P(
+        Case(("build", "--dry-run", "-j", "-3"), "--jobs must be at least 1, got -3"),
+        "jobs-negative",
+    ),
+    P(
+        Case(("refresh", "--dry-run", "--jobs", "0"), "--jobs must be at least 1, got 0"),
+        "refresh-jobs-zero",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--only", ""),
+            "--only '' names no image (give an image name)",
+        ),
+        "only-empty",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--metadata-file", "/nonexistent/metadata.json"),
+            "--metadata-file /nonexistent/metadata.json: directory /nonexistent does not exist "
+            "(create it first)",
+        ),
+        "metadata-file-in-missing-directory",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--metadata-file", "/"),
+            "--metadata-file / is a directory (name a file to write)",
+        ),
+        "metadata-file-is-a-directory",
+    ),
+    P(
+        Case(
+            ("build", "--dry-run", "--digests-dir", "/dev/null"),
+            "--digests-dir /dev/null is not a directory",
+        ),
+        "digests-dir-is-a-file",
+    ),
+    # -- pushing builds: the input error comes before any engine or registry --------------
+    P(
+        Case(
+            PUSH,
+            f"images/cli/Dockerfile:2: dependency cycle: cli -> cli{CYCLE_HINT}",
+            # BUILDER_PREFIX follows --registry, so this names the image itself.
+            {"images/cli/Dockerfile": "ARG BUILDER_PREFIX\nFROM ${BUILDER_PREFIX}/cli\n"},
+        ),
+        "push-cycle",
+    ),
+    P(
+        Case(
+            PUSH,
+            "builder.yaml:2: unknown key 'regsitry' (did you mean 'registry'?)",
+            {"builder.yaml": "namespace: acme\nregsitry: ghcr.io\n"},
+        ),
+        "push-unknown-key",
+    ),
+    P(
+        Case(
+            (*PUSH, "--only", "nope"),
+            "--only names unknown image(s): nope (known: api, base, cli)",
+        ),
+        "push-only-unknown",
+    ),
+    P(
+        Case(
+            (*PUSH, "--platform", "linux"),
+            f"--platform: invalid platform 'linux'{PLATFORM_HINT}",
+        ),
+        "push-platform",
+    ),
+    P(
+        Case((*PUSH, "--base", "nope"), f"unknown git revision 'nope'{REVISION_HINT}"),
+        "push-base-unknown",
+    ),
+    P(
+        Case(
+            (*PUSH, "--secret", "id=x"),
+            "invalid --secret 'id=x' (use id=NAME,env=VARIABLE or id=NAME,src=PATH)",
+        ),
+        "push-secret",
+    ),
+    P(
+        Case(
+            PUSH,
+            "images/cli/Dockerfile: no FROM instruction (add a FROM line)",
+            {"images/cli/Dockerfile": "ARG X=1\n"},
+        ),
+        "push-no-from",
+    ),
+]
+
+
+def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> tuple[Result, Path]:
+    target = new_repo(tmp_path, case.files) if case.setup is None else case.setup(tmp_path)
+    return invoke(*case.args, "-C", target, env=env), target
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(
+    case: Case, tmp_path: Path, no_engine: tuple[dict[str, str], Path]
+) -> None:
+    env, docker_calls = no_engine
+    result, target = run_case(case, tmp_path, env)
+    assert "Traceback" not in result.output
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    expected = case.error.replace("{repo}", str(target))
+    assert lines[0] == f"error: {expected}"
+    assert "engine" not in lines[0]
+    assert not docker_calls.exists(), docker_calls.read_text(encoding="utf-8")
+
+
+def test_the_catalogue_is_large() -> None:
+    assert len(CASES) >= 45
+
+
+def test_the_same_push_without_the_bad_input_reaches_the_engine(
+    tmp_path: Path, no_engine: tuple[dict[str, str], Path]
+) -> None:
+    """The control for the pushing cases: they stopped early, not because nothing runs."""
+    env, docker_calls = no_engine
+    result = invoke(*PUSH, "-C", new_repo(tmp_path, {}), env=env)
+    assert result.exit_code == 2, result.output
+    assert docker_calls.exists()  # the shim was asked, and said no
+    assert len(result.stderr.splitlines()) == 1
+
+
+# -- inputs that look bad but must work -------------------------------------------------
+
+
+def names(result: Result) -> list[str]:
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    return result.stdout.split()
+
+
+def test_detached_head_works(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path, {})
+    commit(repo, {"images/cli/run.sh": "echo\n"})
+    git(repo, "checkout", "--quiet", "--detach", "HEAD")
+    assert names(invoke("affected", "-C", repo, "-f", "names")) == ["cli"]
+    assert names(invoke("affected", "-C", repo, "--base", "HEAD~1", "-f", "names")) == ["cli"]
+    plan = invoke("plan", "-C", repo, "--base", "HEAD~1", "--head", "HEAD", "-f", "json")
+    assert plan.exit_code == 0, plan.output
+    [image] = json.loads(plan.stdout)["images"]
+    sha = git(repo, "rev-parse", "HEAD")[:7]
+    # No branch, so no branch tag and no `latest`: only the immutable one (and a key tag).
+    assert image["name"] == "cli"
+    assert f"docker.io/acme/cli:git-{sha}" in image["tags"]
+    assert not any(t.endswith((":latest", ":main", ":head")) for t in image["tags"])
+
+
+def test_shallow_clone_without_the_base_builds_everything_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    origin = new_repo(tmp_path, {})
+    commit(origin, {"images/cli/run.sh": "echo\n"})
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", "--depth", "1", origin.as_uri(), str(clone))
+    git(clone, "remote", "remove", "origin")  # no history to fetch either
+    result = invoke("affected", "-C", clone, "-f", "names")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["api", "base", "cli"]
+    assert result.stderr == (
+        "warning: shallow clone: the commit before HEAD could not be fetched: "
+        "treating every image as affected\n"
+    )
+    before = git(origin, "rev-parse", "HEAD~1")
+    result = invoke("affected", "-C", clone, "--base", before, "-f", "names")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == ["api", "base", "cli"]
+    assert result.stderr == (
+        f"warning: base {before[:12]} from --base is not in this clone "
+        "(force push or shallow clone): treating every image as affected\n"
+    )
+
+
+ODD_NAMES = (
+    "images/api/my file.txt",
+    "images/api/naïve-café.txt",
+    "images/api/日本語/データ.txt",
+    "images/api/new\nline.txt",
+    "images/api/tab\there.txt",
+    'images/api/"quoted".txt',
+    "images/api/back\\slash.txt",
+    "images/cli/ leading and trailing space ",
+    "images/cli/[brackets]*?.txt",
+    "images/cli/:colon-magic",
+    "images/cli/-dash-first",
+)
+
+
+@pytest.mark.parametrize("head", ["HEAD", None], ids=["commit", "working-tree"])
+def test_odd_file_names_work(tmp_path: Path, head: str | None) -> None:
+    repo = new_repo(tmp_path, {})
+    write(repo, dict.fromkeys(ODD_NAMES, "x\n"))
+    if head is not None:
+        commit(repo)
+    args = ("--head", head) if head else ("--base", "HEAD")
+    data = json.loads(invoke("affected", "-C", repo, *args, "-f", "json").stdout)
+    reasons = {i["name"]: {r["path"] for r in i["reasons"]} for i in data["affected"]}
+    assert reasons == {
+        "api": {p for p in ODD_NAMES if p.startswith("images/api/")},
+        "cli": {p for p in ODD_NAMES if p.startswith("images/cli/")},
+    }
+    # A newline in a name is escaped for people: the table keeps one row per image.
+    for flag in ((), ("--explain",)):
+        table = invoke("affected", "-C", repo, *args, *flag)
+        assert table.exit_code == 0, table.output
+        rows = [line.split()[0] for line in table.stdout.splitlines()]
+        assert rows.count("api") == rows.count("cli") == 1, table.stdout
+    assert "new\\nline.txt" in table.stdout  # --explain lists every rule
+
+
+def test_non_utf8_file_name_works(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path, {})
+    (repo / os.fsdecode(b"images/api/caf\xe9.txt")).write_text("x\n", encoding="utf-8")
+    commit(repo)
+    assert names(invoke("affected", "-C", repo, "--head", "HEAD", "-f", "names")) == ["api"]
+    for fmt in ("table", "json"):
+        result = invoke("affected", "-C", repo, "--head", "HEAD", "-f", fmt, "--explain")
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+
+
+def test_image_dir_with_unicode_and_spaces_works_with_a_name(tmp_path: Path) -> None:
+    repo = new_repo(
+        tmp_path,
+        {
+            "images/Mon Café/Dockerfile": "FROM acme/base\n",
+            "images/Mon Café/image.yaml": "name: cafe\n",
+        },
+    )
+    commit(repo, {"images/Mon Café/menu du jour.txt": "x\n"})
+    assert names(invoke("affected", "-C", repo, "--head", "HEAD", "-f", "names")) == ["cafe"]
+
+
+@pytest.mark.parametrize(
+    ("ignore", "notes_count"),
+    [("Dockerfile\n", True), ("*\n", False), ("**\n!app.py\n", False), ("/Dockerfile\n", True)],
+)
+def test_dockerignore_excluding_the_dockerfile_still_counts_it(
+    tmp_path: Path, ignore: str, notes_count: bool
+) -> None:
+    """Docker always sends the Dockerfile, whatever .dockerignore says; so must a change."""
+    repo = new_repo(tmp_path, {"images/cli/.dockerignore": ignore})
+    commit(repo, {"images/cli/Dockerfile": "FROM alpine:3.21\n"})
+    result = invoke("affected", "-C", repo, "--head", "HEAD", "-f", "json")
+    assert result.exit_code == 0, result.output
+    [image] = json.loads(result.stdout)["affected"]
+    assert (image["name"], image["reasons"][0]["kind"]) == ("cli", "dockerfile")
+    # ... while another context file counts only when the .dockerignore keeps it.
+    commit(repo, {"images/cli/notes.txt": "x\n"})
+    after = names(invoke("affected", "-C", repo, "--head", "HEAD", "-f", "names"))
+    assert after == (["cli"] if notes_count else [])
+
+
+def test_no_commits_lists_every_image_against_the_empty_tree(tmp_path: Path) -> None:
+    repo = no_commits(tmp_path)
+    assert names(invoke("affected", "-C", repo, "-f", "names")) == ["api", "base", "cli"]
+
+
+def test_empty_configuration_files_are_fine(tmp_path: Path) -> None:
+    repo = new_repo(tmp_path, {"builder.yaml": "", "images/cli/image.yaml": "# nothing\n"})
+    result = invoke("graph", "-C", repo, "-f", "json")
+    assert result.exit_code == 0, result.output
+    # No namespace, so `FROM acme/base` is an upstream image, not the repo's base.
+    nodes = json.loads(result.stdout)["nodes"]
+    assert [(n["name"], n["external_parents"]) for n in nodes] == [
+        ("api", ["acme/base"]),
+        ("base", ["python:3.12-slim"]),
+        ("cli", ["alpine:3.20"]),
+    ]
+
+
+def test_a_dockerfile_linked_inside_the_repo_is_read_on_disk_and_at_a_commit(
+    tmp_path: Path,
+) -> None:
+    repo = new_repo(tmp_path, {"shared/Dockerfile": "FROM acme/base\n"})
+    (repo / "images/cli/Dockerfile").unlink()
+    (repo / "images/cli/Dockerfile").symlink_to("../../shared/Dockerfile")
+    commit(repo)
+    for args in ((), ("--rev", "HEAD")):
+        result = invoke("graph", "-C", repo, "-f", "json", *args)
+        assert result.exit_code == 0, result.output
+        edges = [(e["from"], e["to"]) for e in json.loads(result.stdout)["edges"]]
+        assert edges == [("base", "api"), ("base", "cli")]
