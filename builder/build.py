@@ -364,12 +364,15 @@ def digest_file_name(image: str, platforms: tuple[str, ...]) -> str:
 
 def write_digests(plan: BuildPlan, results: Mapping[str, ImageResult], directory: Path) -> None:
     """One file per built image: what `builder merge` joins into multi-arch tags."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for build in plan.images:
-        result = results.get(build.name)
-        if result is not None and result.status == "built" and result.digest:
-            path = directory / digest_file_name(build.name, build.platforms)
-            path.write_text(result.digest + "\n", encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for build in plan.images:
+            result = results.get(build.name)
+            if result is not None and result.status == "built" and result.digest:
+                path = directory / digest_file_name(build.name, build.platforms)
+                path.write_text(result.digest + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write digests: {exc.strerror}", file=str(directory)) from None
 
 
 def _log_result(result: ImageResult, log: Callable[[str], None], *, grouped: bool) -> None:
@@ -417,7 +420,10 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
 
 
 def write_metadata(report: BuildReport, path: Path) -> None:
-    path.write_text(json.dumps(metadata_json(report), indent=2) + "\n", encoding="utf-8")
+    try:
+        path.write_text(json.dumps(metadata_json(report), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write the metadata file: {exc.strerror}", file=str(path)) from None
 
 
 def render_dry_run(report: BuildReport, root: Path, out: IO[str]) -> None:

@@ -545,4 +545,23 @@ def main(
 
 
 def run() -> None:
-    sys.exit(app())
+    """The console script: typer's own usage errors become one `error:` line, exit 2."""
+    try:
+        result = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        # click's UsageError and friends, recognised by shape: typer vendors click and
+        # builder never imports it (STYLE.md).
+        format_message = getattr(exc, "format_message", None)
+        if not callable(format_message):
+            if type(exc).__name__ == "Abort":
+                typer.echo("error: interrupted", err=True)
+                sys.exit(130)
+            raise
+        message = " ".join(str(format_message()).split())
+        command = getattr(getattr(exc, "ctx", None), "command_path", "builder")
+        typer.echo(f"error: {message} (see `{command} --help`)", err=True)
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    sys.exit(result if isinstance(result, int) else 0)

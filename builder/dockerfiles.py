@@ -39,6 +39,9 @@ class DockerfileInfo:
     stages: tuple[str | None, ...]  # stage names (lowercased) in order; None when unnamed
     references: tuple[ImageReference, ...]
     arg_names: frozenset[str]  # every ARG declared anywhere: the build args that matter
+    # The image the built stage (the target, else the last) starts from, following stage
+    # names back; None for scratch. What org.opencontainers.image.base.* describe.
+    base: ImageReference | None = None
 
 
 class _Lexer:
@@ -321,6 +324,11 @@ def parse_dockerfile(
     reader = _Reader(commands, path=path, escape=_escape_token(text))
     for platform in dict.fromkeys(platforms) or ("linux/amd64",):
         reader.read(_platform_args(platform), build_args or {})
+    # The first platform's walk decides the base: per-platform bases are rare, and the
+    # labels describe one image.
+    reader.read(
+        _platform_args(next(iter(dict.fromkeys(platforms)), "linux/amd64")), build_args or {}
+    )
     stages = reader.stages
     if not stages:
         raise DockerfileError("no FROM instruction", file=path, hint="add a FROM line")
@@ -331,10 +339,12 @@ def parse_dockerfile(
             file=path,
             hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",
         )
+    built = stages.index(target.lower()) if target is not None else len(stages) - 1
     return DockerfileInfo(
         stages=tuple(stages),
         references=tuple(reader.references.values()),
         arg_names=frozenset(reader.arg_names),
+        base=reader.stage_roots[built],
     )
 
 
@@ -354,6 +364,7 @@ class _Reader:
         self.arg_names: set[str] = set()
         self.references: dict[tuple[str, str, int], ImageReference] = {}
         self.global_args: dict[str, str] = {}
+        self.stage_roots: list[ImageReference | None] = []
 
     def expanded(self, raw: str, line: int) -> str:
         try:
@@ -397,6 +408,7 @@ class _Reader:
         """
         self.global_args = dict(automatic)
         self.stages = []
+        self.stage_roots = []
         for command in self.commands:
             line = command.start_line
             instruction = command.cmd.upper()  # instructions are case-insensitive
@@ -446,4 +458,13 @@ class _Reader:
                 hint="expected FROM IMAGE [AS NAME]",
             )
         self.reference(values[0], "from", line)
+        name = self.expanded(values[0], line)
+        lowered = name.lower()
+        if lowered in self.stages:
+            root = self.stage_roots[self.stages.index(lowered)]
+        elif lowered == "scratch":
+            root = None
+        else:
+            root = self.references.get(("from", name, line))
+        self.stage_roots.append(root)
         self.stages.append(alias)

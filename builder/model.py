@@ -67,6 +67,7 @@ class Image:
     references: tuple[ImageReference, ...]
     parents: tuple[str, ...]  # in-repo parents, sorted: Dockerfile references + depends_on
     external_parents: tuple[str, ...]  # references outside the repo, as written
+    base: ImageReference | None = None  # what the built stage starts from (None: scratch)
     ignore_file: PurePosixPath | None  # the .dockerignore in force
     ignore_text: str = field(default="", repr=False)
 

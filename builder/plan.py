@@ -196,8 +196,7 @@ def compute_plan(
             for r in image.references
             if r.repository not in by_repository and r.text in (base_digests or {})
         }
-        froms = [r for r in image.references if r.kind == "from"]
-        base = froms[-1] if froms else None
+        base = image.base
         base_parent = by_repository.get(base.repository) if base else None
         labels = {
             "org.opencontainers.image.title": name,

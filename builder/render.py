@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from builder.changes import Reason
+from builder.changes import Reason, printable
 from builder.graph import ImageGraph, render_dot, render_mermaid
 from builder.keys import key_tag
 from builder.workspace import Selection
@@ -71,7 +71,7 @@ def render_affected(selection: Selection, fmt: str, keys: KeyReport | None = Non
     )
     if not images and not selection.affected.removed:
         return header
-    rows = [(i.name, str(i.path), _summary(i.reasons)) for i in images]
+    rows = [(i.name, printable(str(i.path)), _summary(i.reasons)) for i in images]
     rows += [(name, "-", "removed: will not be built") for name in selection.affected.removed]
     return header + "\n" + render_table(("IMAGE", "PATH", "WHY"), rows)
 

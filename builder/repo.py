@@ -132,6 +132,7 @@ def compute_images(
                 references=info.references,
                 parents=tuple(sorted(parents)),
                 external_parents=external,
+                base=info.base,
                 ignore_file=ignore_file,
                 ignore_text=ignore_text,
             )

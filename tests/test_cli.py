@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -291,3 +293,30 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     assert "affected" in result.stdout
     assert "graph" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("affected", "--format", "yaml"), "error: Invalid value for '--format' / '-f'"),
+        (("build", "--no-such-flag"), "error: No such option: --no-such-flag"),
+        (("build", "-j", "abc"), "error: Invalid value for '--jobs' / '-j'"),
+        (("frobnicate",), "error: No such command 'frobnicate'."),
+    ],
+)
+def test_usage_errors_are_one_line_from_the_console_script(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(message)
+    assert lines[0].endswith("--help`)")

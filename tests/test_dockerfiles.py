@@ -471,3 +471,30 @@ def test_expand_rejects(word: str, message: str) -> None:
     with pytest.raises(ExpansionError) as info:
         expand(word, {})
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "base"),
+    [
+        ("FROM python:3.12\n", None, "python:3.12"),
+        ("FROM scratch\nCOPY x /x\n", None, None),
+        (
+            "FROM golang:1.22 AS build\nFROM alpine:3.20\nCOPY --from=build /a /a\n",
+            None,
+            "alpine:3.20",
+        ),
+        (
+            "FROM alpine:3.20 AS runtime\nFROM golang:1.22 AS build\nFROM runtime\n",
+            None,
+            "alpine:3.20",
+        ),
+        ("FROM python:3.12 AS app\nFROM alpine:3.20 AS other\n", "app", "python:3.12"),
+        ("FROM python:3.12 AS a\nFROM a AS b\nFROM b\n", None, "python:3.12"),
+        ("FROM golang AS build\nFROM scratch\nCOPY --from=build /x /x\n", None, None),
+    ],
+)
+def test_base_is_where_the_built_stage_starts(
+    text: str, target: str | None, base: str | None
+) -> None:
+    info = parse_dockerfile(text, path="Dockerfile", target=target)
+    assert (info.base.text if info.base else None) == base

@@ -471,10 +471,6 @@ def test_target_names_are_bake_safe_and_unique() -> None:
     assert {b.name: b.target for b in plan.images} == {"etl.v2": "etl_v2", "etl_v2": "etl_v2_2"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: base is the last FROM image of the file, not the final stage's root",
-)
 def test_base_follows_the_final_stage_through_stage_names() -> None:
     files = {
         "builder.yaml": "namespace: acme\n",
@@ -485,10 +481,6 @@ def test_base_follows_the_final_stage_through_stage_names() -> None:
     assert plan_of(files).get("app").base == "alpine:3.20"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with image.yaml `target`, base ignores the target stage",
-)
 def test_base_follows_the_target_stage() -> None:
     files = {
         "builder.yaml": "namespace: acme\n",
