@@ -175,8 +175,6 @@ def affected(
     repo: RepoOpt = Path(),
 ) -> None:
     """List the images a change affects, and why."""
-    from builder.build import credentials_for
-    from builder.reconcile import reconcile as run_reconcile
     from builder.render import render_affected, render_explain
     from builder.revisions import is_ci
     from builder.workspace import open_git, select
@@ -193,6 +191,10 @@ def affected(
         )
         keys = None
         if is_ci(environ) if reconcile is None else reconcile:
+            # Imported here: the registry client is slow to import and planning is hot.
+            from builder.build import credentials_for
+            from builder.reconcile import reconcile as run_reconcile
+
             credentials = credentials_for(selection.repo.settings.registry, environ)
             selection, keys = run_reconcile(git, selection, credentials=credentials)
         for message in selection.warnings:

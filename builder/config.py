@@ -28,10 +28,22 @@ class _Entry:
     line: int
 
 
+# libyaml composes ten times faster; its error words differ, so a failure is composed again
+# by the pure-Python loader, whose messages the tests pin.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
     """A YAML mapping whose values keep the line they were written on."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

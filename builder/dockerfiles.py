@@ -202,6 +202,8 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
 
     Raises ExpansionError where BuildKit would refuse the word.
     """
+    if not any(c in text for c in ("$", "'", '"', escape)):
+        return text  # the common case, e.g. `python:3.12-slim`: nothing to lex
     return _Lexer(text, variables, escape).word()
 
 
@@ -286,6 +288,9 @@ def _error_line(text: str, message: str) -> int | None:
     return None
 
 
+_PLATFORM_ARG_RE = re.compile(r"(TARGET|BUILD)(PLATFORM|OS|ARCH|VARIANT)")
+
+
 def _platform_args(platform: str) -> dict[str, str]:
     """The ARGs BuildKit defines in the global scope for a target platform.
 
@@ -322,13 +327,15 @@ def parse_dockerfile(
     """
     commands = _commands(text, path)
     reader = _Reader(commands, path=path, escape=_escape_token(text))
-    for platform in dict.fromkeys(platforms) or ("linux/amd64",):
+    walks = list(dict.fromkeys(platforms)) or ["linux/amd64"]
+    if not _PLATFORM_ARG_RE.search(text):
+        walks = walks[:1]  # no platform ARG in the file: every walk would read the same
+    roots: list[ImageReference | None] = []
+    for platform in walks:
         reader.read(_platform_args(platform), build_args or {})
-    # The first platform's walk decides the base: per-platform bases are rare, and the
-    # labels describe one image.
-    reader.read(
-        _platform_args(next(iter(dict.fromkeys(platforms)), "linux/amd64")), build_args or {}
-    )
+        # The first platform's stages decide the base: per-platform bases are rare, and
+        # the labels describe one image.
+        roots = roots or list(reader.stage_roots)
     stages = reader.stages
     if not stages:
         raise DockerfileError("no FROM instruction", file=path, hint="add a FROM line")
@@ -344,7 +351,7 @@ def parse_dockerfile(
         stages=tuple(stages),
         references=tuple(reader.references.values()),
         arg_names=frozenset(reader.arg_names),
-        base=reader.stage_roots[built],
+        base=roots[built],
     )
 
 

@@ -260,6 +260,9 @@ def _link_outside(path: str) -> ConfigError:
     )
 
 
+_DEFINING_SUFFIXES = (b"Dockerfile", b".yaml", b".yml", b"dockerignore")
+
+
 class RevisionSnapshot:
     """A commit's tree, read with one `ls-tree` and one `cat-file --batch`."""
 
@@ -270,6 +273,8 @@ class RevisionSnapshot:
         self._blobs: dict[str, str] = {}
         self._links: dict[str, str] = {}  # symlink path -> the blob holding its target
         self._absent: set[str] = set()  # looked up and not there: asked once only
+        self._listed: tuple[str, ...] = ()  # roots list_files walked whole: nothing to ask
+        self._listed_paths: set[str] = set()
 
     def _entries(self, out: bytes) -> Iterator[tuple[str, str, str, str]]:
         for entry in out.split(b"\0"):
@@ -285,15 +290,30 @@ class RevisionSnapshot:
     def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
         out = self.git.run("ls-tree", "-r", "-z", "--full-tree", self.sha, "--", *roots)
         paths = []
-        for mode, kind, oid, path in self._entries(out):
-            self._record(mode, kind, oid, path)
+        for entry in out.split(b"\0"):
+            if not entry:
+                continue
+            meta, _, raw_path = entry.partition(b"\t")
+            path = os.fsdecode(raw_path)
             paths.append(path)
+            # Only the files builder reads get their blob recorded here; the tens of
+            # thousands of others are just names (a planning hot path, see benchmarks/).
+            if raw_path.endswith(_DEFINING_SUFFIXES):
+                mode, kind, oid = meta.decode().split()
+                self._record(mode, kind, oid, path)
+        self._listed += tuple(f"{root.rstrip('/')}/" for root in roots)
+        self._listed_paths.update(paths)
         return tuple(paths)
 
     def _look_up(self, paths: Iterable[str]) -> None:
         """Files outside the listed roots (builder.yaml, a link's target): find their blobs."""
         known = (self._blobs, self._links, self._absent)
         missing = [p for p in dict.fromkeys(paths) if not any(p in k for k in known)]
+        # Under a root listed whole, a path the listing lacks is not in the commit.
+        self._absent.update(
+            p for p in missing if p.startswith(self._listed) and p not in self._listed_paths
+        )
+        missing = [p for p in missing if p not in self._absent]
         if missing:
             out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *missing)
             for entry in self._entries(out):

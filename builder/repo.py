@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from builder.config import parse_image_config, parse_settings
-from builder.dockerfiles import parse_dockerfile
+from builder.dockerfiles import DockerfileInfo, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
 from builder.model import CONFIG_FILE, IMAGE_FILE, PREFIX_ARG, Image, ImageConfig, Settings
@@ -67,10 +67,24 @@ def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[Pure
     return tuple(PurePosixPath(d) for d in sorted(dirs))
 
 
+class DockerfileParser(Protocol):
+    def __call__(
+        self,
+        text: str,
+        *,
+        path: str,
+        build_args: Mapping[str, str] | None = ...,
+        target: str | None = ...,
+        platforms: Sequence[str] = ...,
+    ) -> DockerfileInfo: ...
+
+
 def compute_images(
     settings: Settings,
     configs: Sequence[ImageConfig],
     texts: Mapping[str, str | None],
+    *,
+    parse: DockerfileParser = parse_dockerfile,
 ) -> tuple[Image, ...]:
     """Parse each Dockerfile once and resolve its references against the repo's images."""
     seen: dict[str, ImageConfig] = {}
@@ -97,7 +111,7 @@ def compute_images(
             )
         args = dict(config.build_args)
         args.setdefault(PREFIX_ARG, settings.prefix)
-        info = parse_dockerfile(
+        info = parse(
             dockerfile,
             path=str(config.dockerfile),
             build_args=args,
@@ -179,7 +193,12 @@ def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Set
     return settings
 
 
-def load_repo(snapshot: Snapshot, overrides: Overrides | None = None) -> Repo:
+def load_repo(
+    snapshot: Snapshot,
+    overrides: Overrides | None = None,
+    *,
+    parse: DockerfileParser = parse_dockerfile,
+) -> Repo:
     settings = load_settings(snapshot, overrides)
     files = snapshot.list_files(settings.image_roots)
     dirs = compute_image_dirs(files, settings.image_roots)
@@ -197,4 +216,5 @@ def load_repo(snapshot: Snapshot, overrides: Overrides | None = None) -> Repo:
         wanted.extend(str(p) for p in config.ignore_files)
     raw_texts = snapshot.read(list(dict.fromkeys(wanted)))
     texts = {p: (_decode(b, p) if b is not None else None) for p, b in raw_texts.items()}
-    return Repo(settings=settings, graph=compute_graph(compute_images(settings, configs, texts)))
+    images = compute_images(settings, configs, texts, parse=parse)
+    return Repo(settings=settings, graph=compute_graph(images))

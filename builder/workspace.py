@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from builder.changes import Affected, compute_affected, compute_all
-from builder.errors import UserError
+from builder.errors import GitError, UserError
 from builder.git import Git, RevisionSnapshot, WorktreeSnapshot
 from builder.model import CONFIG_FILE, IMAGE_FILE
+from builder.parse_cache import ParseCache
 from builder.repo import Overrides, Repo, Snapshot, load_repo, load_settings
 from builder.revisions import Range, is_ci, resolve_range
 
@@ -55,7 +56,9 @@ def select(
         rng = resolve_range(
             git, base=base, head=head, environ=environ, default_branch=head_settings.default_branch
         )
-    repo = load_repo(snapshot_of(git, rng.head), overrides)
+    cache = open_parse_cache(git)
+    repo = load_repo(snapshot_of(git, rng.head), overrides, parse=cache.parse)
+    cache.save()
     warnings = list(rng.warnings)
     if rng.all_reason is not None or rng.base is None:
         affected = compute_all(repo.graph, rng.all_reason or "no base")
@@ -71,7 +74,9 @@ def select(
     base_graph = None
     if settings_changed or redefined:
         try:
-            base_graph = load_repo(RevisionSnapshot(git, rng.base), overrides).graph
+            base_snapshot = RevisionSnapshot(git, rng.base)
+            base_graph = load_repo(base_snapshot, overrides, parse=cache.parse).graph
+            cache.save()
         except UserError as exc:
             if settings_changed:
                 warnings.append(f"cannot read the base revision ({exc}); every image counts")
@@ -84,6 +89,13 @@ def select(
         repo.graph, paths, base_graph=base_graph, settings_changed=settings_changed
     )
     return Selection(repo=repo, range=rng, affected=affected, warnings=tuple(warnings))
+
+
+def open_parse_cache(git: Git) -> ParseCache:
+    try:
+        return ParseCache(git.git_dir() / "builder" / "dockerfiles.json")
+    except GitError:
+        return ParseCache(None)
 
 
 def open_git(cwd: Path, environ: Mapping[str, str]) -> Git:
