@@ -33,6 +33,7 @@ class Git:
             GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_OPTIONAL_LOCKS="0", GIT_LITERAL_PATHSPECS="1"
         )
         self._env = env
+        self._untracked: tuple[str, ...] | None = None
 
     @classmethod
     def discover(cls, cwd: Path, *, environ: Mapping[str, str] | None = None) -> Git:
@@ -204,11 +205,15 @@ class Git:
             for i in range(0, len(fields) - 1, 2)
         ]
         if head is None:
-            untracked = self.run("ls-files", "-z", "--others", "--exclude-standard")
-            changes.extend(
-                Change(status="?", path=os.fsdecode(p)) for p in untracked.split(b"\0") if p
-            )
+            changes.extend(Change(status="?", path=p) for p in self.untracked())
         return tuple(changes)
+
+    def untracked(self) -> tuple[str, ...]:
+        """Untracked, not-ignored files, listed once per run: the walk costs a full scan."""
+        if self._untracked is None:
+            out = self.run("ls-files", "-z", "--others", "--exclude-standard")
+            self._untracked = tuple(os.fsdecode(p) for p in out.split(b"\0") if p)
+        return self._untracked
 
 
 class WorktreeSnapshot:
@@ -217,32 +222,52 @@ class WorktreeSnapshot:
     def __init__(self, git: Git) -> None:
         self.git = git
         self.label = "working tree"
+        self._prefixes: tuple[str, ...] = ()  # roots listed whole
+        self._listed: set[str] = set()
+        self._real_dirs: dict[str, Path] = {}
 
     def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
-        out = self.git.run(
-            "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *roots
-        )
-        # The index still lists files deleted from disk but not yet `git rm`-ed.
-        deleted = self.git.run("ls-files", "-z", "--deleted", "--", *roots).split(b"\0")
-        gone = {os.fsdecode(p) for p in deleted if p}
-        paths = (os.fsdecode(p) for p in out.split(b"\0") if p)
-        return tuple(dict.fromkeys(p for p in paths if p not in gone))
+        tracked = self.git.run("ls-files", "-z", "--cached", "--", *roots).split(b"\0")
+        prefixes = tuple(f"{root.rstrip('/')}/" for root in roots)
+        paths = [os.fsdecode(p) for p in tracked if p]
+        paths.extend(p for p in self.git.untracked() if p.startswith(prefixes))
+        listed = []
+        for path in dict.fromkeys(paths):
+            # The index still lists files deleted from disk but not yet `git rm`-ed; only
+            # the files that define an image matter here, so only they are checked.
+            if path.endswith(_DEFINING_NAMES) and not os.path.lexists(self.git.root / path):
+                continue
+            listed.append(path)
+        self._prefixes += prefixes
+        self._listed.update(listed)
+        return tuple(listed)
 
     def read(self, paths: Iterable[str]) -> dict[str, bytes | None]:
         root = self.git.root.resolve()
         contents: dict[str, bytes | None] = {}
         for path in paths:
-            full = root / path
+            if path.startswith(self._prefixes) and path not in self._listed:
+                contents[path] = None  # under a listed root and not listed: not there
+                continue
             try:
                 # A symlink may point anywhere; only what stays inside the repo is an input,
                 # and a link out of it is a mistake to name, not a file to skip.
-                real = full.resolve()
+                real = self._real(path)
                 if real != root and root not in real.parents:
                     raise _link_outside(path)
                 contents[path] = real.read_bytes()
             except (OSError, RuntimeError):
                 contents[path] = None
         return contents
+
+    def _real(self, path: str) -> Path:
+        """The path with symlinks resolved; each directory is resolved once per run."""
+        directory, _, name = path.rpartition("/")
+        parent = self._real_dirs.get(directory)
+        if parent is None:
+            parent = self._real_dirs[directory] = (self.git.root / directory).resolve()
+        full = parent / name
+        return full.resolve() if full.is_symlink() else full
 
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         return frozenset(p for p in paths if (self.git.root / p).is_symlink())
@@ -261,6 +286,7 @@ def _link_outside(path: str) -> ConfigError:
 
 
 _DEFINING_SUFFIXES = (b"Dockerfile", b".yaml", b".yml", b"dockerignore")
+_DEFINING_NAMES = ("/Dockerfile", "/image.yaml")
 
 
 class RevisionSnapshot:
