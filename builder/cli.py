@@ -8,13 +8,16 @@ import sys
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from builder import __version__
 from builder.errors import EXIT_BUG, BuilderError
 from builder.repo import Overrides
+
+if TYPE_CHECKING:
+    from builder.build import BuildReport
 
 app = typer.Typer(
     add_completion=False,
@@ -286,11 +289,8 @@ def build(
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
-    from builder.actions import publish
-    from builder.build import BuildRequest, render_dry_run, run_build, write_metadata
-    from builder.errors import BuildFailed
+    from builder.build import BuildRequest, render_dry_run, run_build
     from builder.plan import parse_secret
-    from builder.render import render_build_report
     from builder.workspace import open_git
 
     def body() -> None:
@@ -320,15 +320,11 @@ def build(
         report = run_build(
             git, request, environ=environ, log=lambda line: typer.echo(line, err=True)
         )
-        if metadata_file is not None:
-            write_metadata(report, metadata_file)
-        publish(report, environ)
         if dry_run:
+            hand_off(report, metadata_file, environ, show=False)
             render_dry_run(report, git.root, sys.stdout)
             return
-        typer.echo(render_build_report(report))
-        if report.failed:
-            raise BuildFailed(f"{len(report.failed)} image(s) failed: {', '.join(report.failed)}")
+        hand_off(report, metadata_file, environ)
 
     guarded(body)
 
@@ -443,11 +439,8 @@ def merge(
     repo: RepoOpt = Path(),
 ) -> None:
     """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
-    from builder.actions import publish
-    from builder.build import BuildRequest, write_metadata
-    from builder.errors import BuildFailed
+    from builder.build import BuildRequest
     from builder.merge import run_merge
-    from builder.render import render_build_report
     from builder.workspace import open_git
 
     def body() -> None:
@@ -465,14 +458,7 @@ def merge(
         report = run_merge(
             git, request, digests_dir, environ=environ, log=lambda m: typer.echo(m, err=True)
         )
-        if metadata_file is not None:
-            write_metadata(report, metadata_file)
-        publish(report, environ)
-        typer.echo(render_build_report(report))
-        if report.failed:
-            raise BuildFailed(
-                f"{len(report.failed)} image(s) not merged: {', '.join(report.failed)}"
-            )
+        hand_off(report, metadata_file, environ, failed="not merged")
 
     guarded(body)
 
@@ -493,11 +479,8 @@ def refresh(
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
-    from builder.actions import publish
-    from builder.build import BuildRequest, write_metadata
-    from builder.errors import BuildFailed
+    from builder.build import BuildRequest
     from builder.refresh import run_refresh
-    from builder.render import render_build_report
     from builder.workspace import open_git
 
     def body() -> None:
@@ -518,14 +501,34 @@ def refresh(
         report, _moves = run_refresh(
             git, request, environ=environ, log=lambda m: typer.echo(m, err=True)
         )
-        if metadata_file is not None:
-            write_metadata(report, metadata_file)
-        publish(report, environ)
-        typer.echo(render_build_report(report))
-        if report.failed:
-            raise BuildFailed(f"{len(report.failed)} image(s) failed: {', '.join(report.failed)}")
+        hand_off(report, metadata_file, environ)
 
     guarded(body)
+
+
+def hand_off(
+    report: BuildReport,
+    metadata_file: Path | None,
+    environ: Mapping[str, str],
+    *,
+    show: bool = True,
+    failed: str = "failed",
+) -> None:
+    """What every building command ends with: the metadata file, the Actions summary and
+    outputs, the table, and exit code 1 when an image did not make it."""
+    from builder.actions import publish
+    from builder.build import write_metadata
+    from builder.errors import BuildFailed
+    from builder.render import render_build_report
+
+    if metadata_file is not None:
+        write_metadata(report, metadata_file)
+    publish(report, environ)
+    if not show:
+        return
+    typer.echo(render_build_report(report))
+    if report.failed:
+        raise BuildFailed(f"{len(report.failed)} image(s) {failed}: {', '.join(report.failed)}")
 
 
 def version_callback(value: bool) -> None:

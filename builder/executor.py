@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -254,9 +254,7 @@ class BakeRunner:
                 held, error = (), exc.message
             else:
                 error = ""
-            missing = [
-                p for p in build.platforms if not any(h == p or h.startswith(f"{p}/") for h in held)
-            ]
+            missing = missing_platforms(build.platforms, held)
             if missing:
                 return ImageResult(
                     name=build.name,
@@ -279,6 +277,11 @@ class BakeRunner:
             attempts=attempts,
             seconds=seconds,
         )
+
+
+def missing_platforms(wanted: Sequence[str], held: Sequence[str]) -> list[str]:
+    """The wanted platforms a registry index lacks; `linux/arm64` is met by `linux/arm64/v8`."""
+    return [p for p in wanted if not any(h == p or h.startswith(f"{p}/") for h in held)]
 
 
 def mark_unchanged(plan: BuildPlan, results: dict[str, ImageResult]) -> dict[str, ImageResult]:

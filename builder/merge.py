@@ -8,8 +8,9 @@ from pathlib import Path
 from builder.build import BuildReport, BuildRequest, credentials_for, prepare
 from builder.buildx import Buildx
 from builder.errors import BuilderError, UserError
-from builder.executor import ImageResult, mark_unchanged
+from builder.executor import ImageResult, mark_unchanged, missing_platforms
 from builder.git import Git
+from builder.plan import ImageBuild
 from builder.registry import Registry
 
 
@@ -26,6 +27,43 @@ def load_digests(directory: Path) -> dict[str, dict[str, str]]:
         for platform in platforms.split("+"):
             found.setdefault(image, {})[platform.replace("-", "/", 2)] = digest
     return found
+
+
+def merge_one(
+    build: ImageBuild, have: Mapping[str, str], buildx: Buildx, registry: Registry
+) -> ImageResult:
+    """Tag one image's per-platform digests as one index, or say why not: never a tag
+    on an index with a platform missing."""
+    missing = [p for p in build.platforms if p not in have]
+    if missing:
+        error: str | None = f"refusing to tag: no digest for {', '.join(missing)}"
+    else:
+        sources = sorted({f"{build.repository}@{have[p]}" for p in build.platforms})
+        error = buildx.imagetools_create(sources, list(build.tags))
+    digest = None
+    if error is None:
+        try:
+            digest = registry.digest(build.tags[0])
+            held = registry.platforms(f"{build.repository}@{digest}")
+        except BuilderError as exc:
+            error = exc.message
+        else:
+            lacking = missing_platforms(build.platforms, held)
+            if lacking:
+                error = f"the merged index lacks {', '.join(lacking)}"
+    if error is not None:
+        return ImageResult(
+            name=build.name, status="failed", reason=error, repository=build.repository
+        )
+    return ImageResult(
+        name=build.name,
+        status="built",
+        reason="merged " + ", ".join(build.platforms),
+        repository=build.repository,
+        digest=digest,
+        tags=build.tags,
+        platforms=build.platforms,
+    )
 
 
 def run_merge(
@@ -58,48 +96,12 @@ def run_merge(
                 have = digests.get(build.name)
                 if not have:
                     continue  # built by another wave
-                missing = [p for p in build.platforms if p not in have]
-                if missing:
-                    reason = f"refusing to tag: no digest for {', '.join(missing)}"
-                    results[build.name] = ImageResult(
-                        name=build.name,
-                        status="failed",
-                        reason=reason,
-                        repository=build.repository,
-                    )
-                    log(f"FAILED {build.name}: {reason}")
-                    continue
-                sources = sorted({f"{build.repository}@{have[p]}" for p in build.platforms})
-                error = buildx.imagetools_create(sources, list(build.tags))
-                if error is None:
-                    try:
-                        digest = registry.digest(build.tags[0])
-                        held = registry.platforms(f"{build.repository}@{digest}")
-                    except BuilderError as exc:
-                        error = exc.message
-                    else:
-                        lacking = [p for p in build.platforms if p not in held]
-                        if lacking:
-                            error = f"the merged index lacks {', '.join(lacking)}"
-                if error is not None:
-                    results[build.name] = ImageResult(
-                        name=build.name,
-                        status="failed",
-                        reason=error,
-                        repository=build.repository,
-                    )
-                    log(f"FAILED {build.name}: {error}")
-                    continue
-                results[build.name] = ImageResult(
-                    name=build.name,
-                    status="built",
-                    reason="merged " + ", ".join(build.platforms),
-                    repository=build.repository,
-                    digest=digest,
-                    tags=build.tags,
-                    platforms=build.platforms,
-                )
-                log(f"merged {build.name} -> {build.repository}@{digest}")
+                result = merge_one(build, have, buildx, registry)
+                results[build.name] = result
+                if result.status == "built":
+                    log(f"merged {build.name} -> {result.pinned}")
+                else:
+                    log(f"FAILED {build.name}: {result.reason}")
         finally:
             registry.close()
     return BuildReport(
