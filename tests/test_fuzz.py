@@ -24,6 +24,7 @@ from builder.errors import BuilderError, ConfigError, UserError
 from builder.ignore import IgnoreMatcher, parse_ignore_patterns
 from builder.model import ImageConfig, Settings
 from tests.conftest import load_files
+from tests.test_properties import IMAGE_KEYS, SETTINGS_KEYS
 
 # Modest counts: the whole core suite must stay fast on two cores.
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,25 +129,6 @@ RIGHT: dict[str, st.SearchStrategy[Any]] = {
     "watch": st.lists(st.sampled_from(("libs/**", "*.lock", "!docs/")), max_size=3),
     "depends_on": st.lists(st.sampled_from(("base", "tools")), max_size=2),
 }
-SETTINGS_KEYS = (
-    "registry",
-    "namespace",
-    "image_roots",
-    "platforms",
-    "default_branch",
-    "build_args",
-    "cache",
-)
-IMAGE_KEYS = (
-    "name",
-    "dockerfile",
-    "context",
-    "build_args",
-    "platforms",
-    "target",
-    "watch",
-    "depends_on",
-)
 
 
 @st.composite
