@@ -49,6 +49,7 @@ class BuildRequest:
     reconcile: bool | None = None  # None: on in CI, off locally
     refresh: bool = False  # keys alone decide (the nightly job): git's diff is not asked
     force: bool = False  # with refresh: rebuild every image on an external base
+    verbose: bool = False  # stream every build line as it comes, prefixed by the image
     overrides: Overrides = field(default_factory=Overrides)
 
 
@@ -339,6 +340,7 @@ def execute(
                 verify=registry.platforms if registry is not None else None,
                 resolve=registry.digest if registry is not None else None,
                 staging_tags=buildx.driver == "docker",
+                on_line=(lambda name, line: log(f"{name} | {line}")) if request.verbose else None,
             )
             results = run_schedule(
                 plan,

@@ -284,6 +284,9 @@ def build(
         typer.Option("--digests-dir", help="Write each pushed digest here for `builder merge`."),
     ] = None,
     reconcile: ReconcileOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Stream every build line as it comes.")
+    ] = False,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     repo: RepoOpt = Path(),
@@ -314,6 +317,7 @@ def build(
             push_by_digest=push_by_digest,
             digests_dir=digests_dir,
             reconcile=reconcile,
+            verbose=verbose,
             overrides=overrides_of(registry, namespace),
         )
         git = open_git(repo, environ)

@@ -148,7 +148,8 @@ def test_dry_run_prints_the_plan_and_pushes_nothing(make_build_repo: MakeRepo):
 
 def test_rerunning_a_commit_is_safe(make_build_repo: MakeRepo, tmp_path: Path):
     repo = make_build_repo(FIXTURE)
-    repo.builder("build", "--all", "--only", "base", check_exit=0)
+    first = repo.builder("build", "--all", "--only", "base", "--verbose", check_exit=0)
+    assert "base | #" in first.stderr  # BuildKit's plain progress, streamed per image
     meta = tmp_path / "meta.json"
     repo.builder("build", "--all", "--only", "base", "--metadata-file", str(meta), check_exit=0)
     digest = repo.metadata(meta)["base"]["digest"]
