@@ -320,3 +320,32 @@ def test_usage_errors_are_one_line_from_the_console_script(
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(message)
     assert lines[0].endswith("--help`)")
+
+
+def test_reconcile_without_a_registry_falls_back_to_the_git_diff_loudly(
+    make_repo: Callable[..., Path],
+) -> None:
+    repo = make_repo(
+        {
+            # Port 9 on loopback: nothing listens, the refusal is immediate.
+            "builder.yaml": "registry: 127.0.0.1:9\nnamespace: acme\n",
+            # scratch: no upstream to look up, so the first request is a key tag's.
+            "images/api/Dockerfile": "FROM scratch\nCOPY app.py /\n",
+            "images/api/app.py": "1\n",
+            "images/cli/Dockerfile": "FROM scratch\n",
+        }
+    )
+    commit(repo, {"images/api/app.py": "2\n"})
+    done = subprocess.run(
+        [sys.executable, "-m", "builder", "affected", "--reconcile", "--format", "names"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["api"]
+    assert done.stderr.startswith(
+        "warning: reconcile skipped, falling back to the git diff: "
+        "cannot reach registry 127.0.0.1:9"
+    )
