@@ -130,7 +130,7 @@ class RegistryHTTP:
                 self.requests += 1
                 response = self._session.head(url, headers=headers, timeout=self._timeout)
             except requests.RequestException as exc:
-                raise RegistryError(f"cannot reach registry {domain}: {exc}") from None
+                raise RegistryError(f"cannot reach registry {domain}: {_why(exc)}") from None
             if response.status_code == 401 and attempt == 0:
                 self._authenticate(domain, path, response.headers.get("WWW-Authenticate", ""))
                 continue
@@ -165,7 +165,7 @@ class RegistryHTTP:
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            raise RegistryError(f"cannot get a token from {domain}: {exc}") from None
+            raise RegistryError(f"cannot get a token from {domain}: {_why(exc)}") from None
         if response.status_code != 200:
             raise RegistryError(f"registry {domain} refused a token ({response.status_code})")
         data = response.json()
@@ -203,10 +203,23 @@ class RegistryHTTP:
             self.requests += 1
             response = self._session.get(url, headers=headers, timeout=self._timeout)
         except requests.RequestException as exc:
-            raise RegistryError(f"cannot reach registry {domain}: {exc}") from None
+            raise RegistryError(f"cannot reach registry {domain}: {_why(exc)}") from None
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
             raise RegistryError(f"registry {domain} answered {response.status_code} for {url}")
         data = response.json()
         return data if isinstance(data, dict) else None
+
+
+def _why(exc: requests.RequestException) -> str:
+    """requests' errors nest urllib3's; people need the last word, not the stack of them."""
+    text = str(exc)
+    for reason in ("Connection refused", "Name or service not known", "No route to host"):
+        if reason in text:
+            return reason.lower()
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    return text if len(text) <= 120 else text[:119] + "…"
