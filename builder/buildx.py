@@ -208,10 +208,6 @@ class Buildx:
             return _first_line(exc.stderr)
         return None
 
-    def print_definition(self, bake_file: Path, targets: list[str]) -> dict[str, Any]:
-        result = self._client.buildx.bake(targets, files=[bake_file], print=True)
-        return dict(result) if isinstance(result, dict) else {}
-
 
 def _first_line(text: str | None) -> str:
     for line in (text or "").splitlines():

@@ -78,7 +78,3 @@ class Image:
     @property
     def directory(self) -> PurePosixPath:
         return self.config.directory
-
-    def in_repo_references(self, names: dict[str, str]) -> tuple[ImageReference, ...]:
-        """References that `names` (repository -> image name) resolves inside the repo."""
-        return tuple(r for r in self.references if r.repository in names)
