@@ -121,6 +121,11 @@ class RegistryHTTP:
     def head_manifest(self, domain: str, path: str, reference: str) -> str | None:
         """The digest `reference` points at, or None when the registry has no such tag."""
         url = f"{self.endpoint(domain)}/v2/{path}/manifests/{reference}"
+        response = self._request("HEAD", domain, path, url)
+        return None if response is None else response.headers.get("Docker-Content-Digest") or ""
+
+    def _request(self, method: str, domain: str, path: str, url: str) -> requests.Response | None:
+        """One request, authenticated on the registry's first 401; None for a 404."""
         headers = {"Accept": _MANIFEST_ACCEPT}
         for attempt in range(2):
             token = self._tokens.get(f"{domain}/{path}")
@@ -128,7 +133,9 @@ class RegistryHTTP:
                 headers["Authorization"] = f"Bearer {token}"
             try:
                 self.requests += 1
-                response = self._session.head(url, headers=headers, timeout=self._timeout)
+                response = self._session.request(
+                    method, url, headers=headers, timeout=self._timeout
+                )
             except requests.RequestException as exc:
                 raise RegistryError(f"cannot reach registry {domain}: {_why(exc)}") from None
             if response.status_code == 401 and attempt == 0:
@@ -137,10 +144,8 @@ class RegistryHTTP:
             if response.status_code == 404:
                 return None
             if response.status_code >= 400:
-                raise RegistryError(
-                    f"registry {domain} answered {response.status_code} for {path}:{reference}"
-                )
-            return response.headers.get("Docker-Content-Digest") or ""
+                raise RegistryError(f"registry {domain} answered {response.status_code} for {url}")
+            return response
         raise RegistryError(f"registry {domain} refused access to {path}")
 
     def _authenticate(self, domain: str, path: str, challenge: str) -> None:
@@ -195,20 +200,8 @@ class RegistryHTTP:
         return {str(k): str(v) for k, v in labels.items()}
 
     def _get_json(self, domain: str, path: str, url: str) -> dict[str, Any] | None:
-        headers = {"Accept": _MANIFEST_ACCEPT}
-        token = self._tokens.get(f"{domain}/{path}")
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            self.requests += 1
-            response = self._session.get(url, headers=headers, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise RegistryError(f"cannot reach registry {domain}: {_why(exc)}") from None
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise RegistryError(f"registry {domain} answered {response.status_code} for {url}")
-        data = response.json()
+        response = self._request("GET", domain, path, url)
+        data = response.json() if response is not None else None
         return data if isinstance(data, dict) else None
 
 
