@@ -340,6 +340,7 @@ def execute(
                 verify=registry.platforms if registry is not None else None,
                 resolve=registry.digest if registry is not None else None,
                 staging_tags=buildx.driver == "docker",
+                load=buildx.driver == "docker" and not plan.push,
                 on_line=(lambda name, line: log(f"{name} | {line}")) if request.verbose else None,
             )
             results = run_schedule(

@@ -246,7 +246,14 @@ def build(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Build just these images (repeatable).")
     ] = None,
-    push: Annotated[bool, typer.Option("--push/--no-push", help="Push to the registry.")] = True,
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push/--no-push",
+            help="Push to the registry. Not pushing on buildx's docker driver loads the "
+            "images into the engine's image store instead.",
+        ),
+    ] = True,
     platform: Annotated[
         list[str] | None,
         typer.Option("--platform", help="Override the platforms (repeatable or comma-separated)."),

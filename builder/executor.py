@@ -129,12 +129,18 @@ class BakeRunner:
     resolve: Callable[[str], str] | None = None
     # buildx's docker driver cannot push by digest: push under a per-platform staging tag.
     staging_tags: bool = False
+    # Not pushing on the docker driver: name each result in the engine's image store. People
+    # can run what they built, and a dependant's bake, which re-exports its in-plan parents
+    # under their tags to link them by `target:`, finds the names existing. Two dependants
+    # creating a missing name at once race, and one fails with "already exists".
+    load: bool = False
 
     def definition(
         self, build: ImageBuild, parents: Mapping[str, ImageResult]
     ) -> tuple[dict[str, object], list[str]]:
         """Pushing: pin each parent to the digest this run pushed. Not pushing: bring the
-        in-plan ancestors into the same bake as cache-only targets linked by `target:`."""
+        in-plan ancestors into the same bake as cache-only targets linked by `target:`, and
+        load the image itself when `load` is set."""
         pins = self.pin_parents(build)
         extra: dict[str, str] = {}
         if build.base_parent is not None and build.base_parent in parents:
@@ -179,6 +185,8 @@ class BakeRunner:
             )
             for b in closure
         }
+        if self.load:
+            definition[build.target]["output"] = ["type=image"]
         return {"target": definition}, [build.target]
 
     def pin_parents(self, build: ImageBuild) -> dict[str, str]:

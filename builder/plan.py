@@ -327,7 +327,7 @@ def render_bake_target(
 def render_bake_file(plan: BuildPlan, *, root: Path) -> dict[str, Any]:
     """The whole plan as one bake definition, in-plan parents linked as `target:` contexts.
 
-    This is what `--dry-run` shows and what a no-push run executes in one go.
+    This is what `--dry-run` shows; a run bakes each image on its own (see executor).
     """
     targets = {b.name: b.target for b in plan.images}
     return {

@@ -332,6 +332,15 @@ def test_not_pushing_bakes_the_ancestors_as_cacheonly_targets() -> None:
     assert all("cache-to" not in t for t in bake.values())
 
 
+def test_loading_names_only_the_image_itself() -> None:
+    plan = plan_of(options=Options(push=False))
+    definition, _ = runner(plan, FakeBuildx(), load=True).definition(plan.get("worker"), {})
+    bake = bake_targets(definition)
+    assert bake["worker"]["output"] == ["type=image"]
+    assert bake["worker"]["tags"] == list(plan.get("worker").tags)
+    assert bake["api"]["output"] == bake["base"]["output"] == ["type=cacheonly"]
+
+
 def test_not_pushing_a_root_is_one_target() -> None:
     plan = plan_of(options=Options(push=False))
     definition, _ = runner(plan, FakeBuildx()).definition(plan.get("base"), {})

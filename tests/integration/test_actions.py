@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,27 @@ def test_pull_request_builds_without_pushing(make_build_repo: MakeRepo, tmp_path
     head = repo.git("rev-parse", "HEAD")
     for name in ALL:
         assert f"git-{head[:7]}" not in repo.engine.api.tags(repo.repository(name))
+    # On the docker driver the images are loaded instead: runnable, on the new parent.
+    for platform, arch in (("linux/amd64", "x86_64"), ("linux/arm64", "aarch64")):
+        shown = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--platform",
+                platform,
+                f"{repo.engine.registry}/{repo.repository('pair')}:git-{head[:7]}",
+                "cat",
+                "/pair-base.txt",
+                "/base-arch.txt",
+            ],
+            env=dict(repo.engine.env),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert (shown.returncode, shown.stdout) == (0, f"base v2\n{arch}\n"), shown.stderr
 
 
 def test_config_errors_become_annotations(make_build_repo: MakeRepo, tmp_path: Path):
