@@ -381,4 +381,5 @@ def parse_image_config(
         target=target,
         watch=watch,
         depends_on=tuple(sorted(set(depends_on))),
+        lines=tuple((key, entry.line) for key, entry in entries.items()),
     )

@@ -20,6 +20,10 @@ _STAGE_INDEX_RE = re.compile(r"^[0-9]+$")
 _SPECIAL_PARAMS = "@*#?-$!0"
 
 
+class UnknownTarget(DockerfileError):
+    """The requested target names no stage; the caller knows where it was asked for."""
+
+
 class ExpansionError(ValueError):
     """A word BuildKit's shell lexer would reject: an unclosed quote or brace, a bad modifier."""
 
@@ -341,7 +345,7 @@ def parse_dockerfile(
         raise DockerfileError("no FROM instruction", file=path, hint="add a FROM line")
     if target is not None and target.lower() not in stages:
         named = [s for s in stages if s]
-        raise DockerfileError(
+        raise UnknownTarget(
             f"target stage {target!r} is not defined",
             file=path,
             hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",

@@ -44,6 +44,70 @@ def parse_ignore_patterns(text: str) -> tuple[str, ...]:
     return tuple(patterns)
 
 
+def pattern_problem(pattern: str) -> str | None:
+    """Why Docker refuses a cleaned pattern, else None.
+
+    patternmatcher.New rejects a bare `!` and any pattern Go's filepath.Match calls
+    malformed (it checks the whole pattern, match or not): an unclosed `[`, a class edge
+    like `[]` or `[a-]`, a trailing backslash; a reversed range like `[z-a]` fails when
+    the pattern becomes a Go regexp. One bad line fails every build of the context.
+    """
+    if pattern == "!":
+        return "'!' needs a pattern after it"
+    body = pattern.removeprefix("!")
+    i, n = 0, len(body)
+    while i < n:
+        if body[i] == "\\":
+            if i + 1 >= n:
+                return "it ends in an escaping backslash"
+            i += 2
+        elif body[i] == "[":
+            i += 2 if body[i + 1 : i + 2] == "^" else 1
+            ranges = 0
+            while not (i < n and body[i] == "]" and ranges):
+                i, low = _class_char(body, i)
+                if i < 0:
+                    return "its character class is malformed or not closed"
+                if body[i] == "-":
+                    i, high = _class_char(body, i + 1)
+                    if i < 0:
+                        return "its character class is malformed or not closed"
+                    if high < low:
+                        return f"its character range {low}-{high} is reversed"
+                ranges += 1
+            i += 1
+        else:
+            i += 1
+    return None
+
+
+def _class_char(body: str, i: int) -> tuple[int, str]:
+    """Go's getEsc: the index after one class character and the character; -1 when the
+    class is bad there. A character must be followed by more (at least the `]`)."""
+    if i >= len(body) or body[i] in "-]":
+        return -1, ""
+    if body[i] == "\\":
+        i += 1
+        if i >= len(body):
+            return -1, ""
+    char = body[i]
+    i += 1
+    return (i if i < len(body) else -1), char
+
+
+def ignore_problems(text: str) -> tuple[int, str, str] | None:
+    """The first pattern Docker would refuse: (line number, the line, why)."""
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        if raw.startswith("#"):
+            continue
+        cleaned = parse_ignore_patterns(raw)
+        if cleaned:
+            problem = pattern_problem(cleaned[0])
+            if problem is not None:
+                return number, raw.strip(), problem
+    return None
+
+
 def _translate(pattern: str) -> str:
     out = []
     i, n = 0, len(pattern)
@@ -63,18 +127,41 @@ def _translate(pattern: str) -> str:
             i += 1
             out.append(re.escape(pattern[i]))
         elif ch == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(ch))
+            translated, end = _translate_class(pattern, i)
+            if end < 0:
+                out.append(re.escape(ch))  # malformed: Docker refuses it; see pattern_problem
             else:
-                # Go's regexp reads `[^a]` as a negation and `[!a]` as '!' or 'a'; so do we.
-                body = pattern[i + 1 : end]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end
+                out.append(translated)
+                i = end - 1
         else:
             out.append(re.escape(ch))
         i += 1
     return "".join(out)
+
+
+def _translate_class(pattern: str, start: int) -> tuple[str, int]:
+    """`[...]` at `start` as a Python class and the index after it; -1 if malformed.
+
+    Go reads `[^a]` as a negation and `[!a]` as '!' or 'a', and `\\` escapes inside too."""
+    i = start + 1
+    out = ["["]
+    if pattern[i : i + 1] == "^":
+        out.append("^")
+        i += 1
+    ranges = 0
+    while not (i < len(pattern) and pattern[i] == "]" and ranges):
+        i, low = _class_char(pattern, i)
+        if i < 0:
+            return "", -1
+        out.append(re.escape(low))
+        if pattern[i] == "-":
+            i, high = _class_char(pattern, i + 1)
+            if i < 0 or high < low:
+                return "", -1
+            out.append("-" + re.escape(high))
+        ranges += 1
+    out.append("]")
+    return "".join(out), i + 1
 
 
 class IgnoreMatcher:

@@ -49,6 +49,11 @@ class ImageConfig:
     target: str | None = None
     watch: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    # image.yaml's line for each key it sets, so later checks can point at the value.
+    lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+
+    def line_of(self, key: str) -> int | None:
+        return dict(self.lines).get(key)
 
     @property
     def ignore_files(self) -> tuple[PurePosixPath, PurePosixPath]:

@@ -8,9 +8,10 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from builder.config import parse_image_config, parse_settings
-from builder.dockerfiles import DockerfileInfo, parse_dockerfile
+from builder.dockerfiles import DockerfileInfo, UnknownTarget, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
+from builder.ignore import ignore_problems
 from builder.model import CONFIG_FILE, IMAGE_FILE, PREFIX_ARG, Image, ImageConfig, Settings
 from builder.refs import repository_of
 
@@ -94,6 +95,7 @@ def compute_images(
             raise ConfigError(
                 f"duplicate image name {config.name!r}: also used by {other.directory}",
                 file=config.config_file or config.directory,
+                line=config.line_of("name"),
                 hint="set a distinct 'name' in image.yaml",
             )
         seen[config.name] = config
@@ -107,17 +109,27 @@ def compute_images(
             raise ConfigError(
                 f"Dockerfile {config.dockerfile} does not exist",
                 file=config.config_file or config.directory,
+                line=config.line_of("dockerfile"),
                 hint="add it, or point 'dockerfile' in image.yaml at the right file",
             )
         args = dict(config.build_args)
         args.setdefault(PREFIX_ARG, settings.prefix)
-        info = parse(
-            dockerfile,
-            path=str(config.dockerfile),
-            build_args=args,
-            target=config.target,
-            platforms=config.platforms,
-        )
+        try:
+            info = parse(
+                dockerfile,
+                path=str(config.dockerfile),
+                build_args=args,
+                target=config.target,
+                platforms=config.platforms,
+            )
+        except UnknownTarget as exc:
+            # The value to fix is in image.yaml, not in the Dockerfile.
+            raise ConfigError(
+                f"'target' {config.target!r} is not a stage of {config.dockerfile}",
+                file=config.config_file or config.dockerfile,
+                line=config.line_of("target"),
+                hint=exc.hint,
+            ) from None
         parents = {
             by_repository[r.repository] for r in info.references if r.repository in by_repository
         }
@@ -126,6 +138,7 @@ def compute_images(
                 raise GraphError(
                     f"depends_on names unknown image {name!r}",
                     file=config.config_file,
+                    line=config.line_of("depends_on"),
                     hint="known images: " + ", ".join(sorted(seen)),
                 )
             parents.add(name)
@@ -138,6 +151,8 @@ def compute_images(
             if text is not None:
                 ignore_file, ignore_text = candidate, text
                 break
+        if ignore_file is not None:
+            check_ignore_file(ignore_file, ignore_text)
         images.append(
             Image(
                 config=config,
@@ -152,6 +167,18 @@ def compute_images(
             )
         )
     return tuple(images)
+
+
+def check_ignore_file(path: PurePosixPath, text: str) -> None:
+    problem = ignore_problems(text)
+    if problem is not None:
+        line, pattern, why = problem
+        raise ConfigError(
+            f"invalid pattern {pattern!r}: {why}",
+            file=path,
+            line=line,
+            hint="Docker refuses the whole file, so every build of this context would fail",
+        )
 
 
 def _context_paths(configs: Sequence[ImageConfig]) -> list[str]:
@@ -178,6 +205,7 @@ def check_contexts(configs: Sequence[ImageConfig], symlinks: frozenset[str]) -> 
             raise ConfigError(
                 f"'context' {config.context} {where} a symbolic link",
                 file=config.config_file or config.directory,
+                line=config.line_of("context"),
                 hint="point 'context' at a real directory inside the repository",
             )
 

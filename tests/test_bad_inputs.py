@@ -30,6 +30,7 @@ BASE: FileMap = {
     "images/api/app.py": "print('hi')\n",
     "images/cli/Dockerfile": "FROM alpine:3.20\n",
 }
+IGNORE_HINT = "Docker refuses the whole file, so every build of this context would fail"
 CYCLE_HINT = " (an image cannot be built on itself, directly or through others)"
 PLATFORM_HINT = " (expected os/arch[/variant], e.g. linux/arm64)"
 NAME_HINT = " (lowercase letters, digits, '.', '_' and '-'; set 'name' in image.yaml)"
@@ -263,10 +264,11 @@ CASES = [
     P(
         Case(
             ("plan",),
-            "images/cli/Dockerfile: target stage 'prod' is not defined (named stages: build)",
+            "images/cli/image.yaml:2: 'target' 'prod' is not a stage of images/cli/Dockerfile "
+            "(named stages: build)",
             {
                 "images/cli/Dockerfile": "FROM alpine AS build\nFROM build\n",
-                "images/cli/image.yaml": "target: prod\n",
+                "images/cli/image.yaml": "platforms: [linux/amd64]\ntarget: prod\n",
             },
         ),
         "dockerfile-target-undefined",
@@ -290,7 +292,7 @@ CASES = [
     P(
         Case(
             ("graph",),
-            "images/cli/image.yaml: Dockerfile images/cli/Dockerfile.prod does not exist "
+            "images/cli/image.yaml:1: Dockerfile images/cli/Dockerfile.prod does not exist "
             "(add it, or point 'dockerfile' in image.yaml at the right file)",
             {"images/cli/image.yaml": "dockerfile: Dockerfile.prod\n"},
         ),
@@ -594,7 +596,7 @@ CASES = [
     P(
         Case(
             ("graph",),
-            "images/cli/image.yaml: duplicate image name 'api': also used by images/api "
+            "images/cli/image.yaml:1: duplicate image name 'api': also used by images/api "
             "(set a distinct 'name' in image.yaml)",
             {"images/cli/image.yaml": "name: api\n"},
         ),
@@ -681,8 +683,35 @@ CASES = [
     ),
     P(
         Case(
+            ("affected",),
+            "images/cli/.dockerignore:3: invalid pattern 'src/[abc': its character class is "
+            f"malformed or not closed ({IGNORE_HINT})",
+            {"images/cli/.dockerignore": "# build inputs only\n*.md\nsrc/[abc\n"},
+        ),
+        "dockerignore-unclosed-class",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "images/cli/Dockerfile.dockerignore:1: invalid pattern '!': '!' needs a pattern "
+            f"after it ({IGNORE_HINT})",
+            {"images/cli/Dockerfile.dockerignore": "!\n"},
+        ),
+        "dockerignore-bare-bang",
+    ),
+    P(
+        Case(
             ("graph",),
-            "images/cli/image.yaml: depends_on names unknown image 'nope' "
+            "images/cli/.dockerignore:2: invalid pattern 'tmp\\\\': it ends in an escaping "
+            f"backslash ({IGNORE_HINT})",
+            {"images/cli/.dockerignore": "*.md\ntmp\\\n"},
+        ),
+        "dockerignore-trailing-backslash",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: depends_on names unknown image 'nope' "
             "(known images: api, base, cli)",
             {"images/cli/image.yaml": "depends_on: [base, nope]\n"},
         ),
@@ -727,7 +756,7 @@ CASES = [
     P(
         Case(
             ("graph",),
-            "images/cli/image.yaml: 'context' images/cli/ctx is a symbolic link "
+            "images/cli/image.yaml:1: 'context' images/cli/ctx is a symbolic link "
             "(point 'context' at a real directory inside the repository)",
             setup=symlinked_context,
         ),
@@ -736,7 +765,7 @@ CASES = [
     P(
         Case(
             ("affected", "--head", "HEAD"),
-            "images/cli/image.yaml: 'context' images/cli/ctx/sub is inside images/cli/ctx, "
+            "images/cli/image.yaml:1: 'context' images/cli/ctx/sub is inside images/cli/ctx, "
             "which is a symbolic link (point 'context' at a real directory inside the repository)",
             setup=symlinked_context_parent,
         ),

@@ -212,7 +212,7 @@ def test_registry_and_namespace_overrides(
         pytest.param(
             {"images/cli/image.yaml": "depends_on: [nope]\n"},
             [],
-            "error: images/cli/image.yaml: depends_on names unknown image 'nope' "
+            "error: images/cli/image.yaml:1: depends_on names unknown image 'nope' "
             "(known images: api, base, cli, worker)\n",
             id="depends-on",
         ),

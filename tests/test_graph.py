@@ -279,10 +279,10 @@ def test_cycles_print_the_cycle(files: dict[str, str], message: str) -> None:
                 "images/a/Dockerfile": "FROM python\n",
                 "images/a/image.yaml": "name: x\n",
                 "images/b/Dockerfile": "FROM python\n",
-                "images/b/image.yaml": "name: x\n",
+                "images/b/image.yaml": "platforms: [linux/amd64]\nname: x\n",
             },
             ConfigError,
-            "images/b/image.yaml: duplicate image name 'x': also used by images/a "
+            "images/b/image.yaml:2: duplicate image name 'x': also used by images/a "
             "(set a distinct 'name' in image.yaml)",
             id="duplicate-name",
         ),
@@ -297,10 +297,10 @@ def test_cycles_print_the_cycle(files: dict[str, str], message: str) -> None:
             {
                 "images/a/Dockerfile": "FROM python\n",
                 "images/b/Dockerfile": "FROM python\n",
-                "images/b/image.yaml": "depends_on: [a, nope]\n",
+                "images/b/image.yaml": "build_args: {X: '1'}\ndepends_on: [a, nope]\n",
             },
             GraphError,
-            "images/b/image.yaml: depends_on names unknown image 'nope' (known images: a, b)",
+            "images/b/image.yaml:2: depends_on names unknown image 'nope' (known images: a, b)",
             id="unknown-depends-on",
         ),
         pytest.param(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder.ignore import IgnoreMatcher, parse_ignore_patterns
+from builder.ignore import IgnoreMatcher, ignore_problems, parse_ignore_patterns, pattern_problem
 
 
 @pytest.mark.parametrize(
@@ -130,3 +130,42 @@ def test_kept_looks_only_under_the_whitelist() -> None:
     matcher = IgnoreMatcher.from_text("*\n!images/app/\n**/*.md\n")
     paths = sorted(["images/app/a.py", "images/app/x.md", "images/other/b.py", "shared/c.py"])
     assert matcher.kept(paths) == ["images/app/a.py"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ("*.md", None),
+        ("[a-z]*.py", None),
+        ("[^a]", None),
+        ("[\\]]", None),
+        ("x\\*", None),
+        ("!keep", None),
+        ("[a-a]", None),
+        ("src/[abc", "its character class is malformed or not closed"),
+        ("[]a]", "its character class is malformed or not closed"),
+        ("[a-]", "its character class is malformed or not closed"),
+        ("[-a]", "its character class is malformed or not closed"),
+        ("[^]", "its character class is malformed or not closed"),
+        ("[z-a]", "its character range z-a is reversed"),
+        ("tmp\\", "it ends in an escaping backslash"),
+        ("!", "'!' needs a pattern after it"),
+    ],
+)
+def test_pattern_problem_follows_go(pattern: str, problem: str | None) -> None:
+    assert pattern_problem(pattern) == problem
+
+
+def test_ignore_problems_name_the_first_bad_line() -> None:
+    text = "\ufeff# [not a pattern\n*.md\n\n  cache[  \n!\n"
+    assert ignore_problems(text) == (4, "cache[", "its character class is malformed or not closed")
+    assert ignore_problems("*.md\n!README.md\n") is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab/[]^-\\*?!", max_size=8))
+def test_every_pattern_docker_accepts_compiles(raw: str) -> None:
+    """Validation and translation agree: no accepted pattern is silently dropped."""
+    for pattern in parse_ignore_patterns(raw):
+        if pattern_problem(pattern) is None and pattern.removeprefix("!"):
+            assert IgnoreMatcher((pattern,)), pattern
