@@ -15,6 +15,7 @@ from builder.revisions import in_github_actions
 
 _STATUS_ICON = {
     "built": "✅",
+    "tagged": "🏷️",
     "failed": "❌",
     "skipped": "⏭️",
     "unchanged": "➖",
@@ -22,6 +23,7 @@ _STATUS_ICON = {
 }
 _MERMAID_CLASSES = {
     "built": "fill:#2da44e,color:#fff",
+    "tagged": "fill:#8250df,color:#fff",
     "failed": "fill:#cf222e,color:#fff",
     "skipped": "fill:#bf8700,color:#fff",
     "planned": "fill:#0969da,color:#fff",
@@ -64,6 +66,7 @@ def compute_outputs(report: BuildReport) -> dict[str, str]:
     data = metadata_json(report)
     built = [n for n, r in report.results.items() if r.status == "built"]
     failed = [n for n, r in report.results.items() if r.status == "failed"]
+    tagged = [n for n, r in report.results.items() if r.status == "tagged"]
     matrix = {
         "include": [
             {"image": b.name, "platforms": ",".join(b.platforms)} for b in report.plan.images
@@ -73,6 +76,7 @@ def compute_outputs(report: BuildReport) -> dict[str, str]:
         "images": json.dumps(data["images"], separators=(",", ":")),
         "built": json.dumps(built),
         "failed": json.dumps(failed),
+        "tagged": json.dumps(tagged),
         "matrix": json.dumps(matrix, separators=(",", ":")),
     }
 

@@ -7,7 +7,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -169,13 +169,17 @@ def exclusive(git: Git) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> Affected:
+def _check_only(selection: Selection, only: tuple[str, ...]) -> None:
     unknown = sorted(set(only) - set(selection.repo.graph.images))
     if unknown:
         raise UserError(
             f"--only names unknown image(s): {', '.join(unknown)}",
             hint="known: " + ", ".join(sorted(selection.repo.graph.images)),
         )
+
+
+def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> Affected:
+    _check_only(selection, only)
     wanted = {i.name: i for i in affected.images}
     images = tuple(
         wanted.get(n)
@@ -190,6 +194,37 @@ def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> 
     return Affected(images=images, removed=affected.removed)
 
 
+def reconciles(request: BuildRequest, environ: Mapping[str, str]) -> bool:
+    """On in CI, and for every real push: a push without content keys would leave the
+    next CI run nothing to recognise, so it would build everything again."""
+    if request.reconcile is not None:
+        return request.reconcile
+    pushing = request.push or request.push_by_digest
+    return is_ci(environ) or (pushing and not request.dry_run)
+
+
+def _already_pushed(git_affected: Affected, rebuilt: Affected, keys: KeyReport) -> dict[str, str]:
+    """Images git says changed whose exact inputs the registry already holds (a branch
+    built before its merge, a rerun): they get this run's tags, not a rebuild."""
+    built = {i.name for i in rebuilt.images}
+    return {
+        i.name: keys.digests[i.name]
+        for i in git_affected.images
+        if i.name not in built and i.name in keys.digests
+    }
+
+
+def _with(
+    affected: Affected, git_affected: Affected, existing: Mapping[str, str], order: Sequence[str]
+) -> Affected:
+    """`affected` plus the `existing` images, with git's reasons, in graph order."""
+    if not existing:
+        return affected
+    by_name = {i.name: i for i in git_affected.images if i.name in existing}
+    by_name.update((i.name, i) for i in affected.images)
+    return replace(affected, images=tuple(by_name[n] for n in order if n in by_name))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prepared:
     selection: Selection
@@ -200,9 +235,17 @@ class Prepared:
 
 
 def prepare(
-    git: Git, request: BuildRequest, *, environ: Mapping[str, str], log: Callable[[str], None]
+    git: Git,
+    request: BuildRequest,
+    *,
+    environ: Mapping[str, str],
+    log: Callable[[str], None],
+    before_registry: Callable[[], None] | None = None,
 ) -> Prepared:
-    """Select, check the preconditions and plan: everything short of touching the engine."""
+    """Select, check the preconditions and plan: everything short of touching the engine.
+
+    `before_registry` runs once the user's input passed its checks, before the registry
+    is asked about content keys (not for --dry-run)."""
     selection = select(
         git,
         base=request.base,
@@ -215,6 +258,7 @@ def prepare(
     # The cheap checks of the user's input first, before asking any registry.
     if not request.dry_run:
         check_secrets(request.secrets, environ)
+    _check_only(selection, request.only)
     head_now = git.head()
     head_sha = selection.range.head or head_now
     if head_sha is None:
@@ -239,7 +283,10 @@ def prepare(
             hint="set 'namespace: <your Docker Hub user or org>'",
         )
     keys = None
-    if request.refresh or (is_ci(environ) if request.reconcile is None else request.reconcile):
+    existing: dict[str, str] = {}
+    if request.refresh or reconciles(request, environ):
+        if before_registry is not None and not request.dry_run:
+            before_registry()
         graph = selection.repo.graph
         forced = (n for n in graph.order if graph.images[n].external_parents)
         reconciled, keys = reconcile(
@@ -257,7 +304,16 @@ def prepare(
                 hint="check the registry address and credentials",
             )
         if request.refresh or not request.everything:
-            selection = reconciled
+            if (
+                keys is not None
+                and request.push
+                and not (request.push_by_digest or request.refresh)
+            ):
+                existing = _already_pushed(selection.affected, reconciled.affected, keys)
+            selection = replace(
+                reconciled,
+                affected=_with(reconciled.affected, selection.affected, existing, graph.order),
+            )
         else:
             selection = replace(selection, warnings=reconciled.warnings)
     for warning in selection.warnings:
@@ -284,6 +340,7 @@ def prepare(
         everything_affected=selection.affected,
         keys=keys.keys if keys is not None else None,
         base_digests=keys.base_digests if keys is not None else None,
+        existing=existing,
     )
     return Prepared(
         selection=selection, revision=revision, plan=plan, from_disk=from_disk, keys=keys
@@ -298,9 +355,25 @@ def run_build(
     log: Callable[[str], None],
     make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
 ) -> BuildReport:
-    with exclusive(git):
-        prepared = prepare(git, request, environ=environ, log=log)
-        return execute(git, prepared, request, environ=environ, log=log, make_buildx=make_buildx)
+    with exclusive(git), contextlib.ExitStack() as stack:
+        buildx: Buildx | None = None
+
+        def engine_first() -> None:
+            # Reconciling asks the registry; a daemon that is down is said before that.
+            nonlocal buildx
+            buildx = stack.enter_context(make_buildx(environ))
+            buildx.connect()
+
+        prepared = prepare(git, request, environ=environ, log=log, before_registry=engine_first)
+        return execute(
+            git,
+            prepared,
+            request,
+            environ=environ,
+            log=log,
+            make_buildx=make_buildx,
+            buildx=buildx,
+        )
 
 
 def execute(
@@ -311,20 +384,23 @@ def execute(
     environ: Mapping[str, str],
     log: Callable[[str], None],
     make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
+    buildx: Buildx | None = None,
 ) -> BuildReport:
-    """Run a prepared plan on the engine (or just report it for --dry-run)."""
+    """Run a prepared plan on the engine (or just report it for --dry-run), on `buildx`
+    when the caller already opened one."""
     selection, revision, plan = prepared.selection, prepared.revision, prepared.plan
     if request.dry_run or not plan.images:
         results = mark_unchanged(plan, as_planned(plan) if request.dry_run else {})
         return BuildReport(selection=selection, plan=plan, revision=revision, results=results)
     settings = selection.repo.settings
     platforms = tuple(sorted({p for b in plan.images for p in b.platforms}))
-    with make_buildx(environ) as buildx:
-        version = buildx.check(platforms)
+    opened = contextlib.nullcontext(buildx) if buildx is not None else make_buildx(environ)
+    with opened as engine:
+        version = engine.check(platforms)
         log(f"engine: {version}")
         credentials = credentials_for(settings.registry, environ) if plan.push else None
         if credentials is not None:
-            buildx.login(settings.registry, *credentials)
+            engine.login(settings.registry, *credentials)
             log(f"logged in to {settings.registry} as {credentials[0]}")
         with contextlib.ExitStack() as stack:
             root = (
@@ -334,20 +410,22 @@ def execute(
             if registry is not None:
                 stack.callback(registry.close)
             runner = BakeRunner(
-                buildx=buildx,
+                buildx=engine,
                 plan=plan,
                 root=root,
                 verify=registry.platforms if registry is not None else None,
                 resolve=registry.digest if registry is not None else None,
-                staging_tags=buildx.driver == "docker",
-                load=buildx.driver == "docker" and not plan.push,
+                staging_tags=engine.driver == "docker",
+                load=engine.driver == "docker" and not plan.push,
                 on_line=(lambda name, line: log(f"{name} | {line}")) if request.verbose else None,
             )
             results = run_schedule(
                 plan,
                 runner,
                 jobs=request.jobs,
-                on_start=lambda b: log(f"building {b.name} ({', '.join(b.platforms)})"),
+                on_start=lambda b: log(
+                    f"{'tagging' if b.existing else 'building'} {b.name} ({', '.join(b.platforms)})"
+                ),
                 on_finish=lambda r: _log_result(r, log, grouped=in_github_actions(environ)),
             )
     ordered = {b.name: results[b.name] for b in plan.images}
@@ -384,6 +462,8 @@ def _log_result(result: ImageResult, log: Callable[[str], None], *, grouped: boo
         headline = f"built {result.name} in {result.seconds:.1f}s{where}"
     elif result.status == "failed":
         headline = f"FAILED {result.name}: {result.reason}"
+    elif result.status in ("tagged", "unchanged"):
+        headline = f"{result.status} {result.name}: {result.reason}"
     else:
         headline = f"skipped {result.name}: {result.reason}"
     if grouped and result.log:
@@ -436,6 +516,8 @@ def render_dry_run(report: BuildReport, root: Path, out: IO[str]) -> None:
         out.write(f"wave {number}: {', '.join(wave)}\n")
     for build in plan.images:
         out.write(f"  {build.name}: {', '.join(build.platforms)}\n")
+        if build.existing is not None and plan.push:
+            out.write(f"    already pushed as {build.existing}: tags only\n")
         for tag in build.tags:
             out.write(f"    tag {tag}\n")
     out.write("bake definition:\n")

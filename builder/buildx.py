@@ -51,6 +51,7 @@ class Buildx:
         self._config_dir: tempfile.TemporaryDirectory[str] | None = None
         self._client = self._make_client()
         self.driver: str | None = None  # known after check()
+        self._connected: tuple[str, Any] | None = None
 
     def _make_client(self) -> python_on_whales.DockerClient:
         config = self._config_dir.name if self._config_dir is not None else None
@@ -71,6 +72,32 @@ class Buildx:
 
     def check(self, platforms: tuple[str, ...]) -> str:
         """Fail before any work when the engine cannot do the build; returns buildx's version."""
+        version, builder = self.connect()
+        supported = {str(p) for node in (builder.nodes or []) for p in (node.platforms or [])}
+        missing = [p for p in platforms if supported and p not in supported]
+        if missing:
+            raise EngineError(
+                f"the buildx builder {builder.name!r} cannot build {', '.join(missing)} "
+                f"(it supports {', '.join(sorted(supported))})",
+                hint="register QEMU (scripts/engine up does) or pass --platform",
+            )
+        if len(platforms) > 1 and builder.driver == "docker" and not self._containerd_store():
+            raise EngineError(
+                "the docker buildx driver cannot build multi-platform images without "
+                "the containerd image store",
+                hint='set {"features": {"containerd-snapshotter": true}} in daemon.json '
+                "or use a docker-container builder",
+            )
+        return version
+
+    def connect(self) -> tuple[str, Any]:
+        """The CLI, the daemon and a bootstrapped builder, asked once per run."""
+        if self._connected is None:
+            self._connected = self._connect()
+            self.driver = self._connected[1].driver
+        return self._connected
+
+    def _connect(self) -> tuple[str, Any]:
         host = self._environ.get("DOCKER_HOST", "the default socket")
         if shutil.which("docker", path=self._environ.get("PATH")) is None:
             raise EngineError(
@@ -98,23 +125,7 @@ class Buildx:
             builder = self._client.buildx.inspect(bootstrap=True)
         except python_on_whales.exceptions.DockerException as exc:
             raise EngineError(f"buildx has no usable builder: {_first_line(exc.stderr)}") from None
-        self.driver = builder.driver
-        supported = {str(p) for node in (builder.nodes or []) for p in (node.platforms or [])}
-        missing = [p for p in platforms if supported and p not in supported]
-        if missing:
-            raise EngineError(
-                f"the buildx builder {builder.name!r} cannot build {', '.join(missing)} "
-                f"(it supports {', '.join(sorted(supported))})",
-                hint="register QEMU (scripts/engine up does) or pass --platform",
-            )
-        if len(platforms) > 1 and builder.driver == "docker" and not self._containerd_store():
-            raise EngineError(
-                "the docker buildx driver cannot build multi-platform images without "
-                "the containerd image store",
-                hint='set {"features": {"containerd-snapshotter": true}} in daemon.json '
-                "or use a docker-container builder",
-            )
-        return version
+        return version, builder
 
     def _containerd_store(self) -> bool:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -11,9 +12,10 @@ from typing import Literal
 
 from builder.buildx import BakeResult, Buildx
 from builder.errors import BuilderError
+from builder.keys import key_tag
 from builder.plan import BuildPlan, ImageBuild, render_bake_target
 
-Status = Literal["built", "failed", "skipped", "unchanged", "planned"]
+Status = Literal["built", "tagged", "failed", "skipped", "unchanged", "planned"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +36,10 @@ class ImageResult:
         """`repo@sha256:...`: what Airflow and Argo should run."""
         return f"{self.repository}@{self.digest}" if self.digest else None
 
+
+_IMMUTABLE_TAG_RE = re.compile(r":git-[0-9a-f]{7}$")
+# A parent in one of these states has a pushed digest its dependants can build on.
+_USABLE = frozenset({"built", "tagged", "unchanged"})
 
 BuildOne = Callable[[ImageBuild, Mapping[str, ImageResult]], ImageResult]
 
@@ -66,7 +72,9 @@ def run_schedule(
                 progressed = False
                 for name, build in list(pending.items()):
                     bad = [
-                        p for p in build.requires if p in results and results[p].status != "built"
+                        p
+                        for p in build.requires
+                        if p in results and results[p].status not in _USABLE
                     ]
                     if bad:
                         cause = bad[0]
@@ -207,7 +215,61 @@ class BakeRunner:
             pins[parent] = f"docker-image://{repository}@{digest}"
         return pins
 
+    def retag(self, build: ImageBuild, digest: str) -> ImageResult:
+        """Point this run's tags at the image its key already names; move only those that
+        point elsewhere (never a pushed `git-<sha7>`), so a rerun pushes nothing."""
+        moving, held = [], []
+        for tag in build.tags:
+            now = self._points_at(tag)
+            if now == digest:
+                held.append(tag)
+            elif not (now and _IMMUTABLE_TAG_RE.search(tag)):
+                moving.append(tag)
+        key = key_tag(build.key or "")
+        result = ImageResult(
+            name=build.name,
+            status="unchanged",
+            reason=f"{key} already pushed; its tags are in place",
+            repository=build.repository,
+            digest=digest,
+            tags=tuple(t for t in build.tags if t in held or t in moving),
+            platforms=build.platforms,
+        )
+        if not moving:
+            return result
+        started = time.monotonic()
+        error = self.buildx.imagetools_create([f"{build.repository}@{digest}"], moving)
+        if error is not None:
+            return replace(result, status="failed", reason=f"tagging failed: {error}")
+        short = ", ".join(t.rsplit(":", 1)[1] for t in moving)
+        return replace(
+            result,
+            status="tagged",
+            reason=f"{key} already pushed; tagged {short}",
+            seconds=time.monotonic() - started,
+        )
+
+    def _points_at(self, reference: str) -> str | None:
+        if self.resolve is None:
+            return None
+        try:
+            return self.resolve(reference)
+        except BuilderError:
+            return None  # absent, or unreadable: tagging says which
+
+    def keep_immutable(self, build: ImageBuild) -> ImageBuild:
+        """A commit's `git-<sha7>` tag, once pushed, is never moved: a rebuild of the same
+        commit (a nightly refresh, a rerun) only moves the other tags."""
+        kept = tuple(
+            t for t in build.tags if not (_IMMUTABLE_TAG_RE.search(t) and self._points_at(t))
+        )
+        return build if kept == build.tags else replace(build, tags=kept)
+
     def __call__(self, build: ImageBuild, parents: Mapping[str, ImageResult]) -> ImageResult:
+        if build.existing is not None and self.plan.push:
+            return self.retag(build, build.existing)
+        if self.plan.push and build.tags:
+            build = self.keep_immutable(build)
         try:
             definition, targets = self.definition(build, parents)
         except BuilderError as exc:

@@ -72,6 +72,8 @@ class ImageBuild:
     # External bases pinned to the digest the content key saw: (context key, docker-image://…)
     external_pins: tuple[tuple[str, str], ...] = ()
     key: str | None = None  # content key, when the run computed keys
+    # The digest the registry already holds under this key: the run only adds its tags.
+    existing: str | None = None
     requires: tuple[str, ...]  # in-plan images that must be built first (depends_on too)
     base: str | None  # the reference the final stage starts from, for the base.* labels
     base_parent: str | None  # that base's in-plan image, when it is one
@@ -161,6 +163,7 @@ def compute_plan(
     everything_affected: Affected | None = None,
     keys: Mapping[str, str] | None = None,
     base_digests: Mapping[str, str] | None = None,
+    existing: Mapping[str, str] | None = None,
 ) -> BuildPlan:
     """The builds for `affected`, in dependency order.
 
@@ -168,7 +171,8 @@ def compute_plan(
     (--only, one fan-out job): parents in it but not in the plan get pinned by digest.
     With content `keys`, every in-repo parent outside the plan is pinned to its
     `key-<hex>` tag instead, and external bases with known `base_digests` are pinned to
-    the digest their key was computed from.
+    the digest their key was computed from. `existing` images (already pushed under
+    their key) are planned as tag-only steps on that digest.
     """
     selected = list(affected.images)
     others = {i.name for i in (everything_affected or affected).images}
@@ -243,6 +247,7 @@ def compute_plan(
                 ),
                 external_pins=tuple(sorted(external_pins.items())),
                 key=keys[name] if keys is not None else None,
+                existing=(existing or {}).get(name),
                 base=base.text if base else None,
                 base_parent=base_parent
                 if base_parent in names or base_parent in pinned.values()
@@ -329,17 +334,24 @@ def render_bake_file(plan: BuildPlan, *, root: Path) -> dict[str, Any]:
 
     This is what `--dry-run` shows; a run bakes each image on its own (see executor).
     """
-    targets = {b.name: b.target for b in plan.images}
+    builds = [b for b in plan.images if b.existing is None or not plan.push]
+    links = {b.name: f"target:{b.target}" for b in builds}
+    # Already-pushed images are only tagged: their dependants build on that digest.
+    links.update(
+        (b.name, f"docker-image://{b.repository}@{b.existing}")
+        for b in plan.images
+        if b.existing is not None and plan.push
+    )
     return {
-        "group": {"default": {"targets": [b.target for b in plan.images]}},
+        "group": {"default": {"targets": [b.target for b in builds]}},
         "target": {
             b.target: render_bake_target(
                 b,
                 root=root,
-                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents},
+                parent_contexts={p: links[p] for p, _ in b.parents},
                 push=plan.push,
                 by_digest=plan.push_by_digest,
             )
-            for b in plan.images
+            for b in builds
         },
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from builder.changes import Affected, AffectedImage, Reason
 from builder.errors import RegistryError
@@ -22,6 +22,7 @@ from builder.workspace import Selection
 class KeyReport:
     keys: Mapping[str, str]  # image -> content key
     present: frozenset[str]  # images whose key tag the registry holds
+    digests: Mapping[str, str] = field(default_factory=dict)  # those images -> key digest
     base_digests: Mapping[str, str]  # external reference -> digest now
     requests: int = 0
     seconds: float = 0.0
@@ -97,17 +98,19 @@ def fetch_key_report(
             platforms=platforms,
         )
 
-        def present(name: str) -> tuple[str, bool]:
+        def present(name: str) -> tuple[str, str | None]:
             parts = _split(graph.images[name].repository)
             if parts is None:
-                return name, False
+                return name, None
             domain, path, _ = parts
-            return name, client.head_manifest(domain, path, key_tag(keys[name])) is not None
+            return name, client.head_manifest(domain, path, key_tag(keys[name]))
 
-        found = frozenset(n for n, ok in pool.map(present, graph.order) if ok)
+        found = {n: d for n, d in pool.map(present, graph.order) if d is not None}
     return KeyReport(
         keys=keys,
-        present=found,
+        present=frozenset(found),
+        # A registry that sends no digest header leaves the key known but not taggable.
+        digests={n: d for n, d in found.items() if d},
         base_digests=base_digests,
         requests=client.requests,
         seconds=clock() - started,

@@ -142,6 +142,7 @@ def test_summary() -> None:
             "  class n0 built",
             "  class n3 skipped",
             "  classDef built fill:#2da44e,color:#fff",
+            "  classDef tagged fill:#8250df,color:#fff",
             "  classDef failed fill:#cf222e,color:#fff",
             "  classDef skipped fill:#bf8700,color:#fff",
             "  classDef planned fill:#0969da,color:#fff",
@@ -181,7 +182,8 @@ def test_summary_tags_on_a_registry_with_a_port() -> None:
 def test_outputs() -> None:
     report = make_report()
     outputs = compute_outputs(report)
-    assert set(outputs) == {"images", "built", "failed", "matrix"}
+    assert set(outputs) == {"images", "built", "failed", "tagged", "matrix"}
+    assert json.loads(outputs["tagged"]) == []
     assert json.loads(outputs["built"]) == ["base"]
     assert json.loads(outputs["failed"]) == ["api"]
     assert json.loads(outputs["images"]) == metadata_json(report)["images"]

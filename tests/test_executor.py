@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,7 +14,7 @@ from builder.buildx import BakeResult, Buildx
 from builder.changes import Affected, AffectedImage, Reason, compute_all
 from builder.errors import RegistryError
 from builder.executor import BakeRunner, ImageResult, as_planned, mark_unchanged, run_schedule
-from builder.plan import BuildPlan, ImageBuild, Options, Revision, compute_plan
+from builder.plan import BuildPlan, ImageBuild, Options, Revision, compute_plan, render_bake_file
 from tests.conftest import load_files
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -264,6 +265,7 @@ class FakeBuildx:
         self.results = list(results)
         self.lines = lines
         self.calls: list[tuple[dict[str, Any], list[str]]] = []
+        self.created = []
 
     def bake(
         self,
@@ -277,6 +279,13 @@ class FakeBuildx:
             if on_line is not None:
                 on_line(line)
         return self.results.pop(0)
+
+    def imagetools_create(self, sources: list[str], tags: list[str]) -> str | None:
+        self.created.append((sources, tags))
+        return self.create_error
+
+    created: list[tuple[list[str], list[str]]]
+    create_error: str | None = None
 
 
 def ok(target: str = "worker", digest: str | None = D_WORKER) -> BakeResult:
@@ -547,3 +556,98 @@ def test_verify_is_not_asked_when_not_pushing() -> None:
 
     result = runner(plan, FakeBuildx(ok("base", D_BASE)), verify=verify)(plan.get("base"), {})
     assert result.status == "built"
+
+
+# -- already pushed: tags only ---------------------------------------------------------------
+
+
+def registry_holding(tags: Mapping[str, str]) -> Callable[[str], str]:
+    def resolve(reference: str) -> str:
+        if reference not in tags:
+            raise RegistryError(f"{reference} is not in the registry")
+        return tags[reference]
+
+    return resolve
+
+
+def existing_plan(existing: Mapping[str, str]) -> BuildPlan:
+    plan = plan_of(TREE, ("base", "api", "worker"))
+    return replace(
+        plan,
+        images=tuple(replace(b, existing=existing.get(b.name), key="f" * 64) for b in plan.images),
+    )
+
+
+def test_an_already_pushed_image_is_tagged_not_built() -> None:
+    plan = existing_plan({"base": D_BASE})
+    fake = FakeBuildx()
+    held = {"docker.io/acme/base:git-0123456": D_BASE}  # a rerun: one tag is in place
+    result = runner(plan, fake, resolve=registry_holding(held))(plan.get("base"), {})
+    assert fake.calls == []  # no bake
+    assert fake.created == [
+        (
+            [f"docker.io/acme/base@{D_BASE}"],
+            ["docker.io/acme/base:main", "docker.io/acme/base:latest"],
+        )
+    ]
+    assert (result.status, result.digest) == ("tagged", D_BASE)
+    assert result.reason == "key-ffffffffffffffff already pushed; tagged main, latest"
+    assert result.tags == plan.get("base").tags
+
+
+def test_a_rerun_with_every_tag_in_place_pushes_nothing() -> None:
+    plan = existing_plan({"base": D_BASE})
+    fake = FakeBuildx()
+    result = runner(plan, fake, resolve=lambda _: D_BASE)(plan.get("base"), {})
+    assert (fake.calls, fake.created) == ([], [])
+    assert (result.status, result.pinned) == ("unchanged", f"docker.io/acme/base@{D_BASE}")
+    assert result.tags == plan.get("base").tags
+
+
+def test_tagging_never_moves_a_pushed_commit_tag() -> None:
+    plan = existing_plan({"base": D_BASE})
+    fake = FakeBuildx()
+    elsewhere = {"docker.io/acme/base:git-0123456": D_API}
+    result = runner(plan, fake, resolve=registry_holding(elsewhere))(plan.get("base"), {})
+    assert "docker.io/acme/base:git-0123456" not in fake.created[0][1]
+    assert "docker.io/acme/base:git-0123456" not in result.tags
+    assert result.status == "tagged"
+
+
+def test_a_failed_tagging_fails_the_image() -> None:
+    plan = existing_plan({"base": D_BASE})
+    fake = FakeBuildx()
+    fake.create_error = "denied: requested access to the resource is denied"
+    result = runner(plan, fake)(plan.get("base"), {})
+    assert (result.status, result.reason) == (
+        "failed",
+        "tagging failed: denied: requested access to the resource is denied",
+    )
+
+
+def test_dependants_build_on_a_tagged_parent() -> None:
+    plan = existing_plan({"base": D_BASE})
+    fake = FakeBuildx(ok("api", D_API), ok("worker", D_WORKER))
+    results = run_schedule(plan, runner(plan, fake), jobs=1)
+    assert [r.status for r in results.values()] == ["tagged", "built", "built"]
+    api = bake_targets(fake.calls[0][0])["api"]
+    assert api["contexts"] == {"acme/base": f"docker-image://docker.io/acme/base@{D_BASE}"}
+
+
+def test_a_rebuild_keeps_a_pushed_commit_tag_where_it_is() -> None:
+    plan = plan_of(TREE, ("base",))
+    fake = FakeBuildx(ok("base", D_BASE))
+    pushed = {"docker.io/acme/base:git-0123456": D_API}
+    result = runner(plan, fake, resolve=registry_holding(pushed))(plan.get("base"), {})
+    tags = bake_targets(fake.calls[0][0])["base"]["tags"]
+    assert tags == ["docker.io/acme/base:main", "docker.io/acme/base:latest"]
+    assert result.tags == tuple(tags)
+
+
+def test_the_bake_file_leaves_already_pushed_images_out() -> None:
+    plan = existing_plan({"base": D_BASE})
+    bake = render_bake_file(plan, root=ROOT)
+    assert bake["group"]["default"]["targets"] == ["api", "worker"]
+    assert bake["target"]["api"]["contexts"] == {
+        "acme/base": f"docker-image://docker.io/acme/base@{D_BASE}"
+    }

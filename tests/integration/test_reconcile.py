@@ -107,10 +107,16 @@ def test_refresh_rebuilds_exactly_the_dependants_of_a_moved_upstream(
     assert built(repo.metadata(quiet)) == set()
     assert "nothing to do" in done.stderr
 
+    commit_tag = f"git-{repo.git('rev-parse', 'HEAD')[:7]}"
+    before = engine.api.manifest(repo.repository("grandchild"), commit_tag).digest
     new = _seed_upstream(engine, tmp_path, upstream, "1.1 with a security fix\n")
     meta = tmp_path / "refresh.json"
     done = repo.builder("refresh", "--metadata-file", str(meta), check_exit=0)
     assert built(repo.metadata(meta)) == {"base", "child", "grandchild", "pair"}
+    # The commit's own tag is immutable: the refreshed image moves latest, not git-<sha7>.
+    assert engine.api.manifest(repo.repository("grandchild"), commit_tag).digest == before
+    latest = engine.api.manifest(repo.repository("grandchild"), "latest").digest
+    assert latest == repo.metadata(meta)["grandchild"]["digest"] != before
     assert f"upstream {upstream} moved {old} -> {new}" in done.stderr
     for platform in ("linux/amd64", "linux/arm64"):
         seen = engine.api.read_file(
@@ -149,3 +155,54 @@ def test_shallow_clone_without_history_with_reconcile(make_build_repo: MakeRepo,
     done = clone.builder("build", "--metadata-file", str(meta), check_exit=0)
     assert "shallow clone" in done.stderr
     assert built(clone.metadata(meta)) == {"grandchild"}
+
+
+def test_a_merged_branch_is_tagged_on_main_not_rebuilt(make_build_repo: MakeRepo, tmp_path: Path):
+    repo = make_build_repo(FIXTURE)
+    repo.builder("build", "--all", check_exit=0)
+    main_before = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "-b", "feature/x")
+    feature = repo.commit({"images/child/child.txt": "child v2\n"})
+    push = {"before": main_before, "after": feature}
+    repo.builder("build", env=actions_env(repo, tmp_path, "push", push, ref="feature/x"))
+    assert set(json.loads(read_outputs(tmp_path / "output")["built"])) == {
+        "child",
+        "grandchild",
+        "pair",
+    }
+
+    # A fast-forward merge: main now names exactly what the branch built.
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--ff-only", "feature/x")
+    env = actions_env(repo, tmp_path, "push", push, ref="main")
+    done = repo.builder("build", env=env, check_exit=0)
+    outputs = read_outputs(tmp_path / "output")
+    assert json.loads(outputs["built"]) == []
+    assert set(json.loads(outputs["tagged"])) == {"child", "grandchild", "pair"}
+    assert "tagging child" in done.stderr
+    api = repo.engine.api
+    for name in ("child", "grandchild", "pair"):
+        branch = api.manifest(repo.repository(name), "feature-x").digest
+        assert api.manifest(repo.repository(name), "latest").digest == branch
+        assert api.manifest(repo.repository(name), "main").digest == branch
+    assert (
+        api.manifest(repo.repository("solo"), "latest").digest
+        != api.manifest(repo.repository("child"), "latest").digest
+    )
+
+    # Again: every tag is in place, nothing is pushed.
+    env = actions_env(repo, tmp_path, "push", push, ref="main")
+    again = repo.builder("build", env=env, check_exit=0)
+    assert "nothing to build" in again.stdout
+    assert json.loads(read_outputs(tmp_path / "output")["tagged"]) == []
+
+
+def test_a_local_push_records_content_keys(make_build_repo: MakeRepo, tmp_path: Path):
+    repo = make_build_repo(FIXTURE)
+    local = {"CI": "false"}
+    repo.builder("build", "--all", env=local, check_exit=0)
+    for name in ("base", "solo"):
+        assert any(t.startswith("key-") for t in repo.engine.api.tags(repo.repository(name)))
+    # So CI recognises them: its first run on the same commit builds nothing.
+    ci = repo.builder("build", "--base", "HEAD", check_exit=0)
+    assert "nothing to build" in ci.stdout
