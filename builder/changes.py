@@ -11,7 +11,7 @@ import pathspec
 
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher
-from builder.model import CONFIG_FILE, Image
+from builder.model import CONFIG_FILE, IMAGE_FILE, Image
 
 ReasonKind = Literal[
     "dockerfile", "config", "dockerignore", "context", "watch", "settings", "parent", "all", "key"
@@ -99,10 +99,16 @@ class _Index:
         for image in graph.images.values():
             config = image.config
             self.exact.setdefault(str(config.dockerfile), []).append((image.name, "dockerfile"))
-            if config.config_file is not None:
-                self.exact.setdefault(str(config.config_file), []).append((image.name, "config"))
+            # Present or not: adding or deleting image.yaml changes the build as editing does.
+            config_file = str(config.directory / IMAGE_FILE)
+            self.exact.setdefault(config_file, []).append((image.name, "config"))
             for ignore in config.ignore_files:
                 self.exact.setdefault(str(ignore), []).append((image.name, "dockerignore"))
+            for path, target in image.links:
+                kind: ReasonKind = (
+                    "dockerfile" if path == str(config.dockerfile) else "dockerignore"
+                )
+                self.exact.setdefault(target, []).append((image.name, kind))
             self.contexts.setdefault(str(config.context), []).append(image)
             if config.watch:
                 self.watchers.append((image.name, pathspec.GitIgnoreSpec.from_lines(config.watch)))

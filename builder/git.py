@@ -225,6 +225,7 @@ class WorktreeSnapshot:
         self._prefixes: tuple[str, ...] = ()  # roots listed whole
         self._listed: set[str] = set()
         self._real_dirs: dict[str, Path] = {}
+        self._targets: dict[str, str] = {}  # a path read through a link -> the file it names
 
     def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
         tracked = self.git.run("ls-files", "-z", "--cached", "--", *roots).split(b"\0")
@@ -256,6 +257,8 @@ class WorktreeSnapshot:
                 if real != root and root not in real.parents:
                     raise _link_outside(path)
                 contents[path] = real.read_bytes()
+                if real != root / path:
+                    self._targets[path] = real.relative_to(root).as_posix()
             except (OSError, RuntimeError):
                 contents[path] = None
         return contents
@@ -271,6 +274,9 @@ class WorktreeSnapshot:
 
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         return frozenset(p for p in paths if (self.git.root / p).is_symlink())
+
+    def link_targets(self, paths: Iterable[str]) -> dict[str, str]:
+        return {p: self._targets[p] for p in paths if p in self._targets}
 
 
 _SYMLINK_MODE = "120000"
@@ -301,6 +307,7 @@ class RevisionSnapshot:
         self._absent: set[str] = set()  # looked up and not there: asked once only
         self._listed: tuple[str, ...] = ()  # roots list_files walked whole: nothing to ask
         self._listed_paths: set[str] = set()
+        self._targets: dict[str, str] = {}  # a path read through a link -> the file it names
 
     def _entries(self, out: bytes) -> Iterator[tuple[str, str, str, str]]:
         for entry in out.split(b"\0"):
@@ -383,7 +390,12 @@ class RevisionSnapshot:
             offset = start + size + 1
         for path, file in files.items():
             contents[path] = data[file] if file is not None else None
+            if file is not None and file != path:
+                self._targets[path] = file
         return contents
+
+    def link_targets(self, paths: Iterable[str]) -> dict[str, str]:
+        return {p: self._targets[p] for p in paths if p in self._targets}
 
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         wanted = list(dict.fromkeys(paths))

@@ -17,6 +17,7 @@ import pathspec
 
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher, literal_prefix
+from builder.model import Image
 
 KEY_LABEL = "dev.builder.content-key"
 KEY_VERSION = "builder-key-v1"
@@ -48,8 +49,8 @@ def compute_keys(
             context_hashes[cache_key] = _context_hash(paths, file_ids, context, image.ignore_text)
         parts = [
             KEY_VERSION,
-            f"dockerfile {config.dockerfile} {file_ids.get(str(config.dockerfile), '-')}",
-            f"ignore {image.ignore_file} {file_ids.get(str(image.ignore_file), '-')}",
+            f"dockerfile {config.dockerfile} {_id(file_ids, image, str(config.dockerfile))}",
+            f"ignore {image.ignore_file} {_id(file_ids, image, str(image.ignore_file))}",
             f"context {context} {context_hashes[cache_key]}",
             f"target {config.target or '-'}",
             "platforms " + ",".join(sorted(platforms or config.platforms)),
@@ -69,6 +70,11 @@ def compute_keys(
             parts.append(f"watch {watch_hashes[config.watch]}")
         keys[name] = _sha("\n".join(parts))
     return keys
+
+
+def _id(file_ids: Mapping[str, str], image: Image, path: str) -> str:
+    """The object id of what `path` holds, through a link when it is one."""
+    return file_ids.get(image.input_path(path), "-")
 
 
 def _context_hash(

@@ -75,6 +75,13 @@ class Image:
     base: ImageReference | None = None  # what the built stage starts from (None: scratch)
     ignore_file: PurePosixPath | None  # the .dockerignore in force
     ignore_text: str = field(default="", repr=False)
+    # The Dockerfile or .dockerignore when read through a symbolic link: (path, the file it
+    # names). buildx reads through the link, so a change to that file is a change to these.
+    links: tuple[tuple[str, str], ...] = ()
+
+    def input_path(self, path: str) -> str:
+        """The file whose content `path` (the Dockerfile or .dockerignore) really is."""
+        return dict(self.links).get(path, path)
 
     @property
     def name(self) -> str:

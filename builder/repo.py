@@ -29,6 +29,10 @@ class Snapshot(Protocol):
         """Which of `paths` are symbolic links."""
         ...
 
+    def link_targets(self, paths: Sequence[str]) -> dict[str, str]:
+        """For those of `paths` that were read through a link: the file they name."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Overrides:
@@ -86,6 +90,7 @@ def compute_images(
     texts: Mapping[str, str | None],
     *,
     parse: DockerfileParser = parse_dockerfile,
+    links: Mapping[str, str] | None = None,
 ) -> tuple[Image, ...]:
     """Parse each Dockerfile once and resolve its references against the repo's images."""
     seen: dict[str, ImageConfig] = {}
@@ -164,6 +169,11 @@ def compute_images(
                 base=info.base,
                 ignore_file=ignore_file,
                 ignore_text=ignore_text,
+                links=tuple(
+                    (p, (links or {})[p])
+                    for p in (str(config.dockerfile), str(ignore_file))
+                    if p in (links or {})
+                ),
             )
         )
     return tuple(images)
@@ -244,5 +254,6 @@ def load_repo(
         wanted.extend(str(p) for p in config.ignore_files)
     raw_texts = snapshot.read(list(dict.fromkeys(wanted)))
     texts = {p: (_decode(b, p) if b is not None else None) for p, b in raw_texts.items()}
-    images = compute_images(settings, configs, texts, parse=parse)
+    links = snapshot.link_targets([p for p, b in raw_texts.items() if b is not None])
+    images = compute_images(settings, configs, texts, parse=parse, links=links)
     return Repo(settings=settings, graph=compute_graph(images))

@@ -374,3 +374,64 @@ class TestWorkingTree:
     def test_new_image_in_the_working_tree(self, repo: Path) -> None:
         write_files(repo, {"images/new/Dockerfile": "FROM acme/api\n"})
         assert select_in(repo).affected.names == ("new", "worker")
+
+
+ALLOW_LIST = {
+    "images/cli/.dockerignore": "*\n!main.sh\n",  # image.yaml is not in the context
+    "images/cli/Dockerfile": "ARG V=3.20\nFROM alpine:${V}\nCOPY main.sh /\n",
+    "images/cli/image.yaml": "build_args: {V: '3.19'}\n",
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"images/cli/image.yaml": None},
+        {"images/cli/image.yaml": "build_args: {V: '3.18'}\n"},
+    ],
+    ids=["deleted", "edited"],
+)
+def test_image_yaml_counts_whatever_the_dockerignore_says(
+    make_repo: MakeRepo, change: Files
+) -> None:
+    repo = make_repo({**TREE, **ALLOW_LIST})
+    assert names_after(repo, change) == ("cli",)
+
+
+def test_adding_image_yaml_counts(make_repo: MakeRepo) -> None:
+    files = {k: v for k, v in ALLOW_LIST.items() if not k.endswith("image.yaml")}
+    repo = make_repo({**TREE, **files})
+    assert names_after(repo, {"images/cli/image.yaml": "platforms: [linux/amd64]\n"}) == ("cli",)
+
+
+def link(repo: Path, path: str, target: str) -> None:
+    (repo / path).unlink()
+    (repo / path).symlink_to(target)
+
+
+@pytest.mark.parametrize("head", ["HEAD", None], ids=["commit", "working-tree"])
+def test_a_change_to_what_a_linked_dockerfile_names_counts(
+    make_repo: MakeRepo, head: str | None
+) -> None:
+    repo = make_repo(
+        {**TREE, "shared/Dockerfile.common": "FROM alpine:3.20\nRUN echo 1\n"}, committed=False
+    )
+    link(repo, "images/cli/Dockerfile", "../../shared/Dockerfile.common")
+    link(repo, "images/worker/Dockerfile", "../../shared/Dockerfile.common")
+    commit(repo, message="initial")
+    write_files(repo, {"shared/Dockerfile.common": "FROM alpine:3.20\nRUN echo 2\n"})
+    if head is not None:
+        commit(repo)
+    selection = select_in(repo, base="HEAD" if head is None else "HEAD~1", head=head)
+    assert reasons(selection) == {
+        "cli": ["Dockerfile changed: shared/Dockerfile.common"],
+        "worker": ["Dockerfile changed: shared/Dockerfile.common"],
+    }
+
+
+def test_a_linked_dockerignore_target_counts(make_repo: MakeRepo) -> None:
+    repo = make_repo({**TREE, "shared/ignore": "*.md\n"}, committed=False)
+    (repo / "images/api/.dockerignore").unlink()
+    (repo / "images/api/.dockerignore").symlink_to("../../shared/ignore")
+    commit(repo, message="initial")
+    assert "api" in names_after(repo, {"shared/ignore": "*.md\ntests\n"})

@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
 from builder import keys as keys_module
+from builder.git import Git, RevisionSnapshot
 from builder.keys import compute_keys, key_tag
-from tests.conftest import Files, load_files
+from builder.repo import load_repo
+from tests.conftest import Files, commit, git, load_files, write_files
 
 PY_1 = "sha256:" + "1" * 64
 PY_2 = "sha256:" + "2" * 64
@@ -267,3 +270,22 @@ def test_watch_globs(watch: str, path: str, hit: bool) -> None:
     }
     before, after = keys_of(files), keys_of(edit(files, {path: "after\n"}))
     assert changed(before, after) == (("cli",) if hit else ())
+
+
+def test_a_linked_dockerfile_is_keyed_by_what_it_names(tmp_path: Path) -> None:
+    """In a real repo: the link's own blob never changes, the file it names does."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    write_files(repo, {**TREE, "shared/Dockerfile": "FROM alpine:3.20\nRUN echo 1\n"})
+    (repo / "images/cli/Dockerfile").unlink()
+    (repo / "images/cli/Dockerfile").symlink_to("../../shared/Dockerfile")
+    first = commit(repo, message="initial")
+    second = commit(repo, {"shared/Dockerfile": "FROM alpine:3.20\nRUN echo 2\n"})
+
+    def keys_at(sha: str) -> dict[str, str]:
+        repository = Git(repo)
+        graph = load_repo(RevisionSnapshot(repository, sha)).graph
+        return compute_keys(graph, repository.file_ids(sha))
+
+    assert changed(keys_at(first), keys_at(second)) == ("cli",)
