@@ -46,6 +46,13 @@ class DockerfileInfo:
     # The image the built stage (the target, else the last) starts from, following stage
     # names back; None for scratch. What org.opencontainers.image.base.* describe.
     base: ImageReference | None = None
+    # Indexes into `references` of those read in stages the build never runs (a test stage
+    # beside the target): BuildKit does not pull them, so they are no dependency.
+    unreached: frozenset[int] = frozenset()
+
+    @property
+    def reached(self) -> tuple[ImageReference, ...]:
+        return tuple(r for i, r in enumerate(self.references) if i not in self.unreached)
 
 
 class _Lexer:
@@ -351,9 +358,15 @@ def parse_dockerfile(
             hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",
         )
     built = stages.index(target.lower()) if target is not None else len(stages) - 1
+    reached = reader.reached(built)
     return DockerfileInfo(
         stages=tuple(stages),
         references=tuple(reader.references.values()),
+        unreached=frozenset(
+            i
+            for i, key in enumerate(reader.references)
+            if reader.reference_stage[key] not in reached
+        ),
         arg_names=frozenset(reader.arg_names),
         base=roots[built],
     )
@@ -366,11 +379,16 @@ class _Reader:
         self.commands = commands
         self.path = path
         self.escape = escape
-        self.all_stages = {
-            c.value[2].lower()
-            for c in commands
-            if c.cmd.upper() == "FROM" and len(c.value) == 3 and c.value[1].lower() == "as"
-        }
+        froms = [c for c in commands if c.cmd.upper() == "FROM"]
+        self.stage_numbers: dict[str, int] = {}
+        for number, c in enumerate(froms):
+            if len(c.value) == 3 and c.value[1].lower() == "as":
+                self.stage_numbers.setdefault(c.value[2].lower(), number)
+        self.all_stages = set(self.stage_numbers)
+        # Which stage each reference is read in, and which stages each stage needs: BuildKit
+        # builds only what the built stage reaches, so only those stages' images count.
+        self.reference_stage: dict[tuple[str, str, int], int] = {}
+        self.needs: list[set[int]] = [set() for _ in froms]
         self.stages: list[str | None] = []
         self.arg_names: set[str] = set()
         self.references: dict[tuple[str, str, int], ImageReference] = {}
@@ -397,11 +415,20 @@ class _Reader:
                 hint="give the ARG a default or set it in build_args",
             )
         lowered = name.lower()
+        # FROM opens the stage it is read in; the others sit in the last one opened.
+        current = len(self.stages) if kind == "from" else len(self.stages) - 1
         if kind == "from":
-            if lowered in self.stages or lowered == "scratch":
-                return  # an earlier stage of this Dockerfile, or no image at all
-        elif lowered in self.all_stages or _STAGE_INDEX_RE.match(lowered):
-            return  # a stage by name or index, not an image
+            if lowered in self.stages:
+                self.needs[current].add(self.stages.index(lowered))
+                return  # an earlier stage of this Dockerfile
+            if lowered == "scratch":
+                return  # no image at all
+        elif lowered in self.all_stages:
+            self.needs[current].add(self.stage_numbers[lowered])
+            return  # a stage by name, not an image
+        elif _STAGE_INDEX_RE.match(lowered):
+            self.needs[current].add(int(lowered))
+            return  # a stage by index
         try:
             repository = parse_reference(name).repository
         except InvalidReference as exc:
@@ -410,6 +437,17 @@ class _Reader:
             (kind, name, line),
             ImageReference(text=name, repository=repository, kind=kind, line=line),
         )
+        self.reference_stage[kind, name, line] = current
+
+    def reached(self, built: int) -> set[int]:
+        """The stages a build of stage `built` runs: it and every stage it needs."""
+        seen, stack = set(), [built]
+        while stack:
+            stage = stack.pop()
+            if stage not in seen and 0 <= stage < len(self.needs):
+                seen.add(stage)
+                stack.extend(self.needs[stage])
+        return seen
 
     def read(self, automatic: Mapping[str, str], build_args: Mapping[str, str]) -> None:
         """Walk the instructions once, with BuildKit's automatic ARGs and the build args.

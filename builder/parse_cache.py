@@ -37,6 +37,7 @@ def info_to_json(info: DockerfileInfo) -> dict[str, Any]:
         "references": [_ref_json(r) for r in info.references],
         "arg_names": sorted(info.arg_names),
         "base": _ref_json(info.base),
+        "unreached": sorted(info.unreached),
     }
 
 
@@ -47,6 +48,7 @@ def info_from_json(data: dict[str, Any]) -> DockerfileInfo:
         references=references,
         arg_names=frozenset(data["arg_names"]),
         base=_ref(data["base"]),
+        unreached=frozenset(data.get("unreached", ())),
     )
 
 

@@ -136,7 +136,7 @@ def compute_images(
                 hint=exc.hint,
             ) from None
         parents = {
-            by_repository[r.repository] for r in info.references if r.repository in by_repository
+            by_repository[r.repository] for r in info.reached if r.repository in by_repository
         }
         for name in config.depends_on:
             if name not in seen:
@@ -148,7 +148,7 @@ def compute_images(
                 )
             parents.add(name)
         external = tuple(
-            dict.fromkeys(r.text for r in info.references if r.repository not in by_repository)
+            dict.fromkeys(r.text for r in info.reached if r.repository not in by_repository)
         )
         ignore_file, ignore_text = None, ""
         for candidate in config.ignore_files:
@@ -163,7 +163,7 @@ def compute_images(
                 config=config,
                 repository=repository_of(settings.registry, settings.namespace, config.name),
                 build_args=tuple(sorted((k, v) for k, v in args.items() if k in info.arg_names)),
-                references=info.references,
+                references=info.reached,
                 parents=tuple(sorted(parents)),
                 external_parents=external,
                 base=info.base,

@@ -498,3 +498,53 @@ def test_base_is_where_the_built_stage_starts(
 ) -> None:
     info = parse_dockerfile(text, path="Dockerfile", target=target)
     assert (info.base.text if info.base else None) == base
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "reached"),
+    [
+        pytest.param(
+            "FROM acme/app AS test\nRUN make test\nFROM alpine AS release\n",
+            None,
+            ["alpine"],
+            id="a-test-stage-beside-the-last",
+        ),
+        pytest.param(
+            "FROM acme/app AS test\nFROM alpine AS release\nFROM release\n",
+            "release",
+            ["alpine"],
+            id="target-skips-what-follows",
+        ),
+        pytest.param(
+            "FROM golang AS build\nFROM acme/unused AS lint\nFROM alpine\n"
+            "COPY --from=build /x /x\n",
+            None,
+            ["golang", "alpine"],
+            id="copy-from-a-stage-reaches-it",
+        ),
+        pytest.param(
+            "FROM golang\nFROM acme/unused\nFROM alpine\nCOPY --from=0 /x /x\n",
+            None,
+            ["golang", "alpine"],
+            id="copy-from-an-index-reaches-it",
+        ),
+        pytest.param(
+            "FROM golang AS build\nFROM build AS more\nCOPY --from=acme/tool / /\n"
+            "FROM alpine\nRUN --mount=from=more,target=/m true\n",
+            None,
+            ["golang", "acme/tool", "alpine"],
+            id="reached-through-a-mount-and-a-chain",
+        ),
+        pytest.param(
+            "FROM alpine\nCOPY --from=later / /\nFROM acme/x AS later\nFROM scratch AS final\n",
+            "final",
+            [],
+            id="nothing-reached-from-scratch",
+        ),
+    ],
+)
+def test_only_stages_the_build_runs_count(
+    text: str, target: str | None, reached: list[str]
+) -> None:
+    info = parse_dockerfile(text, path="Dockerfile", target=target)
+    assert [r.text for r in info.reached] == reached

@@ -462,3 +462,16 @@ def test_graph_dot() -> None:
         '  "base" -> "worker";\n'
         "}"
     )
+
+
+def test_a_stage_the_build_never_runs_makes_no_edge() -> None:
+    """A test stage on a dependant is common; BuildKit skips it, so no cycle and no edge."""
+    graph = load_files(
+        {
+            "builder.yaml": "namespace: acme\n",
+            "images/p/Dockerfile": "FROM acme/a AS test\nRUN make test\nFROM alpine AS release\n",
+            "images/a/Dockerfile": "FROM acme/p\n",
+        }
+    ).graph
+    assert set(graph.edges()) == {("p", "a")}
+    assert graph.images["p"].external_parents == ("alpine",)

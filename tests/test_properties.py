@@ -50,19 +50,25 @@ class Dag:
         files = {"builder.yaml": "namespace: acme\n"}
         for child, name in enumerate(self.names):
             args, body, depends = [], ["FROM python:3.12 AS start\n"], []
+            stages = ["start"]
             for parent, kind in sorted((p, k) for p, c, k in self.edges if c == child):
                 ref = f"acme/{self.names[parent]}"
+                if kind in ("from", "arg"):
+                    stages.append(f"p{parent}")
                 if kind == "from":
-                    body.append(f"FROM {ref}:1.0\n")
+                    body.append(f"FROM {ref}:1.0 AS p{parent}\n")
                 elif kind == "arg":
                     args.append(f"ARG P{parent}=docker.io/{ref}\n")
-                    body.append(f"FROM ${{P{parent}}}\n")
+                    body.append(f"FROM ${{P{parent}}} AS p{parent}\n")
                 elif kind == "copy":
                     body.append(f"COPY --from={ref} /x /x\n")
                 elif kind == "mount":
                     body.append(f"RUN --mount=type=bind,from={ref},target=/m true\n")
                 else:
                     depends.append(self.names[parent])
+            # The built stage needs every other one: BuildKit skips stages nothing reaches.
+            body.append("FROM python:3.12\n")
+            body.extend(f"COPY --from={stage} / /\n" for stage in stages)
             directory = f"{self.roots[child]}/{name}"
             files[f"{directory}/Dockerfile"] = "".join(args + body)
             if depends:
