@@ -114,6 +114,16 @@ def matrix_json(data: Mapping[str, Any]) -> str:
 DEFAULT_RUNNERS = {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04-arm"}
 
 
+def platform_family(platform: str) -> str:
+    """`linux/arm64/v8` runs where `linux/arm64` does; `linux/amd64/v2` where amd64 does."""
+    return "/".join(platform.split("/")[:2])
+
+
+def runner_for(platform: str, runners: Mapping[str, str]) -> str:
+    """A native runner for the platform, else an amd64 one (which needs QEMU)."""
+    return runners.get(platform) or runners.get(platform_family(platform), runners["linux/amd64"])
+
+
 def compute_matrix(
     plan: BuildPlan, runners: Mapping[str, str] | None = None
 ) -> dict[str, list[dict[str, Any]]]:
@@ -125,7 +135,8 @@ def compute_matrix(
             "generation": wave_of[build.name],
             "image": build.name,
             "platform": platform,
-            "runner": runners.get(platform, DEFAULT_RUNNERS["linux/amd64"]),
+            "runner": runner_for(platform, runners),
+            "emulated": platform_family(platform) not in runners,
         }
         for build in sorted(plan.images, key=lambda b: (wave_of[b.name], b.name))
         for platform in build.platforms

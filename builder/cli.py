@@ -57,11 +57,16 @@ def guarded(action: Callable[[], T]) -> T:
         typer.echo(f"error: {exc.render()}", err=True)
         if os.environ.get("GITHUB_ACTIONS") == "true" and exc.file:
             line = f",line={exc.line}" if exc.line else ""
-            typer.echo(f"::error file={exc.file}{line}::{exc.message}", err=True)
+            hint = f" ({exc.hint})" if exc.hint else ""
+            typer.echo(f"::error file={exc.file}{line}::{exc.message}{hint}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): what it wanted it has; say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
     except typer.Exit:
         raise
     except Exception as exc:

@@ -6,7 +6,7 @@ import difflib
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -25,7 +25,11 @@ _NAMESPACE_RE = re.compile(rf"^{COMPONENT_RE.pattern[1:-1]}(?:/{COMPONENT_RE.pat
 @dataclass(frozen=True, slots=True)
 class _Entry:
     value: Any
-    line: int
+    line: int  # the key's line
+    items: dict[Any, int] = field(default_factory=dict)  # a block value's entries' lines
+
+    def line_of(self, item: Any) -> int:
+        return self.items.get(item, self.line)
 
 
 # libyaml composes ten times faster; its error words differ, so a failure is composed again
@@ -85,8 +89,19 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
             raise ConfigError(
                 f"invalid value for {key!r}: {problem}", file=path, line=line
             ) from None
-        entries[key] = _Entry(value, value_node.start_mark.line + 1)
+        entries[key] = _Entry(value, line, _item_lines(value_node))
     return entries
+
+
+def _item_lines(node: yaml.Node) -> dict[Any, int]:
+    """Where each entry of a block value starts: a mapping's keys, a list's positions."""
+    if isinstance(node, yaml.MappingNode):
+        return {
+            k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+        }
+    if isinstance(node, yaml.SequenceNode):
+        return {i: item.start_mark.line + 1 for i, item in enumerate(node.value)}
+    return {}
 
 
 def _check_duplicates(node: yaml.Node, path: str) -> None:
@@ -148,12 +163,14 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
     args = []
     for name, arg in value.items():
         if not isinstance(name, str) or not _ARG_NAME_RE.match(name):
-            raise ConfigError(f"invalid build arg name {name!r}", file=path, line=entry.line)
+            raise ConfigError(
+                f"invalid build arg name {name!r}", file=path, line=entry.line_of(name)
+            )
         if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
             raise ConfigError(
                 f"build arg {name!r} must be a string or number, got {_describe(arg)}",
                 file=path,
-                line=entry.line,
+                line=entry.line_of(name),
             )
         args.append((name, str(arg)))
     return tuple(sorted(args))
@@ -161,14 +178,14 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
 
 def _watch(entry: _Entry, path: str) -> tuple[str, ...]:
     patterns = _string_list(entry, "watch", path)
-    for pattern in patterns:
+    for index, pattern in enumerate(patterns):
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
         except (ValueError, re.error):  # `[z-a]` reaches the regex compiler
             raise ConfigError(
                 f"invalid watch pattern {pattern!r}",
                 file=path,
-                line=entry.line,
+                line=entry.line_of(index),
                 hint="use gitignore-style globs relative to the repo root, e.g. libs/common/**",
             ) from None
     return patterns
@@ -178,12 +195,12 @@ def _platforms(entry: _Entry, path: str) -> tuple[str, ...]:
     platforms = _string_list(entry, "platforms", path)
     if not platforms:
         raise ConfigError("'platforms' must not be empty", file=path, line=entry.line)
-    for platform in platforms:
+    for index, platform in enumerate(platforms):
         if not _PLATFORM_RE.match(platform):
             raise ConfigError(
                 f"invalid platform {platform!r}",
                 file=path,
-                line=entry.line,
+                line=entry.line_of(index),
                 hint="expected os/arch[/variant], e.g. linux/arm64",
             )
     return tuple(dict.fromkeys(platforms))

@@ -117,7 +117,7 @@ def _edge_source(child: Image, parent: Image) -> tuple[PurePosixPath, int | None
         if reference.repository == parent.repository:
             return child.config.dockerfile, reference.line
     if parent.name in child.config.depends_on and child.config.config_file is not None:
-        return child.config.config_file, None
+        return child.config.config_file, child.config.line_of("depends_on")
     return child.config.dockerfile, None
 
 

@@ -96,11 +96,13 @@ def compute_images(
     seen: dict[str, ImageConfig] = {}
     for config in configs:
         if config.name in seen:
-            other = seen[config.name]
+            blamed, other = config, seen[config.name]
+            if blamed.line_of("name") is None and other.line_of("name") is not None:
+                blamed, other = other, blamed  # point at the image.yaml that chose the name
             raise ConfigError(
-                f"duplicate image name {config.name!r}: also used by {other.directory}",
-                file=config.config_file or config.directory,
-                line=config.line_of("name"),
+                f"duplicate image name {blamed.name!r}: also used by {other.directory}",
+                file=blamed.config_file or blamed.directory,
+                line=blamed.line_of("name"),
                 hint="set a distinct 'name' in image.yaml",
             )
         seen[config.name] = config

@@ -299,52 +299,77 @@ def test_matrix_one_job_per_image_and_platform() -> None:
     plan = make_plan("base-images/base/Dockerfile", "images/cli/Dockerfile")
     assert compute_matrix(plan) == {
         "include": [
-            {"generation": 1, "image": "base", "platform": "linux/amd64", "runner": "ubuntu-24.04"},
+            {
+                "generation": 1,
+                "image": "base",
+                "platform": "linux/amd64",
+                "runner": "ubuntu-24.04",
+                "emulated": False,
+            },
             {
                 "generation": 1,
                 "image": "base",
                 "platform": "linux/arm64",
                 "runner": "ubuntu-24.04-arm",
+                "emulated": False,
             },
-            {"generation": 1, "image": "cli", "platform": "linux/amd64", "runner": "ubuntu-24.04"},
-            {"generation": 2, "image": "api", "platform": "linux/amd64", "runner": "ubuntu-24.04"},
+            {
+                "generation": 1,
+                "image": "cli",
+                "platform": "linux/amd64",
+                "runner": "ubuntu-24.04",
+                "emulated": False,
+            },
+            {
+                "generation": 2,
+                "image": "api",
+                "platform": "linux/amd64",
+                "runner": "ubuntu-24.04",
+                "emulated": False,
+            },
             {
                 "generation": 2,
                 "image": "api",
                 "platform": "linux/arm64",
                 "runner": "ubuntu-24.04-arm",
+                "emulated": False,
             },
             {
                 "generation": 3,
                 "image": "worker",
                 "platform": "linux/amd64",
                 "runner": "ubuntu-24.04",
+                "emulated": False,
             },
             {
                 "generation": 3,
                 "image": "worker",
                 "platform": "linux/arm64",
                 "runner": "ubuntu-24.04-arm",
+                "emulated": False,
             },
         ]
     }
 
 
 @pytest.mark.parametrize(
-    ("platform", "runners", "expected"),
+    ("platform", "runners", "expected", "emulated"),
     [
-        ("linux/arm64", None, "ubuntu-24.04-arm"),
-        ("linux/amd64", None, "ubuntu-24.04"),
-        ("linux/riscv64", None, "ubuntu-24.04"),  # emulated on the default runner
-        ("linux/arm64", {"linux/arm64": "self-hosted-arm"}, "self-hosted-arm"),
-        ("linux/s390x", {"linux/s390x": "big-iron"}, "big-iron"),
+        ("linux/arm64", None, "ubuntu-24.04-arm", False),
+        ("linux/arm64/v8", None, "ubuntu-24.04-arm", False),  # the same machine
+        ("linux/amd64", None, "ubuntu-24.04", False),
+        ("linux/riscv64", None, "ubuntu-24.04", True),  # QEMU on the default runner
+        ("linux/arm/v7", None, "ubuntu-24.04", True),
+        ("linux/arm64", {"linux/arm64": "self-hosted-arm"}, "self-hosted-arm", False),
+        ("linux/s390x", {"linux/s390x": "big-iron"}, "big-iron", False),
     ],
 )
 def test_matrix_runner_per_platform(
-    platform: str, runners: dict[str, str] | None, expected: str
+    platform: str, runners: dict[str, str] | None, expected: str, emulated: bool
 ) -> None:
     plan = make_plan("images/cli/Dockerfile", options=Options(platforms=(platform,)))
-    assert [e["runner"] for e in compute_matrix(plan, runners)["include"]] == [expected]
+    jobs = compute_matrix(plan, runners)["include"]
+    assert [(e["runner"], e["emulated"]) for e in jobs] == [(expected, emulated)]
 
 
 def test_matrix_of_an_empty_plan() -> None:
@@ -358,6 +383,7 @@ def test_matrix_outputs_one_per_wave_and_empty_waves() -> None:
         {"generation": 1, "image": "api", "platform": "linux/amd64", "runner": "ubuntu-24.04"},
         {"generation": 1, "image": "api", "platform": "linux/arm64", "runner": "ubuntu-24.04-arm"},
     ]
+    api = [{**e, "emulated": False} for e in api]
     assert {k: json.loads(v) for k, v in outputs.items()} == {
         "matrix": matrix,
         "generations": 2,

@@ -673,13 +673,29 @@ CASES = [
     P(
         Case(
             ("graph",),
-            f"images/api/image.yaml: dependency cycle: api -> cli -> api{CYCLE_HINT}",
+            f"images/api/image.yaml:1: dependency cycle: api -> cli -> api{CYCLE_HINT}",
             {
                 "images/api/image.yaml": "depends_on: [cli]\n",
                 "images/cli/image.yaml": "depends_on: [api]\n",
             },
         ),
         "cycle-through-depends-on",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:2: unknown key 'build_arg' (did you mean 'build_args'?)",
+            {"images/cli/image.yaml": "name: cli\nbuild_arg:\n  X: 1\n"},
+        ),
+        "image-unknown-block-key-names-its-line",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:4: build arg 'Y' must be a string or number, got a list",
+            {"images/cli/image.yaml": "build_args:\n  X: 1\n\n  Y: [1]\n"},
+        ),
+        "image-build-arg-names-its-line",
     ),
     P(
         Case(

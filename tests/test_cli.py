@@ -242,10 +242,12 @@ def test_user_errors_exit_2_with_one_line(
 
 
 def test_errors_are_annotated_in_github_actions(make_repo: MakeRepo) -> None:
-    repo = make_repo({**TREE, "builder.yaml": "zzz: 1\n"})
+    repo = make_repo({**TREE, "builder.yaml": "namespace: acme\nregistri: ghcr.io\n"})
     result = invoke("graph", "-C", repo, env={"GITHUB_ACTIONS": "true"})
     assert result.exit_code == 2
-    assert result.stderr.splitlines()[1] == "::error file=builder.yaml,line=1::unknown key 'zzz'"
+    assert result.stderr.splitlines()[1] == (
+        "::error file=builder.yaml,line=2::unknown key 'registri' (did you mean 'registry'?)"
+    )
 
 
 def test_environment_override_is_validated(make_repo: MakeRepo) -> None:
@@ -349,3 +351,23 @@ def test_reconcile_without_a_registry_falls_back_to_the_git_diff_loudly(
         "warning: reconcile skipped, falling back to the git diff: "
         "cannot reach registry 127.0.0.1:9"
     )
+
+
+def test_a_reader_that_stops_early_is_no_error(make_repo: MakeRepo) -> None:
+    """`builder build --all --dry-run | head -1` must not end in a traceback or exit 3."""
+    files = {"builder.yaml": "namespace: acme\n"}
+    for i in range(150):  # a bake file far beyond a pipe's buffer
+        files[f"images/job-{i}/Dockerfile"] = "FROM python:3.12-slim\nCOPY . /app\n"
+    repo = make_repo(files)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "builder", "build", "--all", "--dry-run", "-C", str(repo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    assert child.stderr is not None
+    assert child.stdout.readline().startswith(b"plan: 150 image(s)")
+    child.stdout.close()  # as `head -1` does
+    error = child.stderr.read().decode()
+    child.stderr.close()
+    assert (child.wait(timeout=60), error) == (0, "")

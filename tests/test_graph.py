@@ -287,6 +287,17 @@ def test_cycles_print_the_cycle(files: dict[str, str], message: str) -> None:
             id="duplicate-name",
         ),
         pytest.param(
+            {
+                "images/a/Dockerfile": "FROM python\n",
+                "images/a/image.yaml": "platforms: [linux/amd64]\nname: b\n",
+                "images/b/Dockerfile": "FROM python\n",
+            },
+            ConfigError,
+            "images/a/image.yaml:2: duplicate image name 'b': also used by images/b "
+            "(set a distinct 'name' in image.yaml)",
+            id="duplicate-name-blames-the-image-yaml-that-chose-it",
+        ),
+        pytest.param(
             {"base-images/x/Dockerfile": "FROM python\n", "images/x/Dockerfile": "FROM python\n"},
             ConfigError,
             "images/x: duplicate image name 'x': also used by base-images/x "
