@@ -139,18 +139,24 @@ def compute_matrix(
             "emulated": platform_family(platform) not in runners,
         }
         for build in sorted(plan.images, key=lambda b: (wave_of[b.name], b.name))
+        if build.existing is None  # already pushed: `builder merge` only tags it
         for platform in build.platforms
     ]
     return {"include": include}
 
 
 def compute_matrix_outputs(
-    matrix: Mapping[str, list[dict[str, Any]]], waves: int
+    matrix: Mapping[str, list[dict[str, Any]]], waves: int, *, tag_only: int = 0
 ) -> dict[str, str]:
-    """`matrix`, `generations` and a `waveN` matrix per wave for fixed workflow jobs."""
+    """`matrix`, `generations` and a `waveN` matrix per wave for fixed workflow jobs, and
+    `tag_only`: how many images need no build, only this run's tags (`builder merge`)."""
     include = matrix["include"]
     generations = max((e["generation"] for e in include), default=0)
-    outputs = {"matrix": matrix_json(matrix), "generations": str(generations)}
+    outputs = {
+        "matrix": matrix_json(matrix),
+        "generations": str(generations),
+        "tag_only": str(tag_only),
+    }
     for wave in range(1, max(waves, generations) + 1):
         entries = [e for e in include if e["generation"] == wave]
         outputs[f"wave{wave}"] = matrix_json({"include": entries})

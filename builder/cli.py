@@ -404,7 +404,9 @@ def plan(
             )
         matrix = compute_matrix(the_plan)
         if environ.get("GITHUB_ACTIONS") == "true":
-            write_outputs(compute_matrix_outputs(matrix, max_generations or 0), environ)
+            tag_only = sum(1 for b in the_plan.images if b.existing is not None)
+            outputs = compute_matrix_outputs(matrix, max_generations or 0, tag_only=tag_only)
+            write_outputs(outputs, environ)
         if fmt is PlanFormat.github_matrix:
             typer.echo(matrix_json(matrix))
         elif fmt is PlanFormat.json:

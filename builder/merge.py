@@ -8,7 +8,7 @@ from pathlib import Path
 from builder.build import BuildReport, BuildRequest, credentials_for, prepare
 from builder.buildx import Buildx
 from builder.errors import BuilderError, UserError
-from builder.executor import ImageResult, mark_unchanged, missing_platforms
+from builder.executor import BakeRunner, ImageResult, mark_unchanged, missing_platforms
 from builder.git import Git
 from builder.plan import ImageBuild
 from builder.registry import Registry
@@ -92,8 +92,15 @@ def run_merge(
             buildx.login(settings.registry, *credentials)
         registry = Registry(environ, credentials=credentials)
         try:
+            tagger = BakeRunner(buildx=buildx, plan=plan, root=git.root, resolve=registry.digest)
             for build in plan.images:
                 have = digests.get(build.name)
+                if not have and build.existing is not None:
+                    # Its key is already pushed: no wave built it, this run tags it.
+                    result = tagger.retag(build, build.existing)
+                    results[build.name] = result
+                    log(f"{result.status} {build.name}: {result.reason}")
+                    continue
                 if not have:
                     continue  # built by another wave
                 result = merge_one(build, have, buildx, registry)

@@ -175,6 +175,8 @@ def compute_plan(
     their key) are planned as tag-only steps on that digest.
     """
     selected = list(affected.images)
+    if options.push and not options.push_by_digest and options.platforms:
+        _check_narrowing(graph, [i.name for i in selected], options.platforms)
     others = {i.name for i in (everything_affected or affected).images}
     names = {i.name for i in selected}
     reasons = {i.name: i.reasons for i in selected}
@@ -266,6 +268,22 @@ def compute_plan(
         push=options.push or options.push_by_digest,
         push_by_digest=options.push_by_digest,
     )
+
+
+def _check_narrowing(graph: ImageGraph, names: list[str], platforms: tuple[str, ...]) -> None:
+    """Tags name one multi-platform image: pushing fewer platforms under them would take
+    the others away from everyone who pulls them."""
+    narrowed = [n for n in names if set(graph.images[n].config.platforms) - set(platforms)]
+    if narrowed:
+        image = graph.images[narrowed[0]]
+        missing = sorted(set(image.config.platforms) - set(platforms))
+        more = f" (and {len(narrowed) - 1} more)" if len(narrowed) > 1 else ""
+        raise ConfigError(
+            f"--platform {','.join(platforms)} would push {image.name}{more} without "
+            f"{', '.join(missing)}, replacing its multi-platform tags",
+            hint="build one platform per runner with --push-by-digest and join them with "
+            "builder merge, or use --no-push",
+        )
 
 
 def _pin_tag(parent: str, keys: Mapping[str, str] | None, revision_tag: str) -> str:

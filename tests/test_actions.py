@@ -367,9 +367,23 @@ def test_matrix_one_job_per_image_and_platform() -> None:
 def test_matrix_runner_per_platform(
     platform: str, runners: dict[str, str] | None, expected: str, emulated: bool
 ) -> None:
-    plan = make_plan("images/cli/Dockerfile", options=Options(platforms=(platform,)))
+    options = Options(platforms=(platform,), push_by_digest=True)
+    plan = make_plan("images/cli/Dockerfile", options=options)
     jobs = compute_matrix(plan, runners)["include"]
     assert [(e["runner"], e["emulated"]) for e in jobs] == [(expected, emulated)]
+
+
+def test_matrix_leaves_already_pushed_images_to_merge() -> None:
+    plan = compute_plan(
+        REPO.graph,
+        compute_affected(REPO.graph, ["images/api/app.py"]),  # api, then worker
+        settings=REPO.settings,
+        revision=REVISION,
+        options=Options(),
+        existing={"api": DIGEST},
+    )
+    assert {e["image"] for e in compute_matrix(plan)["include"]} == {"worker"}
+    assert [e["generation"] for e in compute_matrix(plan)["include"]] == [2, 2]
 
 
 def test_matrix_of_an_empty_plan() -> None:
@@ -387,6 +401,7 @@ def test_matrix_outputs_one_per_wave_and_empty_waves() -> None:
     assert {k: json.loads(v) for k, v in outputs.items()} == {
         "matrix": matrix,
         "generations": 2,
+        "tag_only": 0,
         "wave1": {"include": api},
         "wave1_size": 2,
         "wave2": {"include": [{**e, "generation": 2, "image": "worker"} for e in api]},
@@ -410,6 +425,7 @@ def test_matrix_outputs_of_nothing() -> None:
     assert compute_matrix_outputs({"include": []}, 2) == {
         "matrix": '{"include":[]}',
         "generations": "0",
+        "tag_only": "0",
         "wave1": '{"include":[]}',
         "wave1_size": "0",
         "wave2": '{"include":[]}',

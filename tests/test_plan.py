@@ -425,7 +425,7 @@ def test_push_by_digest_has_no_tags_but_a_staging_tag() -> None:
 
 
 def test_platforms_override_every_image() -> None:
-    plan = plan_of(options=Options(platforms=("linux/arm64/v8",)))
+    plan = plan_of(options=Options(platforms=("linux/arm64/v8",), push_by_digest=True))
     assert {b.name: b.platforms for b in plan.images} == {
         "base": ("linux/arm64/v8",),
         "api": ("linux/arm64/v8",),
@@ -433,6 +433,19 @@ def test_platforms_override_every_image() -> None:
         "worker": ("linux/arm64/v8",),
     }
     assert plan.get("cli").staging_tag == "git-0123456-linux-arm64-v8"
+
+
+def test_fewer_platforms_never_replace_multi_platform_tags() -> None:
+    with pytest.raises(ConfigError) as caught:
+        plan_of(options=Options(platforms=("linux/amd64",)))
+    assert caught.value.render() == (
+        "--platform linux/amd64 would push base (and 2 more) without linux/arm64, replacing "
+        "its multi-platform tags (build one platform per runner with --push-by-digest and "
+        "join them with builder merge, or use --no-push)"
+    )
+    # Not pushing, by digest, or every platform the images have: fine.
+    plan_of(options=Options(platforms=("linux/amd64",), push=False))
+    plan_of(options=Options(platforms=("linux/arm64", "linux/amd64", "linux/riscv64")))
 
 
 @pytest.mark.parametrize(

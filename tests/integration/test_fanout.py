@@ -110,3 +110,31 @@ def test_a_later_wave_refuses_to_build_on_an_unmerged_parent(make_build_repo: Ma
         check_exit=1,
     )
     assert "parent base is affected by this change" in done.stdout + done.stderr
+
+
+def test_a_merged_branch_needs_no_wave_only_the_merge_tags_it(
+    make_build_repo: MakeRepo, tmp_path: Path
+):
+    repo = make_build_repo(FIXTURE)
+    repo.builder("build", "--all", check_exit=0)
+    main_before = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.commit({"images/solo/solo.txt": "solo v2\n"})
+    repo.builder("build", "--base", main_before, check_exit=0)  # the branch's own build
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--ff-only", "feature")
+
+    planned = repo.builder("plan", "--base", main_before, "--format", "github-matrix")
+    assert json.loads(planned.stdout)["include"] == []  # nothing to build on any runner
+    empty = tmp_path / "digests"
+    empty.mkdir()
+    meta = tmp_path / "merge.json"
+    repo.builder(
+        "merge", "--base", main_before, "--digests-dir", str(empty),
+        "--metadata-file", str(meta), check_exit=0,
+    )  # fmt: skip
+    assert repo.metadata(meta)["solo"]["status"] == "tagged"
+    api = repo.engine.api
+    branch = api.manifest(repo.repository("solo"), "feature").digest
+    assert api.manifest(repo.repository("solo"), "latest").digest == branch
+    assert api.manifest(repo.repository("solo"), "main").digest == branch
