@@ -108,6 +108,13 @@ ReconcileOpt = Annotated[
         show_default=False,
     ),
 ]
+SecretOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--secret",
+        help="BuildKit secret for RUN --mount=type=secret: id=NAME,env=VAR or id=NAME,src=PATH",
+    ),
+]
 RepoOpt = Annotated[
     Path,
     typer.Option("--repo", "-C", help="Run as if started in this directory.", show_default=False),
@@ -269,13 +276,7 @@ def build(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and bake definition; touch nothing.")
     ] = False,
-    secret: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--secret",
-            help="BuildKit secret for RUN --mount=type=secret: id=NAME,env=VAR or id=NAME,src=PATH",
-        ),
-    ] = None,
+    secret: SecretOpt = None,
     metadata_file: Annotated[
         Path | None,
         typer.Option("--metadata-file", help="Write tags, digests and status per image as JSON."),
@@ -492,12 +493,14 @@ def refresh(
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Images built at once.")] = 2,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report; build nothing.")] = False,
+    secret: SecretOpt = None,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
     from builder.build import BuildRequest
+    from builder.plan import parse_secret
     from builder.refresh import run_refresh
     from builder.workspace import open_git
 
@@ -513,6 +516,7 @@ def refresh(
             dry_run=dry_run,
             refresh=True,
             force=force,
+            secrets=tuple(parse_secret(s) for s in secret or ()),
             overrides=overrides_of(registry, namespace),
         )
         git = open_git(repo, environ)

@@ -37,6 +37,7 @@ class ImageResult:
         return f"{self.repository}@{self.digest}" if self.digest else None
 
 
+BASE_DIGEST = "org.opencontainers.image.base.digest"
 _IMMUTABLE_TAG_RE = re.compile(r":git-[0-9a-f]{7}$")
 # A parent in one of these states has a pushed digest its dependants can build on.
 _USABLE = frozenset({"built", "tagged", "unchanged"})
@@ -155,8 +156,13 @@ class BakeRunner:
             base_digest = parents[build.base_parent].digest
         else:
             base_digest = pins.get(build.base_parent or "", "").partition("@")[2] or None
-        if base_digest:
-            extra["org.opencontainers.image.base.digest"] = base_digest
+        labelled = dict(build.labels)
+        if not base_digest and build.base and BASE_DIGEST not in labelled and self.plan.push:
+            # A FROM by tag: the digest it names now. Without a label of our own the
+            # parent's would show through, naming the grandparent.
+            base_digest = self._points_at(build.base) or ""
+        if base_digest or (build.base and BASE_DIGEST not in labelled):
+            extra[BASE_DIGEST] = base_digest or ""
         if self.plan.push:
             contexts = {
                 p: f"docker-image://{r.pinned}" for p, r in parents.items() if r.pinned is not None
@@ -341,7 +347,7 @@ class BakeRunner:
             reason=", ".join(r.render() for r in build.reasons[:1]) or "requested",
             repository=build.repository,
             digest=digest if self.plan.push else None,
-            tags=build.tags if self.plan.push else (),
+            tags=build.tags if self.plan.push or self.load else (),  # loaded: local tags
             platforms=build.platforms,
             log="\n".join(logs),
             attempts=attempts,

@@ -3,7 +3,7 @@ exactly the images whose key changed are rebuilt: moved bases and their dependan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from builder.build import BuildReport, BuildRequest, credentials_for, exclusive, execute, prepare
@@ -42,6 +42,21 @@ def compute_moves(
     return tuple(moves)
 
 
+def describe_moves(moves: Sequence[UpstreamMove]) -> list[str]:
+    """One line per upstream that moved, naming the images built on it."""
+    images: dict[tuple[str, str | None, str], list[str]] = {}
+    for move in moves:
+        images.setdefault((move.reference, move.old or None, move.new), []).append(move.image)
+    lines = []
+    for (reference, old, new), names in images.items():
+        on = f" (under {', '.join(names)})"
+        if old:
+            lines.append(f"upstream {reference} moved {old} -> {new}{on}")
+        else:
+            lines.append(f"upstream {reference} is at {new}; no earlier digest recorded{on}")
+    return lines
+
+
 def fetch_previous_labels(
     plan: BuildPlan, base_digests: Mapping[str, str], client: RegistryHTTP, tag: str
 ) -> dict[str, dict[str, str]]:
@@ -75,8 +90,8 @@ def run_refresh(
         finally:
             client.close()
         moves = compute_moves(prepared.plan, digests, previous)
-        for move in moves:
-            log(f"upstream {move.reference} moved {move.old or '(unknown)'} -> {move.new}")
+        for line in describe_moves(moves):
+            log(line)
         if not prepared.plan.images:
             log("no upstream base moved and every content key is built: nothing to do")
         report = execute(git, prepared, request, environ=environ, log=log, make_buildx=make_buildx)

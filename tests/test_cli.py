@@ -371,3 +371,12 @@ def test_a_reader_that_stops_early_is_no_error(make_repo: MakeRepo) -> None:
     error = child.stderr.read().decode()
     child.stderr.close()
     assert (child.wait(timeout=60), error) == (0, "")
+
+
+def test_refresh_takes_build_secrets(repo: Path) -> None:
+    """The nightly rebuild runs the same RUN --mount=type=secret steps as a push."""
+    result = invoke("refresh", "--dry-run", "--secret", "token", "-C", repo)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: invalid --secret 'token' (use id=NAME,env=VARIABLE or id=NAME,src=PATH)\n",
+    )

@@ -318,14 +318,25 @@ def test_pushing_pins_in_plan_parents_by_digest() -> None:
     assert target["cache-to"] == ["type=registry,ref=docker.io/acme/worker:buildcache,mode=max"]
 
 
-def test_pushing_without_a_parent_digest_sets_no_base_digest() -> None:
+def test_an_unknown_base_digest_is_blank_not_the_parents() -> None:
+    """Labels are inherited through FROM: without one of its own the image would show
+    its parent's base.digest, which names the grandparent."""
     plan = plan_of()
     definition, _ = runner(plan, FakeBuildx()).definition(
         plan.get("worker"), {"api": built(plan.get("api"))}
     )
     target = bake_targets(definition)["worker"]
     assert "contexts" not in target
-    assert "org.opencontainers.image.base.digest" not in target["labels"]
+    assert target["labels"]["org.opencontainers.image.base.digest"] == ""
+
+
+def test_a_base_by_tag_is_labelled_with_the_digest_it_names_now() -> None:
+    plan = plan_of(affected=("worker",))
+    fake = FakeBuildx()
+    found = registry_holding({"acme/api": D_API})
+    definition, _ = runner(plan, fake, resolve=found).definition(plan.get("worker"), {})
+    labels = bake_targets(definition)["worker"]["labels"]
+    assert labels["org.opencontainers.image.base.digest"] == D_API
 
 
 def test_not_pushing_bakes_the_ancestors_as_cacheonly_targets() -> None:
@@ -348,6 +359,15 @@ def test_loading_names_only_the_image_itself() -> None:
     assert bake["worker"]["output"] == ["type=image"]
     assert bake["worker"]["tags"] == list(plan.get("worker").tags)
     assert bake["api"]["output"] == bake["base"]["output"] == ["type=cacheonly"]
+
+
+def test_a_loaded_image_reports_its_local_tags() -> None:
+    plan = plan_of(options=Options(push=False))
+    fake = FakeBuildx(ok("base", None))
+    result = runner(plan, fake, load=True)(plan.get("base"), {})
+    assert (result.status, result.digest, result.tags) == ("built", None, plan.get("base").tags)
+    plain = runner(plan, FakeBuildx(ok("base", None)))(plan.get("base"), {})
+    assert plain.tags == ()
 
 
 def test_not_pushing_a_root_is_one_target() -> None:
@@ -409,7 +429,7 @@ def test_pinned_parents_without_resolve_use_the_tag() -> None:
     definition, _ = runner(plan, FakeBuildx()).definition(plan.get("worker"), {})
     target = bake_targets(definition)["worker"]
     assert target["contexts"] == {"acme/api": "docker-image://docker.io/acme/api:git-0123456"}
-    assert "org.opencontainers.image.base.digest" not in target["labels"]
+    assert target["labels"]["org.opencontainers.image.base.digest"] == ""
 
 
 def test_an_unresolvable_parent_fails_the_image_without_baking() -> None:

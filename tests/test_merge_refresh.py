@@ -11,7 +11,7 @@ from builder.changes import compute_all
 from builder.errors import UserError
 from builder.merge import load_digests
 from builder.plan import BuildPlan, Options, Revision, compute_plan
-from builder.refresh import BASE_DIGEST_LABEL, UpstreamMove, compute_moves
+from builder.refresh import BASE_DIGEST_LABEL, UpstreamMove, compute_moves, describe_moves
 from tests.conftest import load_files
 
 D1 = "sha256:" + "1" * 64
@@ -149,3 +149,17 @@ def test_in_repo_bases_and_copy_sources_are_no_upstream() -> None:
 
 def test_no_digests_no_moves() -> None:
     assert compute_moves(plan(), {}, {"base": {BASE_DIGEST_LABEL: D1}}) == ()
+
+
+def test_each_moved_upstream_is_one_line() -> None:
+    moves = (
+        UpstreamMove(reference="python:3.12-slim", old=D1, new=D2, image="base"),
+        UpstreamMove(reference="python:3.12-slim", old=D1, new=D2, image="tools"),
+        UpstreamMove(reference="alpine:3.20", old=None, new=D2, image="cli"),
+        UpstreamMove(reference="debian:12", old="", new=D1, image="deb"),
+    )
+    assert describe_moves(moves) == [
+        f"upstream python:3.12-slim moved {D1} -> {D2} (under base, tools)",
+        f"upstream alpine:3.20 is at {D2}; no earlier digest recorded (under cli)",
+        f"upstream debian:12 is at {D1}; no earlier digest recorded (under deb)",
+    ]
