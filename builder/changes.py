@@ -169,6 +169,21 @@ def compute_affected(
     return _close(graph, direct, removed)
 
 
+def orphan_warnings(base_graph: ImageGraph, graph: ImageGraph, removed: Iterable[str]) -> list[str]:
+    """Images that still name an image this change removed: they now build on whatever
+    the registry last held under that name, which nothing will rebuild again."""
+    gone = {base_graph.images[n].repository: n for n in removed if n in base_graph.images}
+    warnings = []
+    for name in graph.order:
+        for reference in graph.images[name].references:
+            if reference.repository in gone:
+                warnings.append(
+                    f"{name} still uses {reference.text}, but image {gone[reference.repository]} "
+                    "was removed from the repo: it builds on the last pushed one"
+                )
+    return list(dict.fromkeys(warnings))
+
+
 def _definition(image: Image) -> Image:
     """An image as builder.yaml can change it: of its build args, only the declared count.
 

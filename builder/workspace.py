@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from builder.changes import Affected, compute_affected, compute_all
+from builder.changes import Affected, compute_affected, compute_all, orphan_warnings
 from builder.errors import GitError, UserError
 from builder.git import Git, RevisionSnapshot, WorktreeSnapshot
 from builder.model import CONFIG_FILE, IMAGE_FILE
@@ -88,6 +88,8 @@ def select(
     affected = compute_affected(
         repo.graph, paths, base_graph=base_graph, settings_changed=settings_changed
     )
+    if base_graph is not None:
+        warnings.extend(orphan_warnings(base_graph, repo.graph, affected.removed))
     return Selection(repo=repo, range=rng, affected=affected, warnings=tuple(warnings))
 
 

@@ -435,3 +435,15 @@ def test_a_linked_dockerignore_target_counts(make_repo: MakeRepo) -> None:
     (repo / "images/api/.dockerignore").symlink_to("../../shared/ignore")
     commit(repo, message="initial")
     assert "api" in names_after(repo, {"shared/ignore": "*.md\ntests\n"})
+
+
+def test_an_image_left_on_a_removed_parent_is_warned_about(make_repo: MakeRepo) -> None:
+    repo = make_repo(TREE)
+    commit(repo, {"images/api/Dockerfile": None, "images/api/app.py": None})
+    selection = select_in(repo, base="HEAD~1", head="HEAD")
+    assert selection.affected.removed == ("api",)
+    warning = (
+        "worker still uses acme/api, but image api was removed from the repo: "
+        "it builds on the last pushed one"
+    )
+    assert selection.warnings == (warning,)
