@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -59,6 +60,11 @@ def guarded(action: Callable[[], T]) -> T:
             line = f",line={exc.line}" if exc.line else ""
             hint = f" ({exc.hint})" if exc.hint else ""
             typer.echo(f"::error file={exc.file}{line}::{exc.message}{hint}", err=True)
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if os.environ.get("GITHUB_ACTIONS") == "true" and summary and exc.exit_code == 2:
+            # The job page says why nothing was built, not just the log.
+            with contextlib.suppress(OSError), Path(summary).open("a", encoding="utf-8") as out:
+                out.write(f"## builder: error\n\n> [!CAUTION]\n> `{exc.render()}`\n\n")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
@@ -271,7 +277,12 @@ def build(
         typer.Option("--platform", help="Override the platforms (repeatable or comma-separated)."),
     ] = None,
     cache: Annotated[
-        bool, typer.Option("--cache/--no-cache", help="Registry build cache per image.")
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="Registry build cache per image (cache-from/cache-to); "
+            "BuildKit's local cache is used either way.",
+        ),
     ] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and bake definition; touch nothing.")

@@ -241,12 +241,18 @@ def test_user_errors_exit_2_with_one_line(
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", stderr)
 
 
-def test_errors_are_annotated_in_github_actions(make_repo: MakeRepo) -> None:
+def test_errors_are_annotated_in_github_actions(make_repo: MakeRepo, tmp_path: Path) -> None:
     repo = make_repo({**TREE, "builder.yaml": "namespace: acme\nregistri: ghcr.io\n"})
-    result = invoke("graph", "-C", repo, env={"GITHUB_ACTIONS": "true"})
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = invoke("graph", "-C", repo, env=env)
     assert result.exit_code == 2
     assert result.stderr.splitlines()[1] == (
         "::error file=builder.yaml,line=2::unknown key 'registri' (did you mean 'registry'?)"
+    )
+    assert summary.read_text(encoding="utf-8") == (
+        "## builder: error\n\n> [!CAUTION]\n> `builder.yaml:2: unknown key 'registri' "
+        "(did you mean 'registry'?)`\n\n"
     )
 
 
