@@ -179,7 +179,7 @@ def _check_only(selection: Selection, only: tuple[str, ...]) -> None:
 
 
 def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> Affected:
-    _check_only(selection, only)
+    """`affected` cut to `only` (names checked by `_check_only`), each named image kept."""
     wanted = {i.name: i for i in affected.images}
     images = tuple(
         wanted.get(n)

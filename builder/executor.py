@@ -13,7 +13,7 @@ from typing import Literal
 from builder.buildx import BakeResult, Buildx
 from builder.errors import BuilderError
 from builder.keys import key_tag
-from builder.plan import BuildPlan, ImageBuild, render_bake_target
+from builder.plan import BASE_DIGEST_LABEL, BuildPlan, ImageBuild, render_bake_target
 
 Status = Literal["built", "tagged", "failed", "skipped", "unchanged", "planned"]
 
@@ -37,7 +37,6 @@ class ImageResult:
         return f"{self.repository}@{self.digest}" if self.digest else None
 
 
-BASE_DIGEST = "org.opencontainers.image.base.digest"
 _IMMUTABLE_TAG_RE = re.compile(r":git-[0-9a-f]{7}$")
 # A parent in one of these states has a pushed digest its dependants can build on.
 _USABLE = frozenset({"built", "tagged", "unchanged"})
@@ -157,12 +156,12 @@ class BakeRunner:
         else:
             base_digest = pins.get(build.base_parent or "", "").partition("@")[2] or None
         labelled = dict(build.labels)
-        if not base_digest and build.base and BASE_DIGEST not in labelled and self.plan.push:
+        if not base_digest and build.base and BASE_DIGEST_LABEL not in labelled and self.plan.push:
             # A FROM by tag: the digest it names now. Without a label of our own the
             # parent's would show through, naming the grandparent.
             base_digest = self._points_at(build.base) or ""
-        if base_digest or (build.base and BASE_DIGEST not in labelled):
-            extra[BASE_DIGEST] = base_digest or ""
+        if base_digest or (build.base and BASE_DIGEST_LABEL not in labelled):
+            extra[BASE_DIGEST_LABEL] = base_digest or ""
         if self.plan.push:
             contexts = {
                 p: f"docker-image://{r.pinned}" for p, r in parents.items() if r.pinned is not None

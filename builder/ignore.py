@@ -62,20 +62,9 @@ def pattern_problem(pattern: str) -> str | None:
                 return "it ends in an escaping backslash"
             i += 2
         elif body[i] == "[":
-            i += 2 if body[i + 1 : i + 2] == "^" else 1
-            ranges = 0
-            while not (i < n and body[i] == "]" and ranges):
-                i, low = _class_char(body, i)
-                if i < 0:
-                    return "its character class is malformed or not closed"
-                if body[i] == "-":
-                    i, high = _class_char(body, i + 1)
-                    if i < 0:
-                        return "its character class is malformed or not closed"
-                    if high < low:
-                        return f"its character range {low}-{high} is reversed"
-                ranges += 1
-            i += 1
+            _, i, problem = _scan_class(body, i)
+            if problem is not None:
+                return problem
         else:
             i += 1
     return None
@@ -127,7 +116,7 @@ def _translate(pattern: str) -> str:
             i += 1
             out.append(re.escape(pattern[i]))
         elif ch == "[":
-            translated, end = _translate_class(pattern, i)
+            translated, end, _ = _scan_class(pattern, i)
             if end < 0:
                 out.append(re.escape(ch))  # malformed: Docker refuses it; see pattern_problem
             else:
@@ -139,10 +128,12 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
-def _translate_class(pattern: str, start: int) -> tuple[str, int]:
-    """`[...]` at `start` as a Python class and the index after it; -1 if malformed.
+def _scan_class(pattern: str, start: int) -> tuple[str, int, str | None]:
+    """`[...]` at `start`: as a Python class, the index after it, and why Go refuses it
+    (None when it does not).
 
     Go reads `[^a]` as a negation and `[!a]` as '!' or 'a', and `\\` escapes inside too."""
+    malformed = "its character class is malformed or not closed"
     i = start + 1
     out = ["["]
     if pattern[i : i + 1] == "^":
@@ -152,16 +143,18 @@ def _translate_class(pattern: str, start: int) -> tuple[str, int]:
     while not (i < len(pattern) and pattern[i] == "]" and ranges):
         i, low = _class_char(pattern, i)
         if i < 0:
-            return "", -1
+            return "", -1, malformed
         out.append(re.escape(low))
         if pattern[i] == "-":
             i, high = _class_char(pattern, i + 1)
-            if i < 0 or high < low:
-                return "", -1
+            if i < 0:
+                return "", -1, malformed
+            if high < low:
+                return "", -1, f"its character range {low}-{high} is reversed"
             out.append("-" + re.escape(high))
         ranges += 1
     out.append("]")
-    return "".join(out), i + 1
+    return "".join(out), i + 1, None
 
 
 class IgnoreMatcher:

@@ -15,6 +15,7 @@ from builder.keys import KEY_LABEL, key_tag
 from builder.model import Settings
 from builder.refs import TAG_RE, familiar_name
 
+BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
 _VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
 _TARGET_RE = re.compile(r"[^A-Za-z0-9_-]")
 # Tags builder gives a meaning to: a branch of that name must not move them.
@@ -215,7 +216,7 @@ def compute_plan(
         if base is not None:
             labels["org.opencontainers.image.base.name"] = base.text
             if base_digests and base.text in base_digests:
-                labels["org.opencontainers.image.base.digest"] = base_digests[base.text]
+                labels[BASE_DIGEST_LABEL] = base_digests[base.text]
         image_tags = list(tags)
         if keys is not None:
             labels[KEY_LABEL] = keys[name]

@@ -10,11 +10,9 @@ from builder.build import BuildReport, BuildRequest, credentials_for, exclusive,
 from builder.buildx import Buildx
 from builder.errors import RegistryError
 from builder.git import Git
-from builder.plan import BuildPlan
+from builder.plan import BASE_DIGEST_LABEL, BuildPlan
 from builder.refs import InvalidReference, parse_reference
 from builder.registry import RegistryHTTP
-
-BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
