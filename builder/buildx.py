@@ -17,6 +17,7 @@ import python_on_whales.exceptions
 
 from builder import proc
 from builder.errors import EngineError, RegistryError
+from builder.refs import DOCKER_HUB_LOGIN_SERVER, is_docker_hub
 
 # Push failures worth another try: the network or the registry hiccupped, nothing we sent
 # was wrong. Auth and "not found" are final (jupyter/docker-stacks tagging does the same).
@@ -157,7 +158,7 @@ class Buildx:
             config_path = Path(self._config_dir.name) / "config.json"
             config_path.write_text(json.dumps(data), encoding="utf-8")
             self._client = self._make_client()
-        server = "https://index.docker.io/v1/" if registry == "docker.io" else registry
+        server = DOCKER_HUB_LOGIN_SERVER if is_docker_hub(registry) else registry
         # Not python-on-whales' login: it lets docker's own chatter ("Login Succeeded", the
         # unencrypted-storage warning) through to our output. The password goes on stdin.
         env = dict(self._environ)

@@ -36,6 +36,8 @@ class ImageReference:
     repository: str  # normalised identity
     kind: RefKind
     line: int
+    tag: str | None = None  # as written; None means `latest`
+    digest: str | None = None  # a pin: always this exact image, never an in-repo build
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -430,12 +432,19 @@ class _Reader:
             self.needs[current].add(int(lowered))
             return  # a stage by index
         try:
-            repository = parse_reference(name).repository
+            parsed = parse_reference(name)
         except InvalidReference as exc:
             raise DockerfileError(str(exc), file=self.path, line=line) from None
         self.references.setdefault(
             (kind, name, line),
-            ImageReference(text=name, repository=repository, kind=kind, line=line),
+            ImageReference(
+                text=name,
+                repository=parsed.repository,
+                kind=kind,
+                line=line,
+                tag=parsed.tag,
+                digest=parsed.digest,
+            ),
         )
         self.reference_stage[kind, name, line] = current
 

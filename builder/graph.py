@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from builder.errors import GraphError
-from builder.model import Image
+from builder.model import Image, identity_index, named_image
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +114,7 @@ def _raise_cycle(by_name: Mapping[str, Image]) -> None:
 def _edge_source(child: Image, parent: Image) -> tuple[PurePosixPath, int | None]:
     """Where `child` names `parent`: the Dockerfile line, else its image.yaml's depends_on."""
     for reference in child.references:
-        if reference.repository == parent.repository:
+        if named_image(reference, identity_index([parent])) is not None:
             return child.config.dockerfile, reference.line
     if parent.name in child.config.depends_on and child.config.config_file is not None:
         return child.config.config_file, child.config.line_of("depends_on")

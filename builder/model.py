@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -68,6 +69,9 @@ class Image:
 
     config: ImageConfig
     repository: str  # normalised push target, e.g. docker.io/acme/etl-base
+    # Other repositories that name this image: where builder.yaml says it lives when the
+    # command line or environment pushes elsewhere, so `FROM acme/base` keeps its edge.
+    aliases: tuple[str, ...] = ()
     build_args: BuildArgs  # only the ones the Dockerfile declares, BUILDER_PREFIX included
     references: tuple[ImageReference, ...]
     parents: tuple[str, ...]  # in-repo parents, sorted: Dockerfile references + depends_on
@@ -78,6 +82,11 @@ class Image:
     # The Dockerfile or .dockerignore when read through a symbolic link: (path, the file it
     # names). buildx reads through the link, so a change to that file is a change to these.
     links: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """Every repository a reference may use to name this image."""
+        return (self.repository, *self.aliases)
 
     def input_path(self, path: str) -> str:
         """The file whose content `path` (the Dockerfile or .dockerignore) really is."""
@@ -90,3 +99,20 @@ class Image:
     @property
     def directory(self) -> PurePosixPath:
         return self.config.directory
+
+
+def identity_index(images: Iterable[Image]) -> dict[str, str]:
+    """Every repository that names an in-repo image -> that image's name."""
+    index: dict[str, str] = {}
+    for image in images:
+        for identity in image.identities:
+            index.setdefault(identity, image.name)
+    return index
+
+
+def named_image(reference: ImageReference, index: Mapping[str, str]) -> str | None:
+    """The in-repo image a Dockerfile reference builds on, if any. A reference pinned by
+    digest means that exact image, never this run's build of it: it is no edge."""
+    if reference.digest is not None:
+        return None
+    return index.get(reference.repository)

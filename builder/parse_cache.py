@@ -20,14 +20,26 @@ _PARSER_ID = hashlib.sha256(Path(dockerfiles.__file__).read_bytes()).hexdigest()
 def _ref_json(ref: ImageReference | None) -> dict[str, Any] | None:
     if ref is None:
         return None
-    return {"text": ref.text, "repository": ref.repository, "kind": ref.kind, "line": ref.line}
+    return {
+        "text": ref.text,
+        "repository": ref.repository,
+        "kind": ref.kind,
+        "line": ref.line,
+        "tag": ref.tag,
+        "digest": ref.digest,
+    }
 
 
 def _ref(data: dict[str, Any] | None) -> ImageReference | None:
     if data is None:
         return None
     return ImageReference(
-        text=data["text"], repository=data["repository"], kind=data["kind"], line=data["line"]
+        text=data["text"],
+        repository=data["repository"],
+        kind=data["kind"],
+        line=data["line"],
+        tag=data.get("tag"),
+        digest=data.get("digest"),
     )
 
 

@@ -12,8 +12,8 @@ from builder.changes import Affected, Reason
 from builder.errors import ConfigError
 from builder.graph import ImageGraph
 from builder.keys import KEY_LABEL, key_tag
-from builder.model import Settings
-from builder.refs import TAG_RE, familiar_name
+from builder.model import Settings, identity_index, named_image
+from builder.refs import TAG_RE, context_key
 
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
 _VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
@@ -184,27 +184,29 @@ def compute_plan(
     order = [n for n in graph.order if n in names]
     targets = _target_names(order)
     tags = compute_tags(revision)
-    by_repository = {image.repository: image.name for image in graph.images.values()}
+    by_identity = identity_index(graph.images.values())
     builds = []
     for name in order:
         image = graph.images[name]
         parents: dict[str, str] = {}
         pinned: dict[str, str] = {}
         for reference in image.references:
-            parent = by_repository.get(reference.repository)
+            parent = named_image(reference, by_identity)
             if parent is None or parent == name:
                 continue
             if parent in names:
-                parents.setdefault(familiar_name(reference.text), parent)
+                parents.setdefault(context_key(reference.text), parent)
             elif parent in others or keys is not None:
-                pinned.setdefault(familiar_name(reference.text), parent)
+                pinned.setdefault(context_key(reference.text), parent)
         external_pins = {
-            familiar_name(r.text): f"docker-image://{r.repository}@{(base_digests or {})[r.text]}"
+            context_key(r.text): f"docker-image://{r.repository}@{(base_digests or {})[r.text]}"
             for r in image.references
-            if r.repository not in by_repository and r.text in (base_digests or {})
+            if named_image(r, by_identity) is None
+            and r.digest is None  # a pin already names its image exactly
+            and r.text in (base_digests or {})
         }
         base = image.base
-        base_parent = by_repository.get(base.repository) if base else None
+        base_parent = named_image(base, by_identity) if base else None
         labels = {
             "org.opencontainers.image.title": name,
             "org.opencontainers.image.revision": revision.sha,

@@ -6,7 +6,12 @@ import re
 from dataclasses import dataclass
 
 DOCKER_HUB = "docker.io"
-_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+# Every name Docker Hub answers to. For identity they are one registry; BuildKit's named
+# contexts are another matter (see `context_key`), so this is the only list of them.
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+# The host that speaks the registry API for Docker Hub, and the server `docker login` takes.
+DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
+DOCKER_HUB_LOGIN_SERVER = "https://index.docker.io/v1/"
 
 # The grammar of github.com/distribution/reference (reference.go), reduced to what we use.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -66,7 +71,7 @@ def parse_reference(text: str) -> Reference:
     if not _PATH_RE.match(path):
         hint = " (repository names must be lowercase)" if path.lower() != path else ""
         raise InvalidReference(f"invalid image reference {text!r}{hint}")
-    if domain in _HUB_ALIASES:
+    if domain in DOCKER_HUB_ALIASES:
         domain = DOCKER_HUB
         if "/" not in path:
             path = f"library/{path}"
@@ -79,20 +84,40 @@ def repository_of(registry: str, namespace: str | None, name: str) -> str:
     return parse_reference(text).repository
 
 
-def familiar_name(text: str) -> str:
-    """The name BuildKit looks a named context up by: `docker.io/library/x:latest` -> `x`.
+def is_docker_hub(registry: str) -> bool:
+    return registry in DOCKER_HUB_ALIASES
 
-    BuildKit's dockerui NamedContext normalises a FROM / --from name this way before
-    matching `context:<name>`, so bake `contexts` keys must be written the same way.
+
+def canonical_registry(registry: str) -> str:
+    """`index.docker.io` and `registry-1.docker.io` are Docker Hub: one name for it."""
+    return DOCKER_HUB if is_docker_hub(registry) else registry
+
+
+def context_key(text: str) -> str:
+    """The name BuildKit looks a named context up by, for a FROM / --from reference.
+
+    BuildKit's dockerui `NamedContext` runs the name through distribution/reference's
+    ParseNormalizedNamed and FamiliarString and trims `:latest`, and buildx bake passes
+    `contexts` keys through as written, so a key must be spelled exactly so. That
+    normalisation folds `index.docker.io` into Docker Hub but NOT `registry-1.docker.io`,
+    so `FROM registry-1.docker.io/acme/base` is looked up under that whole name, while
+    `FROM docker.io/acme/base:latest` is looked up as `acme/base` (checked against the
+    engine in tests/integration/test_references.py).
     """
-    ref = parse_reference(text)
-    path = ref.path
-    if ref.domain == DOCKER_HUB:
-        name = path.removeprefix("library/") if path.count("/") == 1 else path
+    ref = parse_reference(text)  # validates, and splits off the tag and digest
+    first, sep, rest = text.partition("/")
+    written = first if sep and ("." in first or ":" in first or first == "localhost") else ""
+    if written and written not in (DOCKER_HUB, "index.docker.io"):
+        # Another registry, registry-1.docker.io included: no `library/` is implied.
+        name = f"{written}/{rest.partition('@')[0]}"
+        if ref.tag:
+            name = name.removesuffix(f":{ref.tag}")
+    elif ref.path.startswith("library/") and ref.path.count("/") == 1:
+        name = ref.path.removeprefix("library/")
     else:
-        name = f"{ref.domain}/{path}"
-    if ref.tag and not (ref.tag == "latest" and ref.digest is None):
+        name = ref.path
+    if ref.tag:
         name += f":{ref.tag}"
     if ref.digest:
         name += f"@{ref.digest}"
-    return name
+    return name.removesuffix(":latest")

@@ -13,6 +13,7 @@ import requests
 import requests.adapters
 
 from builder.errors import RegistryError
+from builder.refs import DOCKER_HUB_ENDPOINT, is_docker_hub
 
 _ATTEMPTS = 3
 
@@ -113,8 +114,8 @@ class RegistryHTTP:
 
     @staticmethod
     def endpoint(domain: str) -> str:
-        if domain == "docker.io":
-            return "https://registry-1.docker.io"
+        if is_docker_hub(domain):
+            return f"https://{DOCKER_HUB_ENDPOINT}"
         scheme = "http" if domain.startswith(_LOOPBACK) else "https"
         return f"{scheme}://{domain}"
 

@@ -12,7 +12,15 @@ from builder.dockerfiles import DockerfileInfo, UnknownTarget, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
 from builder.ignore import ignore_problems
-from builder.model import CONFIG_FILE, IMAGE_FILE, PREFIX_ARG, Image, ImageConfig, Settings
+from builder.model import (
+    CONFIG_FILE,
+    IMAGE_FILE,
+    PREFIX_ARG,
+    Image,
+    ImageConfig,
+    Settings,
+    named_image,
+)
 from builder.refs import repository_of
 
 
@@ -91,8 +99,13 @@ def compute_images(
     *,
     parse: DockerfileParser = parse_dockerfile,
     links: Mapping[str, str] | None = None,
+    declared: Settings | None = None,
 ) -> tuple[Image, ...]:
-    """Parse each Dockerfile once and resolve its references against the repo's images."""
+    """Parse each Dockerfile once and resolve its references against the repo's images.
+
+    `declared` is builder.yaml's own settings when the command line or environment
+    overrode the registry or namespace: a Dockerfile that names an image where builder.yaml
+    says it lives (`FROM acme/base`) still builds on this run's image."""
     seen: dict[str, ImageConfig] = {}
     for config in configs:
         if config.name in seen:
@@ -106,9 +119,19 @@ def compute_images(
                 hint="set a distinct 'name' in image.yaml",
             )
         seen[config.name] = config
-    by_repository = {
-        repository_of(settings.registry, settings.namespace, c.name): c.name for c in configs
-    }
+    aliases: dict[str, tuple[str, ...]] = {}
+    for config in configs:
+        own = repository_of(settings.registry, settings.namespace, config.name)
+        also = (
+            repository_of(declared.registry, declared.namespace, config.name)
+            if declared is not None
+            else own
+        )
+        aliases[config.name] = (own,) if also == own else (own, also)
+    by_repository: dict[str, str] = {}
+    for config in configs:
+        for identity in aliases[config.name]:
+            by_repository.setdefault(identity, config.name)
     images = []
     for config in configs:
         dockerfile = texts.get(str(config.dockerfile))
@@ -137,9 +160,8 @@ def compute_images(
                 line=config.line_of("target"),
                 hint=exc.hint,
             ) from None
-        parents = {
-            by_repository[r.repository] for r in info.reached if r.repository in by_repository
-        }
+        named = {r: named_image(r, by_repository) for r in info.reached}
+        parents = {name for name in named.values() if name is not None}
         for name in config.depends_on:
             if name not in seen:
                 raise GraphError(
@@ -149,9 +171,7 @@ def compute_images(
                     hint="known images: " + ", ".join(sorted(seen)),
                 )
             parents.add(name)
-        external = tuple(
-            dict.fromkeys(r.text for r in info.reached if r.repository not in by_repository)
-        )
+        external = tuple(dict.fromkeys(r.text for r, name in named.items() if name is None))
         ignore_file, ignore_text = None, ""
         for candidate in config.ignore_files:
             text = texts.get(str(candidate))
@@ -163,7 +183,8 @@ def compute_images(
         images.append(
             Image(
                 config=config,
-                repository=repository_of(settings.registry, settings.namespace, config.name),
+                repository=aliases[config.name][0],
+                aliases=aliases[config.name][1:],
                 build_args=tuple(sorted((k, v) for k, v in args.items() if k in info.arg_names)),
                 references=info.reached,
                 parents=tuple(sorted(parents)),
@@ -223,8 +244,10 @@ def check_contexts(configs: Sequence[ImageConfig], symlinks: frozenset[str]) -> 
 
 
 def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Settings:
-    raw = snapshot.read([str(CONFIG_FILE)]).get(str(CONFIG_FILE))
-    settings = parse_settings(_decode(raw, str(CONFIG_FILE))) if raw is not None else Settings()
+    return apply_overrides(load_declared_settings(snapshot), overrides)
+
+
+def apply_overrides(settings: Settings, overrides: Overrides | None) -> Settings:
     if overrides is not None:
         if overrides.registry:
             settings = replace(settings, registry=overrides.registry)
@@ -233,13 +256,20 @@ def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Set
     return settings
 
 
+def load_declared_settings(snapshot: Snapshot) -> Settings:
+    """builder.yaml as written, before the command line or the environment override it."""
+    raw = snapshot.read([str(CONFIG_FILE)]).get(str(CONFIG_FILE))
+    return parse_settings(_decode(raw, str(CONFIG_FILE))) if raw is not None else Settings()
+
+
 def load_repo(
     snapshot: Snapshot,
     overrides: Overrides | None = None,
     *,
     parse: DockerfileParser = parse_dockerfile,
 ) -> Repo:
-    settings = load_settings(snapshot, overrides)
+    declared = load_declared_settings(snapshot)
+    settings = apply_overrides(declared, overrides)
     files = snapshot.list_files(settings.image_roots)
     dirs = compute_image_dirs(files, settings.image_roots)
     yaml_paths = [str(d / IMAGE_FILE) for d in dirs]
@@ -257,5 +287,12 @@ def load_repo(
     raw_texts = snapshot.read(list(dict.fromkeys(wanted)))
     texts = {p: (_decode(b, p) if b is not None else None) for p, b in raw_texts.items()}
     links = snapshot.link_targets([p for p, b in raw_texts.items() if b is not None])
-    images = compute_images(settings, configs, texts, parse=parse, links=links)
+    images = compute_images(
+        settings,
+        configs,
+        texts,
+        parse=parse,
+        links=links,
+        declared=declared if declared != settings else None,
+    )
     return Repo(settings=settings, graph=compute_graph(images))

@@ -167,13 +167,13 @@ def test_graph_of_a_revision(repo: Path) -> None:
     ("args", "env", "edges"),
     [
         ([], {}, [("api", "worker"), ("base", "api")]),
-        (["--namespace", "other"], {}, []),
-        ([], {"BUILDER_NAMESPACE": "other"}, []),
-        (["--registry", "ghcr.io"], {}, []),
+        (["--namespace", "other"], {}, [("api", "worker"), ("base", "api")]),
+        ([], {"BUILDER_NAMESPACE": "other"}, [("api", "worker"), ("base", "api")]),
+        (["--registry", "ghcr.io"], {}, [("api", "worker"), ("base", "api")]),
         ([], {"BUILDER_REGISTRY": "index.docker.io"}, [("api", "worker"), ("base", "api")]),
     ],
 )
-def test_registry_and_namespace_overrides(
+def test_registry_and_namespace_overrides_keep_edges(
     make_repo: MakeRepo, args: list[str], env: dict[str, str], edges: list[tuple[str, str]]
 ) -> None:
     result = invoke("graph", "-C", make_repo(TREE), "-f", "json", *args, env=env)

@@ -147,8 +147,6 @@ def test_edges(files: dict[str, str], expected: tuple[tuple[str, str], ...]) -> 
         "docker.io/acme/base",
         "index.docker.io/acme/base:latest",
         "registry-1.docker.io/acme/base",
-        f"acme/base@{DIGEST}",
-        f"docker.io/acme/base:1@{DIGEST}",
     ],
 )
 def test_reference_normalisation(reference: str) -> None:
@@ -156,6 +154,15 @@ def test_reference_normalisation(reference: str) -> None:
     graph = load_files(files).graph
     assert graph.edges() == (("base", "api"),)
     assert graph.images["api"].external_parents == ()
+
+
+@pytest.mark.parametrize("reference", [f"acme/base@{DIGEST}", f"docker.io/acme/base:1@{DIGEST}"])
+def test_a_digest_pin_is_never_an_edge(reference: str) -> None:
+    """A user who pins a digest means that exact image, never this run's build of it."""
+    files = {**ACME, **BASE, "images/api/Dockerfile": f"FROM {reference}\n"}
+    graph = load_files(files).graph
+    assert graph.edges() == ()
+    assert graph.images["api"].external_parents == (reference,)
 
 
 @pytest.mark.parametrize(

@@ -300,6 +300,52 @@ def test_parents_use_the_familiar_name_buildkit_matches() -> None:
     assert plan.get("worker").build_args == (("BUILDER_PREFIX", "docker.io/acme"),)
 
 
+@pytest.mark.parametrize(
+    ("reference", "key"),
+    [
+        ("acme/base", "acme/base"),
+        ("acme/base:latest", "acme/base"),
+        ("docker.io/acme/base", "acme/base"),
+        ("docker.io/acme/base:latest", "acme/base"),
+        ("index.docker.io/acme/base", "acme/base"),
+        # distribution/reference folds index.docker.io into Docker Hub, not registry-1:
+        # BuildKit looks this one up under the whole name (tests/integration proves it).
+        ("registry-1.docker.io/acme/base", "registry-1.docker.io/acme/base"),
+        ("registry-1.docker.io/acme/base:latest", "registry-1.docker.io/acme/base"),
+    ],
+)
+def test_every_docker_hub_spelling_gets_the_key_buildkit_looks_up(reference: str, key: str) -> None:
+    files = {**TREE, "images/api/Dockerfile": f"FROM {reference}\n"}
+    assert plan_of(files).get("api").parents == (("base", key),)
+
+
+@pytest.mark.parametrize("digest_form", ["acme/base@{d}", "docker.io/acme/base:1@{d}"])
+def test_a_digest_pin_is_never_rewired_to_the_fresh_build(digest_form: str) -> None:
+    reference = digest_form.format(d=PY_DIGEST)
+    files = {**TREE, "images/api/Dockerfile": f"FROM {reference}\n"}
+    api = plan_of(files, keys=KEYS, base_digests={reference: PY_DIGEST}).get("api")
+    assert (api.parents, api.pinned_parents, api.requires) == ((), (), ())
+    target = render_bake_target(api, root=ROOT, parent_contexts={"base": "target:base"}, push=True)
+    assert "contexts" not in target
+
+
+def test_a_registry_override_keeps_builder_yaml_names_wired_to_this_run() -> None:
+    """`--registry ghcr.io`: `FROM acme/base` still means the in-repo base, and the bake
+    points that name at this run's build of it, not at Docker Hub's old one."""
+    repo = load_files(TREE, registry="ghcr.io")
+    plan = compute_plan(
+        repo.graph,
+        compute_all(repo.graph, "all"),
+        settings=repo.settings,
+        revision=REVISION,
+        options=Options(),
+    )
+    api = plan.get("api")
+    assert api.repository == "ghcr.io/acme/api"
+    assert api.parents == (("base", "acme/base"),)
+    assert plan.get("worker").parents == (("api", "ghcr.io/acme/api"),)
+
+
 def test_one_parent_under_two_names_gets_both_context_keys() -> None:
     files = {
         **TREE,
