@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,10 +105,13 @@ class Git:
         return tuple(self.run("remote").decode().split())
 
     def file_ids(self, sha: str | None) -> dict[str, str]:
-        """Every file's git object id at `sha`, or in the working tree when None.
+        """What every tracked path holds at `sha` (None: the working tree), as `mode id`.
 
-        A commit is one `ls-tree`; the working tree is the index plus `hash-object` of the
-        files that differ from it, so no unchanged file is read.
+        The mode is part of what BuildKit sends (`chmod +x` changes the image), a symbolic
+        link is its target's blob (BuildKit sends the link, not what it names) and a
+        submodule is its commit (a checkout with submodules sends their files), so each
+        counts as git records it. A commit is one `ls-tree`; the working tree is the index
+        plus the paths that differ from it, read from the disk, so no unchanged file is read.
         """
         if sha is not None:
             out = self.run("ls-tree", "-r", "-z", "--full-tree", sha)
@@ -115,15 +119,15 @@ class Git:
             for entry in out.split(b"\0"):
                 if entry:
                     meta, _, path = entry.partition(b"\t")
-                    _mode, kind, oid = meta.decode().split()
-                    if kind == "blob":
-                        ids[os.fsdecode(path)] = oid
+                    mode, _kind, oid = meta.decode().split()
+                    ids[os.fsdecode(path)] = f"{mode} {oid}"
             return ids
         ids = {}
         for entry in self.run("ls-files", "-s", "-z").split(b"\0"):
             if entry:
                 meta, _, path = entry.partition(b"\t")
-                ids[os.fsdecode(path)] = meta.decode().split()[1]
+                mode, oid, _stage = meta.decode().split()
+                ids[os.fsdecode(path)] = f"{mode} {oid}"
         for path in self.run("ls-files", "-z", "--deleted").split(b"\0"):
             ids.pop(os.fsdecode(path), None)
         changed = [
@@ -135,13 +139,47 @@ class Git:
             for p in self.run(*args).split(b"\0")
             if p
         ]
-        present = [p for p in dict.fromkeys(changed) if (self.root / p).is_file()]
-        if present:
-            out = self.run(
-                "hash-object", "--no-filters", "--stdin-paths", stdin="\n".join(present).encode()
-            )
-            ids.update(zip(present, out.decode().split(), strict=True))
+        ids.update(self.disk_ids(list(dict.fromkeys(changed)), ids))
         return ids
+
+    def disk_ids(
+        self, paths: Sequence[str], index: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """`mode id` of paths as the disk holds them now, the way git would record them."""
+        files: list[str] = []
+        found: dict[str, str] = {}
+        for path in paths:
+            full = self.root / path
+            try:
+                info = full.lstat()
+            except OSError:
+                continue  # deleted: the index listing already dropped it
+            if stat.S_ISLNK(info.st_mode):
+                target = os.fsencode(str(full.readlink()))
+                blob = self.run("hash-object", "-t", "blob", "--stdin", stdin=target)
+                found[path] = f"{_SYMLINK_MODE} {blob.decode().strip()}"
+            elif stat.S_ISDIR(info.st_mode):
+                if (index or {}).get(path, "").startswith(_GITLINK_MODE):
+                    found[path] = f"{_GITLINK_MODE} {self._submodule_state(path)}"
+            elif stat.S_ISREG(info.st_mode):
+                files.append(path)
+                found[path] = "100755" if info.st_mode & stat.S_IXUSR else "100644"
+        if files:
+            out = self.run(
+                "hash-object", "--no-filters", "--stdin-paths", stdin="\n".join(files).encode()
+            )
+            for path, oid in zip(files, out.decode().split(), strict=True):
+                found[path] = f"{found[path]} {oid}"
+        return found
+
+    def _submodule_state(self, path: str) -> str:
+        """The commit a checked-out submodule is at, marked when its files differ from it."""
+        head = proc.run(["git", "rev-parse", "HEAD"], cwd=self.root / path, env=self._env)
+        if not head.ok:
+            return "unknown"
+        status = proc.run(["git", "status", "--porcelain"], cwd=self.root / path, env=self._env)
+        dirty = "-dirty" if status.stdout.strip() or not status.ok else ""
+        return head.stdout.decode().strip() + dirty
 
     def git_dir(self) -> Path:
         common = self.run("rev-parse", "--git-common-dir").decode().strip()
@@ -207,6 +245,46 @@ class Git:
         if head is None:
             changes.extend(Change(status="?", path=p) for p in self.untracked())
         return tuple(changes)
+
+    def ignored(
+        self, prefixes: Sequence[str], *, descend: Callable[[str], bool], limit: int = 10_000
+    ) -> tuple[str, ...]:
+        """Files under `prefixes` that git ignores but the disk holds: a build from the disk
+        sends them, while no diff and no commit ever shows them.
+
+        git names a wholly ignored directory once (`--directory`); it is walked only when
+        `descend(directory)` says some file in it could matter (a `node_modules` that the
+        .dockerignore drops too is never walked), and the walk stops after `limit` files.
+        """
+        if not prefixes:
+            return ()
+        out = self.run(
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+            "--",
+            *prefixes,
+        )
+        found: list[str] = []
+        for raw in out.split(b"\0"):
+            entry = os.fsdecode(raw)
+            if not entry:
+                continue
+            if not entry.endswith("/"):
+                found.append(entry)
+                continue
+            if not descend(entry.rstrip("/")):
+                continue
+            for directory, dirs, names in os.walk(self.root / entry):
+                relative = Path(directory).relative_to(self.root).as_posix()
+                dirs[:] = sorted(d for d in dirs if descend(f"{relative}/{d}"))
+                found.extend(f"{relative}/{name}" for name in sorted(names))
+                if len(found) >= limit:
+                    return tuple(found[:limit])
+        return tuple(found)
 
     def untracked(self) -> tuple[str, ...]:
         """Untracked, not-ignored files, listed once per run: the walk costs a full scan."""
@@ -280,6 +358,7 @@ class WorktreeSnapshot:
 
 
 _SYMLINK_MODE = "120000"
+_GITLINK_MODE = "160000"
 _MAX_LINKS = 40  # as Linux's MAXSYMLINKS: a longer chain is a loop
 
 

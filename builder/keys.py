@@ -1,8 +1,9 @@
 """Content keys: a hash of everything an image's build reads, so the registry remembers (pure).
 
 A key covers the Dockerfile and .dockerignore (by git object id), the resolved build args,
-platforms and target, the object ids of the context files the .dockerignore keeps (and of
-watched files), the keys of in-repo parents and the digests of external bases when known.
+platforms and target, the mode and object id of every context entry the .dockerignore keeps
+(files, symbolic links as links, submodules by commit: what BuildKit receives) and of
+watched files, the keys of in-repo parents and the digests of external bases when known.
 Every push records it as a label and a `key-<16 hex>` tag, so "was this exact input built?"
 is one registry lookup, and a failed or lost build is never forgotten.
 """
@@ -20,7 +21,7 @@ from builder.ignore import IgnoreMatcher, literal_prefix
 from builder.model import Image
 
 KEY_LABEL = "dev.builder.content-key"
-KEY_VERSION = "builder-key-v1"
+KEY_VERSION = "builder-key-v2"  # v2: modes, symlinks and submodules count
 
 
 def key_tag(key: str) -> str:
@@ -34,7 +35,7 @@ def compute_keys(
     base_digests: Mapping[str, str] | None = None,
     platforms: tuple[str, ...] | None = None,
 ) -> dict[str, str]:
-    """Every image's content key; `file_ids` maps repo paths to git object ids."""
+    """Every image's content key; `file_ids` maps repo paths to `mode object-id`."""
     paths = sorted(file_ids)
     digests = base_digests or {}
     context_hashes: dict[tuple[str, str], str] = {}
