@@ -14,17 +14,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from builder.buildx import Buildx
-from builder.changes import Affected, AffectedImage, Reason
+from builder.changes import Affected, AffectedImage, Reason, printable
 from builder.errors import ConfigError, UserError
 from builder.executor import BakeRunner, ImageResult, as_planned, mark_unchanged, run_schedule
 from builder.git import Git
 from builder.model import Settings
 from builder.plan import BuildPlan, Options, Revision, compute_plan, render_bake_file
 from builder.reconcile import KeyReport, reconcile
+from builder.refs import is_docker_hub
 from builder.registry import Registry
 from builder.repo import Overrides
 from builder.revisions import in_github_actions, is_ci, warning_lines
-from builder.workspace import Selection, select
+from builder.workspace import Selection, select, with_strays
 
 _VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
 _USERINFO_RE = re.compile(r"//[^/@]+@")
@@ -44,6 +45,9 @@ class BuildRequest:
     dry_run: bool = False
     jobs: int = 2
     allow_dirty: bool = False
+    # Send files git ignores that a build context keeps (generated artifacts): refused for a
+    # push otherwise, since the key and tags would describe a commit that lacks them.
+    include_ignored: bool = False
     push_by_digest: bool = False
     digests_dir: Path | None = None
     reconcile: bool | None = None  # None: on in CI, off locally
@@ -68,7 +72,7 @@ class BuildReport:
 def credentials_for(registry: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
     """Registry credentials from the environment, never from argv."""
     pairs = [("BUILDER_REGISTRY_USER", "BUILDER_REGISTRY_PASSWORD")]
-    if registry in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+    if is_docker_hub(registry):
         pairs.insert(0, ("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"))
     for user_key, secret_key in pairs:
         user, secret = environ.get(user_key), environ.get(secret_key)
@@ -270,6 +274,19 @@ def prepare(
     # throwaway worktree of the head commit, so tags never describe other files.
     from_disk = selection.range.head is None or (is_head and not tree_dirty)
     pushing = request.push or request.push_by_digest
+    if from_disk:
+        selection = with_strays(git, selection)
+    if selection.strays and pushing and not request.dry_run and not request.include_ignored:
+        files = [p for paths in selection.strays.values() for p in paths]
+        shown = ", ".join(printable(p) for p in files[:5])
+        more = f" and {len(files) - 5} more" if len(files) > 5 else ""
+        raise UserError(
+            f"{len(files)} file(s) git ignores are in the build contexts of "
+            f"{', '.join(selection.strays)}: {shown}{more}; refusing to push images that "
+            "no commit describes",
+            hint="delete them, or pass --include-ignored to send them (their content then "
+            "counts in the content key, so CI's clean checkout never mistakes it for its own)",
+        )
     if dirty and pushing and not request.dry_run and not request.allow_dirty:
         raise UserError(
             "the working tree has uncommitted changes; refusing to push images "
@@ -297,6 +314,9 @@ def prepare(
             platforms=None if request.push_by_digest else request.platforms,
             use_git=not request.refresh,
             force=forced if request.force else (),
+            extra_ids=git.disk_ids([p for ps in selection.strays.values() for p in ps])
+            if selection.strays
+            else None,
         )
         if request.refresh and keys is None:
             raise UserError(

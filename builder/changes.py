@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Literal
@@ -210,3 +210,50 @@ def _close(graph: ImageGraph, direct: dict[str, set[Reason]], removed: tuple[str
         if n in reasons
     )
     return Affected(images=images, removed=removed)
+
+
+def _context_members(graph: ImageGraph, path: str) -> Iterable[tuple[Image, str]]:
+    """Each image whose build context holds `path`, with the path relative to it."""
+    for image in graph.images.values():
+        context = str(image.config.context)
+        if context == ".":
+            yield image, path
+        elif path.startswith(context + "/"):
+            yield image, path[len(context) + 1 :]
+
+
+def stray_directory_matters(graph: ImageGraph, directory: str) -> bool:
+    """Whether a build could send something from an ignored `directory` (so it is worth a
+    walk): some image's context holds it and its .dockerignore keeps part of it."""
+    return any(
+        not IgnoreMatcher.from_text(image.ignore_text).excludes_directory(relative)
+        for image, relative in _context_members(graph, directory)
+    )
+
+
+def compute_strays(graph: ImageGraph, paths: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """image -> the files among `paths` (present on disk, ignored by git) that its build
+    context would send: in its context and kept by its .dockerignore."""
+    strays: dict[str, list[str]] = {}
+    matchers: dict[str, IgnoreMatcher] = {}
+    for path in paths:
+        for image, relative in _context_members(graph, path):
+            matcher = matchers.get(image.name)
+            if matcher is None:
+                matcher = matchers[image.name] = IgnoreMatcher.from_text(image.ignore_text)
+            if not matcher.excludes(relative):
+                strays.setdefault(image.name, []).append(path)
+    return {name: tuple(sorted(found)) for name, found in sorted(strays.items())}
+
+
+def describe_strays(strays: Mapping[str, tuple[str, ...]], *, most: int = 3) -> list[str]:
+    """One line per image: which files a build from this disk would send that no commit has."""
+    lines = []
+    for name, paths in strays.items():
+        shown = ", ".join(printable(p) for p in paths[:most])
+        more = f" and {len(paths) - most} more" if len(paths) > most else ""
+        lines.append(
+            f"{name}: {len(paths)} file(s) git ignores are in its build context and a build "
+            f"from this checkout sends them: {shown}{more}"
+        )
+    return lines

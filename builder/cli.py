@@ -198,7 +198,7 @@ def affected(
     """List the images a change affects, and why."""
     from builder.render import render_affected, render_explain
     from builder.revisions import is_ci
-    from builder.workspace import open_git, select
+    from builder.workspace import open_git, select, with_strays
 
     def body() -> None:
         environ = dict(os.environ)
@@ -210,6 +210,10 @@ def affected(
             environ=environ,
             overrides=overrides_of(registry, namespace),
         )
+        if selection.range.head is None or (
+            selection.range.head == git.head() and not git.is_dirty()
+        ):
+            selection = with_strays(git, selection)  # what a build from this disk sends
         keys = None
         if is_ci(environ) if reconcile is None else reconcile:
             # Imported here: the registry client is slow to import and planning is hot.
@@ -296,6 +300,14 @@ def build(
     allow_dirty: Annotated[
         bool, typer.Option("--allow-dirty", help="Push from a dirty working tree (-dirty tags).")
     ] = False,
+    include_ignored: Annotated[
+        bool,
+        typer.Option(
+            "--include-ignored",
+            help="Push although build contexts hold files git ignores (generated artifacts); "
+            "they count in the content key.",
+        ),
+    ] = False,
     push_by_digest: Annotated[
         bool,
         typer.Option(
@@ -338,6 +350,7 @@ def build(
             dry_run=dry_run,
             jobs=jobs,
             allow_dirty=allow_dirty,
+            include_ignored=include_ignored,
             push_by_digest=push_by_digest,
             digests_dir=digests_dir,
             reconcile=reconcile,

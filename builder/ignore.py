@@ -196,6 +196,19 @@ class IgnoreMatcher:
                 excluded = not pattern.exclusion
         return excluded
 
+    def excludes_directory(self, path: str) -> bool:
+        """Whether nothing under directory `path` can be sent: it is excluded and no `!`
+        pattern reaches inside it. Conservative: False whenever that is unclear."""
+        if not self.excludes(path):
+            return False
+        inside = path + "/"
+        for pattern in self._patterns:
+            if pattern.exclusion:
+                prefix = literal_prefix(pattern.body)
+                if prefix.startswith(inside) or inside.startswith(prefix):
+                    return False
+        return True
+
     def kept(self, paths: Sequence[str]) -> list[str]:
         """The paths (context-relative, sorted) the build context keeps, fast enough for
         every file of a big repo: whitelist-style files (`*` then `!dir/`) only look at

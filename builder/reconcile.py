@@ -72,6 +72,7 @@ def fetch_key_report(
     client: RegistryHTTP,
     *,
     platforms: tuple[str, ...] | None = None,
+    extra_ids: Mapping[str, str] | None = None,
     jobs: int = 16,
     clock: Callable[[], float] = time.monotonic,
 ) -> KeyReport:
@@ -93,7 +94,7 @@ def fetch_key_report(
         base_digests = {r: d for r, d in pool.map(digest_of, externals) if d}
         keys = compute_keys(
             graph,
-            git.file_ids(selection.range.head),
+            {**git.file_ids(selection.range.head), **(extra_ids or {})},
             base_digests=base_digests,
             platforms=platforms,
         )
@@ -125,12 +126,13 @@ def reconcile(
     platforms: tuple[str, ...] | None = None,
     use_git: bool = True,
     force: Iterable[str] = (),
+    extra_ids: Mapping[str, str] | None = None,
 ) -> tuple[Selection, KeyReport | None]:
     """The selection with reconciled affected images; unchanged (and a loud warning) when
     the registry cannot be asked."""
     client = RegistryHTTP(credentials=credentials)
     try:
-        report = fetch_key_report(git, selection, client, platforms=platforms)
+        report = fetch_key_report(git, selection, client, platforms=platforms, extra_ids=extra_ids)
     except RegistryError as exc:
         warning = f"reconcile skipped, falling back to the git diff: {exc.message}"
         return replace(selection, warnings=(*selection.warnings, warning)), None

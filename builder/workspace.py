@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from builder.changes import Affected, compute_affected, compute_all, orphan_warnings
+from builder.changes import (
+    Affected,
+    compute_affected,
+    compute_all,
+    compute_strays,
+    describe_strays,
+    orphan_warnings,
+    stray_directory_matters,
+)
 from builder.errors import GitError, UserError
 from builder.git import Git, RevisionSnapshot, WorktreeSnapshot
+from builder.graph import ImageGraph
 from builder.model import CONFIG_FILE, IMAGE_FILE
 from builder.parse_cache import ParseCache
 from builder.repo import Overrides, Repo, Snapshot, load_repo, load_settings
@@ -23,6 +32,8 @@ class Selection:
     range: Range
     affected: Affected
     warnings: tuple[str, ...]
+    # Files git ignores that a build from this disk would send, per image (working tree).
+    strays: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def snapshot_of(git: Git, sha: str | None) -> Snapshot:
@@ -91,6 +102,24 @@ def select(
     if base_graph is not None:
         warnings.extend(orphan_warnings(base_graph, repo.graph, affected.removed))
     return Selection(repo=repo, range=rng, affected=affected, warnings=tuple(warnings))
+
+
+def with_strays(git: Git, selection: Selection) -> Selection:
+    """The selection with the files git ignores that a build from the disk would send,
+    each image's named in a warning: no diff, no commit and no key knows them."""
+    strays = find_strays(git, selection.repo.graph)
+    if not strays:
+        return selection
+    warnings = (*selection.warnings, *describe_strays(strays))
+    return replace(selection, strays=strays, warnings=warnings)
+
+
+def find_strays(git: Git, graph: ImageGraph) -> dict[str, tuple[str, ...]]:
+    contexts = sorted({str(i.config.context) for i in graph.images.values()})
+    if "." in contexts:
+        contexts = ["."]
+    ignored = git.ignored(contexts, descend=lambda d: stray_directory_matters(graph, d))
+    return compute_strays(graph, ignored)
 
 
 def open_parse_cache(git: Git) -> ParseCache:

@@ -111,6 +111,39 @@ class RegistryAPI:
                         return extracted.read() if extracted else None
         return None
 
+    def entries(self, repository: str, reference: str, platform: str) -> dict[str, Entry]:
+        """Every path of the image for `platform`, as its layers stack up (no whiteouts:
+        for the FROM scratch images the exactness tests build)."""
+        digest = self.platforms(repository, reference)[platform]
+        manifest = self.manifest(repository, digest)
+        found: dict[str, Entry] = {}
+        for layer in manifest.body["layers"]:
+            blob, _ = self._get(f"{repository}/blobs/{layer['digest']}")
+            data = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                for member in tar.getmembers():
+                    content = b""
+                    if member.isfile():
+                        extracted = tar.extractfile(member)
+                        content = extracted.read() if extracted else b""
+                    found[member.name.lstrip("./").rstrip("/")] = Entry(
+                        kind=member.type.decode(),
+                        mode=member.mode & 0o7777,
+                        link=member.linkname,
+                        content=content,
+                    )
+        return found
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path of an image layer, as a build's output shows it."""
+
+    kind: str  # tar type flag: "0" file, "2" symlink, "5" directory
+    mode: int
+    link: str
+    content: bytes
+
 
 # -- Additions for the fault tests (tests/integration/test_faults.py) -----------------------
 
