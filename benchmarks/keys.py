@@ -27,15 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.run import ensure_repo  # noqa: E402 - after the path set-up above
-from builder.git import Git  # noqa: E402
+from builder.context import compute_context  # noqa: E402
 from builder.keys import compute_keys  # noqa: E402
 from builder.reconcile import fetch_key_report  # noqa: E402
-from builder.registry import RegistryHTTP  # noqa: E402
+from builder.registry import Registry  # noqa: E402
 from builder.repo import Overrides  # noqa: E402
 from builder.workspace import select  # noqa: E402
 
 
-class LoopbackClient(RegistryHTTP):
+class LoopbackClient(Registry):
     """Sends every lookup to the loopback registry: the generated repo names docker.io,
     which this machine cannot reach; the paths and the request count stay the same."""
 
@@ -53,10 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     repo = ROOT / ".bench" / "repo"
     ensure_repo(repo, images=1000, files=50_000, seed=1, fresh=False)
-    git = Git(repo)
-    overrides = Overrides()
-    environ = {"CI": "true"}
-    selection = select(git, base="HEAD~1", head="HEAD", environ=environ, overrides=overrides)
+    ctx = compute_context(repo, {**os.environ, "CI": "true"}, head="HEAD")
+    git = ctx.git
+    selection = select(ctx, base="HEAD~1", overrides=Overrides())
     graph = selection.repo.graph
 
     listing, computing = [], []

@@ -274,7 +274,8 @@ def phases_child(repo: Path, repeat: int) -> None:
     started = time.perf_counter()
     import builder.cli  # noqa: F401 - what the CLI pays before it does any work
     import builder.repo as repo_module
-    from builder import render, workspace
+    from builder import context, workspace
+    from builder.render import text as render
 
     imported = time.perf_counter() - started
     phases = Phases()
@@ -297,20 +298,20 @@ def phases_child(repo: Path, repeat: int) -> None:
         phases.clear()
 
     for i in range(repeat + 1):  # the first run warms up and is dropped
-        git_ = workspace.open_git(repo, environ)
+        ctx = context.compute_context(repo, environ, head="HEAD")
+        git_ = ctx.git
         phases.clear()
         started = clocks()
         head = git_.resolve("HEAD")
         loaded = repo_module.load_repo(workspace.snapshot_of(git_, head), overrides)
         record("load", i > 0, started)
         started = clocks()
-        selection = workspace.select(
-            git_, base="HEAD~1", head="HEAD", environ=environ, overrides=overrides
-        )
+        selection = workspace.select(ctx, base="HEAD~1", overrides=overrides)
         render.render_affected(selection, "names")
         record("select", i > 0, started)
         started = clocks()
-        workspace.select(git_, base="HEAD~1", head=None, environ=environ, overrides=overrides)
+        worktree = context.compute_context(repo, environ)
+        workspace.select(worktree, base="HEAD~1", overrides=overrides)
         record("worktree", i > 0, started)
     results["images"] = len(loaded.graph.images)
     results["affected"] = len(selection.affected.images)

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import python_on_whales
 import python_on_whales.exceptions
 
 from builder import proc
+from builder.context import EngineOptions
 from builder.errors import EngineError, RegistryError
 from builder.refs import DOCKER_HUB_LOGIN_SERVER, is_docker_hub
 
@@ -44,19 +45,40 @@ class BakeResult:
         return bool(_TRANSIENT.search(_PROCESS_FAILED.sub("", self.error)))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Driver:
+    """What the selected buildx builder can do, decided from the driver it reports."""
+
+    name: str  # docker, docker-container, remote, kubernetes, cloud...
+
+    @property
+    def pushes_by_digest(self) -> bool:
+        """The docker driver exports into the engine's image store, which cannot push an
+        untagged image: per-platform builds push under a staging tag there instead."""
+        return self.name != "docker"
+
+    @property
+    def loads(self) -> bool:
+        """Results without a push land in the engine's image store (runnable, and findable
+        by name for a dependant's bake); elsewhere they stay in the build cache."""
+        return self.name == "docker"
+
+
 class Buildx:
     """docker buildx for one run: an isolated docker config when we log in ourselves."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = dict(os.environ if environ is None else environ)
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self._options = options or EngineOptions(environ=dict(os.environ))
+        self._environ = dict(self._options.environ)
+        self._builder = self._options.builder
         self._config_dir: tempfile.TemporaryDirectory[str] | None = None
         self._client = self._make_client()
-        self.driver: str | None = None  # known after check()
+        self.driver: Driver | None = None  # known after connect()
         self._connected: tuple[str, Any] | None = None
 
     def _make_client(self) -> python_on_whales.DockerClient:
         config = self._config_dir.name if self._config_dir is not None else None
-        return python_on_whales.DockerClient(config=config, host=self._environ.get("DOCKER_HOST"))
+        return python_on_whales.DockerClient(config=config, host=self._options.host)
 
     def close(self) -> None:
         if self._config_dir is not None:
@@ -68,6 +90,10 @@ class Buildx:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _builder_arg(self) -> dict[str, Any]:
+        """`--builder NAME` when one was chosen; otherwise buildx uses its current one."""
+        return {"builder": self._builder} if self._builder else {}
 
     # -- checks ----------------------------------------------------------------------------
 
@@ -95,11 +121,11 @@ class Buildx:
         """The CLI, the daemon and a bootstrapped builder, asked once per run."""
         if self._connected is None:
             self._connected = self._connect()
-            self.driver = self._connected[1].driver
+            self.driver = Driver(name=str(self._connected[1].driver))
         return self._connected
 
     def _connect(self) -> tuple[str, Any]:
-        host = self._environ.get("DOCKER_HOST", "the default socket")
+        host = self._options.host or "the default socket"
         if shutil.which("docker", path=self._environ.get("PATH")) is None:
             raise EngineError(
                 "the docker CLI is not installed", hint="install Docker, or run scripts/engine up"
@@ -123,8 +149,13 @@ class Buildx:
                 hint="start Docker, check DOCKER_HOST, or run scripts/engine up",
             ) from None
         try:
-            builder = self._client.buildx.inspect(bootstrap=True)
+            builder = self._client.buildx.inspect(self._builder, bootstrap=True)
         except python_on_whales.exceptions.DockerException as exc:
+            if self._builder is not None:
+                raise EngineError(
+                    f"buildx builder {self._builder!r} is not usable: {_first_line(exc.stderr)}",
+                    hint="docker buildx ls lists the builders; check --builder or 'builder:'",
+                ) from None
             raise EngineError(f"buildx has no usable builder: {_first_line(exc.stderr)}") from None
         return version, builder
 
@@ -142,7 +173,7 @@ class Buildx:
         """Log in for this run only: credentials go to a private config dir via stdin."""
         if self._config_dir is None:
             self._config_dir = tempfile.TemporaryDirectory(prefix="builder-docker-config-")
-            existing = Path(self._environ.get("DOCKER_CONFIG", Path.home() / ".docker"))
+            existing = self._options.docker_config
             source = existing / "config.json"
             data: dict[str, Any] = {}
             if source.is_file():
@@ -194,6 +225,7 @@ class Buildx:
             try:
                 stream = self._client.buildx.bake(
                     targets,
+                    **self._builder_arg(),
                     files=[bake_file],
                     progress="plain",
                     metadata_file=metadata_file,
@@ -215,7 +247,7 @@ class Buildx:
     def imagetools_create(self, sources: list[str], tags: list[str]) -> str | None:
         """Join per-platform pushes into one multi-arch tag set; the error line, or None."""
         try:
-            self._client.buildx.imagetools.create(sources=sources, tags=tags)
+            self._client.buildx.imagetools.create(sources=sources, tags=tags, **self._builder_arg())
         except python_on_whales.exceptions.DockerException as exc:
             return _first_line(exc.stderr)
         return None

@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -18,7 +18,9 @@ from builder.errors import EXIT_BUG, BuilderError
 from builder.repo import Overrides
 
 if TYPE_CHECKING:
-    from builder.build import BuildReport
+    from builder.ci import CIFacts
+    from builder.context import RunContext
+    from builder.reports import BuildReport
 
 app = typer.Typer(
     add_completion=False,
@@ -43,11 +45,22 @@ class GraphFormat(StrEnum):
     dot = "dot"
 
 
-def warn(message: str, environ: Mapping[str, str]) -> None:
+def warn(message: str, ci: CIFacts) -> None:
     from builder.revisions import warning_lines
 
-    for line in warning_lines(message, environ):
+    for line in warning_lines(message, ci):
         typer.echo(line, err=True)
+
+
+def log(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def context(repo: Path, *, head: str | None = None, builder: str | None = None) -> RunContext:
+    """The run context: the one place a command's run reads the environment."""
+    from builder.context import compute_context
+
+    return compute_context(repo, os.environ, head=head, builder=builder)
 
 
 def guarded(action: Callable[[], T]) -> T:
@@ -55,16 +68,19 @@ def guarded(action: Callable[[], T]) -> T:
     try:
         return action()
     except BuilderError as exc:
+        from builder.ci import compute_ci_facts
+        from builder.publish import write_summary
+
         typer.echo(f"error: {exc.render()}", err=True)
-        if os.environ.get("GITHUB_ACTIONS") == "true" and exc.file:
+        ci = compute_ci_facts(os.environ)
+        if ci.annotations and exc.file:
             line = f",line={exc.line}" if exc.line else ""
             hint = f" ({exc.hint})" if exc.hint else ""
             typer.echo(f"::error file={exc.file}{line}::{exc.message}{hint}", err=True)
-        summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if os.environ.get("GITHUB_ACTIONS") == "true" and summary and exc.exit_code == 2:
+        if ci.annotations and exc.exit_code == 2:
             # The job page says why nothing was built, not just the log.
-            with contextlib.suppress(OSError), Path(summary).open("a", encoding="utf-8") as out:
-                out.write(f"## builder: error\n\n> [!CAUTION]\n> `{exc.render()}`\n\n")
+            with contextlib.suppress(BuilderError):
+                write_summary(f"## builder: error\n\n> [!CAUTION]\n> `{exc.render()}`\n\n", ci)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
@@ -196,34 +212,17 @@ def affected(
     repo: RepoOpt = Path(),
 ) -> None:
     """List the images a change affects, and why."""
-    from builder.render import render_affected, render_explain
-    from builder.revisions import is_ci
-    from builder.workspace import open_git, select, with_strays
+    from builder.commands.affected import AffectedRequest, run_affected
+    from builder.render.text import render_affected, render_explain
 
     def body() -> None:
-        environ = dict(os.environ)
-        git = open_git(repo, environ)
-        selection = select(
-            git,
-            base=base,
-            head=head,
-            environ=environ,
-            overrides=overrides_of(registry, namespace),
+        ctx = context(repo, head=head)
+        request = AffectedRequest(
+            base=base, reconcile=reconcile, overrides=overrides_of(registry, namespace)
         )
-        if selection.range.head is None or (
-            selection.range.head == git.head() and not git.is_dirty()
-        ):
-            selection = with_strays(git, selection)  # what a build from this disk sends
-        keys = None
-        if is_ci(environ) if reconcile is None else reconcile:
-            # Imported here: the registry client is slow to import and planning is hot.
-            from builder.build import credentials_for
-            from builder.reconcile import reconcile as run_reconcile
-
-            credentials = credentials_for(selection.repo.settings.registry, environ)
-            selection, keys = run_reconcile(git, selection, credentials=credentials)
+        selection, keys = run_affected(ctx, request)
         for message in selection.warnings:
-            warn(message, environ)
+            warn(message, ctx.ci)
         if explain and fmt is AffectedFormat.table:
             typer.echo(render_explain(selection, keys))
             return
@@ -245,15 +244,14 @@ def graph(
     repo: RepoOpt = Path(),
 ) -> None:
     """Print the dependency graph of the repo's images."""
-    from builder.render import render_graph
-    from builder.repo import load_repo
-    from builder.workspace import open_git, snapshot_of
+    from builder.commands.graph import run_graph
+    from builder.git import Git
+    from builder.render.text import render_graph
 
     def body() -> None:
-        git = open_git(repo, dict(os.environ))
-        sha = git.resolve(rev) if rev is not None else None
-        loaded = load_repo(snapshot_of(git, sha), overrides_of(registry, namespace))
-        typer.echo(render_graph(loaded.graph, fmt.value))
+        git = Git.discover(repo, environ=os.environ)
+        graph = run_graph(git, rev=rev, overrides=overrides_of(registry, namespace))
+        typer.echo(render_graph(graph, fmt.value))
 
     guarded(body)
 
@@ -328,19 +326,18 @@ def build(
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
-    from builder.build import BuildRequest, render_dry_run, run_build
+    from builder.bake import Outputs
+    from builder.commands.build import BuildRequest, run_build
     from builder.plan import parse_secret
-    from builder.workspace import open_git
+    from builder.render.text import render_dry_run
 
     def body() -> None:
-        environ = dict(os.environ)
         at_least_one(jobs, "--jobs")
         check_output(metadata_file, "--metadata-file")
         check_output(digests_dir, "--digests-dir", directory=True)
         platforms = platforms_of(platform)
         request = BuildRequest(
             base=base,
-            head=head,
             everything=everything,
             only=names_of(only),
             push=push,
@@ -357,15 +354,15 @@ def build(
             verbose=verbose,
             overrides=overrides_of(registry, namespace),
         )
-        git = open_git(repo, environ)
-        report = run_build(
-            git, request, environ=environ, log=lambda line: typer.echo(line, err=True)
-        )
+        ctx = context(repo, head=head)
+        report = run_build(ctx, request, log=log)
         if dry_run:
-            hand_off(report, metadata_file, environ, show=False)
-            render_dry_run(report, git.root, sys.stdout)
+            hand_off(report, metadata_file, ctx.ci, show=False)
+            # What a docker-driver run would bake; the driver is not asked in a dry run.
+            outputs = Outputs(staging_tags=push_by_digest, load=not push)
+            sys.stdout.write(render_dry_run(report, ctx.git.root, outputs))
             return
-        hand_off(report, metadata_file, environ)
+        hand_off(report, metadata_file, ctx.ci)
 
     guarded(body)
 
@@ -398,69 +395,36 @@ def plan(
     repo: RepoOpt = Path(),
 ) -> None:
     """Print the build plan: waves of images, for people or as a GitHub Actions matrix."""
-    from builder.actions import compute_matrix, compute_matrix_outputs, matrix_json, write_outputs
-    from builder.build import BuildRequest, prepare
-    from builder.errors import UserError
-    from builder.render import render_table
-    from builder.workspace import open_git
+    from builder.commands.plan import PlanRequest, run_plan
+    from builder.publish import write_outputs
+    from builder.render.data import plan_json
+    from builder.render.github import compute_matrix, compute_matrix_outputs, matrix_json
+    from builder.render.text import render_plan_table
 
     def body() -> None:
-        environ = dict(os.environ)
         at_least_one(max_generations, "--max-generations")
         platforms = platforms_of(platform)
-        request = BuildRequest(
+        request = PlanRequest(
             base=base,
-            head=head,
             everything=everything,
             only=names_of(only),
             platforms=platforms or None,
-            push=True,
-            dry_run=True,  # planning pushes nothing, so a dirty tree is fine
+            max_generations=max_generations,
             overrides=overrides_of(registry, namespace),
         )
-        git = open_git(repo, environ)
-        prepared = prepare(git, request, environ=environ, log=lambda m: typer.echo(m, err=True))
-        the_plan = prepared.plan
-        if max_generations is not None and len(the_plan.waves) > max_generations:
-            raise UserError(
-                f"the plan has {len(the_plan.waves)} dependency waves, more than "
-                f"--max-generations {max_generations}",
-                hint="add wave jobs to the workflow",
-            )
+        ctx = context(repo, head=head)
+        the_plan = run_plan(ctx, request, log=log).plan
         matrix = compute_matrix(the_plan)
-        if environ.get("GITHUB_ACTIONS") == "true":
+        if ctx.ci.system == "github":
             tag_only = sum(1 for b in the_plan.images if b.existing is not None)
             outputs = compute_matrix_outputs(matrix, max_generations or 0, tag_only=tag_only)
-            write_outputs(outputs, environ)
+            write_outputs(outputs, ctx.ci)
         if fmt is PlanFormat.github_matrix:
             typer.echo(matrix_json(matrix))
         elif fmt is PlanFormat.json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "waves": [list(w) for w in the_plan.waves],
-                        "images": [
-                            {
-                                "name": b.name,
-                                "platforms": list(b.platforms),
-                                "tags": list(b.tags),
-                                "requires": list(b.requires),
-                            }
-                            for b in the_plan.images
-                        ],
-                        "unchanged": list(the_plan.unchanged),
-                        "removed": list(the_plan.removed),
-                    },
-                    indent=2,
-                )
-            )
+            typer.echo(json.dumps(plan_json(the_plan), indent=2))
         else:
-            rows = [
-                (str(i), b.name, ", ".join(b.platforms), ", ".join(b.requires) or "-")
-                for i, wave in enumerate(the_plan.waves, 1)
-                for b in (the_plan.get(n) for n in wave)
-            ]
-            typer.echo(render_table(("WAVE", "IMAGE", "PLATFORMS", "AFTER"), rows))
+            typer.echo(render_plan_table(the_plan))
 
     guarded(body)
 
@@ -482,26 +446,20 @@ def merge(
     repo: RepoOpt = Path(),
 ) -> None:
     """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
-    from builder.build import BuildRequest
-    from builder.merge import run_merge
-    from builder.workspace import open_git
+    from builder.commands.merge import MergeRequest, run_merge
 
     def body() -> None:
-        environ = dict(os.environ)
         check_output(metadata_file, "--metadata-file")
-        request = BuildRequest(
+        request = MergeRequest(
+            digests_dir=digests_dir,
             base=base,
-            head=head,
             everything=everything,
             only=names_of(only),
-            push=True,
             overrides=overrides_of(registry, namespace),
         )
-        git = open_git(repo, environ)
-        report = run_merge(
-            git, request, digests_dir, environ=environ, log=lambda m: typer.echo(m, err=True)
-        )
-        hand_off(report, metadata_file, environ, failed="not merged")
+        ctx = context(repo, head=head)
+        report = run_merge(ctx, request, log=log)
+        hand_off(report, metadata_file, ctx.ci, failed="not merged")
 
     guarded(body)
 
@@ -523,31 +481,24 @@ def refresh(
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
-    from builder.build import BuildRequest
+    from builder.commands.refresh import RefreshRequest, run_refresh
     from builder.plan import parse_secret
-    from builder.refresh import run_refresh
-    from builder.workspace import open_git
 
     def body() -> None:
-        environ = dict(os.environ)
         at_least_one(jobs, "--jobs")
         check_output(metadata_file, "--metadata-file")
-        request = BuildRequest(
-            head="HEAD",  # what is committed, never the working tree's edits
-            everything=True,  # no git range: the content keys alone decide
+        request = RefreshRequest(
             push=push,
+            force=force,
             jobs=jobs,
             dry_run=dry_run,
-            refresh=True,
-            force=force,
             secrets=tuple(parse_secret(s) for s in secret or ()),
             overrides=overrides_of(registry, namespace),
         )
-        git = open_git(repo, environ)
-        report, _moves = run_refresh(
-            git, request, environ=environ, log=lambda m: typer.echo(m, err=True)
-        )
-        hand_off(report, metadata_file, environ)
+        # What is committed, never the working tree's edits.
+        ctx = context(repo, head="HEAD")
+        report, _moves = run_refresh(ctx, request, log=log)
+        hand_off(report, metadata_file, ctx.ci)
 
     guarded(body)
 
@@ -555,21 +506,20 @@ def refresh(
 def hand_off(
     report: BuildReport,
     metadata_file: Path | None,
-    environ: Mapping[str, str],
+    ci: CIFacts,
     *,
     show: bool = True,
     failed: str = "failed",
 ) -> None:
     """What every building command ends with: the metadata file, the Actions summary and
     outputs, the table, and exit code 1 when an image did not make it."""
-    from builder.actions import publish
-    from builder.build import write_metadata
     from builder.errors import BuildFailed
-    from builder.render import render_build_report
+    from builder.publish import publish, write_metadata
+    from builder.render.text import render_build_report
 
     if metadata_file is not None:
         write_metadata(report, metadata_file)
-    publish(report, environ)
+    publish(report, ci)
     if not show:
         return
     typer.echo(render_build_report(report))

@@ -8,34 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
+from builder.bake import Outputs, Resolved, ancestors_in_plan, compute_definition
 from builder.buildx import BakeResult, Buildx
 from builder.errors import BuilderError
 from builder.keys import key_tag
-from builder.plan import BASE_DIGEST_LABEL, BuildPlan, ImageBuild, render_bake_target
-
-Status = Literal["built", "tagged", "failed", "skipped", "unchanged", "planned"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ImageResult:
-    name: str
-    status: Status
-    reason: str
-    repository: str = ""
-    digest: str | None = None
-    tags: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()
-    log: str = ""
-    attempts: int = 0
-    seconds: float = 0.0
-
-    @property
-    def pinned(self) -> str | None:
-        """`repo@sha256:...`: what Airflow and Argo should run."""
-        return f"{self.repository}@{self.digest}" if self.digest else None
-
+from builder.plan import BASE_DIGEST_LABEL, BuildPlan, ImageBuild
+from builder.reports import ImageResult
 
 _IMMUTABLE_TAG_RE = re.compile(r":git-[0-9a-f]{7}$")
 # A parent in one of these states has a pushed digest its dependants can build on.
@@ -146,61 +125,37 @@ class BakeRunner:
     def definition(
         self, build: ImageBuild, parents: Mapping[str, ImageResult]
     ) -> tuple[dict[str, object], list[str]]:
-        """Pushing: pin each parent to the digest this run pushed. Not pushing: bring the
-        in-plan ancestors into the same bake as cache-only targets linked by `target:`, and
-        load the image itself when `load` is set."""
+        """Resolve what the bake of `build` needs now, then compute it (see bake.py)."""
         pins = self.pin_parents(build)
-        extra: dict[str, str] = {}
         if build.base_parent is not None and build.base_parent in parents:
             base_digest = parents[build.base_parent].digest
         else:
             base_digest = pins.get(build.base_parent or "", "").partition("@")[2] or None
-        labelled = dict(build.labels)
-        if not base_digest and build.base and BASE_DIGEST_LABEL not in labelled and self.plan.push:
-            # A FROM by tag: the digest it names now. Without a label of our own the
-            # parent's would show through, naming the grandparent.
-            base_digest = self._points_at(build.base) or ""
-        if base_digest or (build.base and BASE_DIGEST_LABEL not in labelled):
-            extra[BASE_DIGEST_LABEL] = base_digest or ""
-        if self.plan.push:
-            contexts = {
+        if not base_digest and build.base and BASE_DIGEST_LABEL not in dict(build.labels):
+            # A FROM by tag: the digest it names now. Without a label of our own the parent's
+            # would show through, naming the grandparent.
+            base_digest = (self._points_at(build.base) or "") if self.plan.push else ""
+        all_pins = {build.name: pins}
+        if not self.plan.push:
+            all_pins.update(
+                (b.name, self.pin_parents(b))
+                for b in ancestors_in_plan(build, self.plan)
+                if b is not build
+            )
+        resolved = Resolved(
+            parents={
                 p: f"docker-image://{r.pinned}" for p, r in parents.items() if r.pinned is not None
-            }
-            contexts.update(pins)
-            staging = self.plan.push_by_digest and self.staging_tags
-            target = render_bake_target(
-                build,
-                root=self.root,
-                parent_contexts=contexts,
-                extra_labels=extra,
-                push=True,
-                by_digest=self.plan.push_by_digest and not staging,
-            )
-            if staging:
-                target["tags"] = [f"{build.repository}:{build.staging_tag}"]
-            return {"target": {build.target: target}}, [build.target]
-        closure: list[ImageBuild] = []
-        stack = [build.name]
-        while stack:
-            current = self.plan.get(stack.pop())
-            if current not in closure:
-                closure.append(current)
-                stack.extend(current.requires)
-        targets = {b.name: b.target for b in closure}
-        definition = {
-            b.target: render_bake_target(
-                b,
-                root=self.root,
-                parent_contexts={p: f"target:{targets[p]}" for p, _ in b.parents}
-                | (pins if b is build else self.pin_parents(b)),
-                extra_labels=extra if b is build else None,
-                push=False,
-            )
-            for b in closure
-        }
-        if self.load:
-            definition[build.target]["output"] = ["type=image"]
-        return {"target": definition}, [build.target]
+            },
+            pins=all_pins,
+            base_digest=base_digest,
+        )
+        return compute_definition(
+            build,
+            self.plan,
+            root=self.root,
+            resolved=resolved,
+            outputs=Outputs(staging_tags=self.staging_tags, load=self.load),
+        )
 
     def pin_parents(self, build: ImageBuild) -> dict[str, str]:
         """Contexts for parents another run built: their `git-<sha>` tag, as a digest."""

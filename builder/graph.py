@@ -119,27 +119,3 @@ def _edge_source(child: Image, parent: Image) -> tuple[PurePosixPath, int | None
     if parent.name in child.config.depends_on and child.config.config_file is not None:
         return child.config.config_file, child.config.line_of("depends_on")
     return child.config.dockerfile, None
-
-
-def render_mermaid(graph: ImageGraph, highlight: Mapping[str, str] | None = None) -> str:
-    """A mermaid flowchart; `highlight` maps image names to a CSS class to apply."""
-    ids = {name: f"n{i}" for i, name in enumerate(graph.order)}
-    lines = ["graph TD"]
-    for name in graph.order:
-        lines.append(f'  {ids[name]}["{name}"]')
-    for parent, child in graph.edges():
-        lines.append(f"  {ids[parent]} --> {ids[child]}")
-    for name, css in sorted((highlight or {}).items()):
-        if name in ids:
-            lines.append(f"  class {ids[name]} {css}")
-    return "\n".join(lines)
-
-
-def render_dot(graph: ImageGraph) -> str:
-    lines = ["digraph images {"]
-    for name in graph.order:
-        lines.append(f'  "{name}";')
-    for parent, child in graph.edges():
-        lines.append(f'  "{parent}" -> "{child}";')
-    lines.append("}")
-    return "\n".join(lines)

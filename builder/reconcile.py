@@ -3,8 +3,9 @@ forgotten; the deciding is pure (`compute_reconciled`), the asking is batched he
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
@@ -13,19 +14,10 @@ from builder.errors import RegistryError
 from builder.git import Git
 from builder.graph import ImageGraph
 from builder.keys import compute_keys, key_tag
+from builder.plan import sanitize_tag
 from builder.refs import InvalidReference, parse_reference
-from builder.registry import RegistryHTTP
-from builder.workspace import Selection
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeyReport:
-    keys: Mapping[str, str]  # image -> content key
-    present: frozenset[str]  # images whose key tag the registry holds
-    digests: Mapping[str, str] = field(default_factory=dict)  # those images -> key digest
-    base_digests: Mapping[str, str]  # external reference -> digest now
-    requests: int = 0
-    seconds: float = 0.0
+from builder.registry import Registry
+from builder.reports import KeyReport, Selection
 
 
 def compute_reconciled(
@@ -58,38 +50,119 @@ def compute_reconciled(
     return Affected(images=tuple(images), removed=git_affected.removed)
 
 
-def _split(reference: str) -> tuple[str, str, str] | None:
+STATE_MEDIA_TYPE = "application/vnd.builder.state.v1+json"
+STATE_REPOSITORY = "builder-state"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """What the registry held after the last successful push on a branch: each image's
+    content key and the digest pushed under it, and the external bases' digests then.
+    Reconcile reads it first and asks the registry only about what it does not know."""
+
+    images: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (key, digest)
+    bases: Mapping[str, str] = field(default_factory=dict)  # reference -> digest
+
+    def to_json(self) -> bytes:
+        data = {
+            "version": 1,
+            "images": {n: {"key": k, "digest": d} for n, (k, d) in sorted(self.images.items())},
+            "bases": dict(sorted(self.bases.items())),
+        }
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+def parse_state(data: bytes | None) -> State | None:
+    """A state artifact's content; None for anything builder did not write."""
     try:
-        ref = parse_reference(reference)
-    except InvalidReference:
+        raw = json.loads(data or b"")
+    except ValueError:
         return None
-    return ref.domain, ref.path, ref.digest or ref.tag or "latest"
+    if not isinstance(raw, dict) or raw.get("version") != 1:
+        return None
+    images, bases = raw.get("images"), raw.get("bases")
+    if not isinstance(images, dict) or not isinstance(bases, dict):
+        return None
+    return State(
+        images={
+            str(n): (str(v["key"]), str(v["digest"]))
+            for n, v in images.items()
+            if isinstance(v, dict)
+            and v.get("key")
+            and str(v.get("digest", "")).startswith("sha256:")
+        },
+        bases={str(r): str(d) for r, d in bases.items() if str(d).startswith("sha256:")},
+    )
+
+
+def state_tags(branch: str | None, default_branch: str) -> tuple[str, ...]:
+    """Where a run reads the state: its branch's, then the default branch's (content keys
+    mean the same on every branch)."""
+    own = sanitize_tag(branch) if branch else ""
+    default = sanitize_tag(default_branch) or "main"
+    return tuple(dict.fromkeys(t for t in (own, default) if t))
+
+
+def state_reference(prefix: str, tag: str) -> str:
+    return f"{prefix}/{STATE_REPOSITORY}:{tag}"
+
+
+def load_state(registry: Registry, prefix: str, tags: Sequence[str]) -> State | None:
+    for tag in tags:
+        try:
+            state = parse_state(registry.read_artifact(state_reference(prefix, tag)))
+        except RegistryError:
+            return None
+        if state is not None:
+            return state
+    return None
+
+
+def updated_state(previous: State | None, report: KeyReport, pushed: Mapping[str, str]) -> State:
+    """The state after a run: `pushed` maps images to the digest now under their key."""
+    images = dict(previous.images) if previous is not None else {}
+    images.update((n, (report.keys[n], d)) for n, d in pushed.items() if n in report.keys)
+    bases = {**(previous.bases if previous is not None else {}), **report.base_digests}
+    return State(images=images, bases=bases)
+
+
+def save_state(registry: Registry, prefix: str, tag: str, state: State) -> None:
+    registry.write_artifact(state_reference(prefix, tag), state.to_json(), STATE_MEDIA_TYPE)
 
 
 def fetch_key_report(
     git: Git,
     selection: Selection,
-    client: RegistryHTTP,
+    client: Registry,
     *,
     platforms: tuple[str, ...] | None = None,
     extra_ids: Mapping[str, str] | None = None,
+    state: State | None = None,
+    fresh_bases: bool = True,
     jobs: int = 16,
     clock: Callable[[], float] = time.monotonic,
 ) -> KeyReport:
-    """Compute every key and look up base digests and key tags, concurrently."""
+    """Compute every key and find which the registry holds: from `state` where it knows,
+    by asking (concurrently) where it does not. External bases are asked for unless
+    `fresh_bases` is off and the state recorded them (a push builds on the digests the
+    last refresh or push saw; moving them is the nightly refresh's job)."""
     started = clock()
+    requests_before = client.requests
     graph = selection.repo.graph
+    known = state or State()
     externals = sorted({r for image in graph.images.values() for r in image.external_parents})
     with ThreadPoolExecutor(max_workers=jobs) as pool:
 
         def digest_of(reference: str) -> tuple[str, str | None]:
-            parts = _split(reference)
-            if parts is None:
+            try:
+                ref = parse_reference(reference)
+            except InvalidReference:
                 return reference, None
-            domain, path, ref = parts
-            if ref.startswith("sha256:"):
-                return reference, ref
-            return reference, client.head_manifest(domain, path, ref)
+            if ref.digest:
+                return reference, ref.digest
+            if not fresh_bases and reference in known.bases:
+                return reference, known.bases[reference]
+            return reference, client.head(reference)
 
         base_digests = {r: d for r, d in pool.map(digest_of, externals) if d}
         keys = compute_keys(
@@ -100,11 +173,10 @@ def fetch_key_report(
         )
 
         def present(name: str) -> tuple[str, str | None]:
-            parts = _split(graph.images[name].repository)
-            if parts is None:
-                return name, None
-            domain, path, _ = parts
-            return name, client.head_manifest(domain, path, key_tag(keys[name]))
+            recorded = known.images.get(name)
+            if recorded is not None and recorded[0] == keys[name]:
+                return name, recorded[1]
+            return name, client.head(f"{graph.images[name].repository}:{key_tag(keys[name])}")
 
         found = {n: d for n, d in pool.map(present, graph.order) if d is not None}
     return KeyReport(
@@ -113,7 +185,7 @@ def fetch_key_report(
         # A registry that sends no digest header leaves the key known but not taggable.
         digests={n: d for n, d in found.items() if d},
         base_digests=base_digests,
-        requests=client.requests,
+        requests=client.requests - requests_before,
         seconds=clock() - started,
     )
 
@@ -121,23 +193,30 @@ def fetch_key_report(
 def reconcile(
     git: Git,
     selection: Selection,
+    registry: Registry,
     *,
-    credentials: tuple[str, str] | None,
     platforms: tuple[str, ...] | None = None,
     use_git: bool = True,
     force: Iterable[str] = (),
     extra_ids: Mapping[str, str] | None = None,
+    state: State | None = None,
+    fresh_bases: bool = True,
 ) -> tuple[Selection, KeyReport | None]:
     """The selection with reconciled affected images; unchanged (and a loud warning) when
     the registry cannot be asked."""
-    client = RegistryHTTP(credentials=credentials)
     try:
-        report = fetch_key_report(git, selection, client, platforms=platforms, extra_ids=extra_ids)
+        report = fetch_key_report(
+            git,
+            selection,
+            registry,
+            platforms=platforms,
+            extra_ids=extra_ids,
+            state=state,
+            fresh_bases=fresh_bases,
+        )
     except RegistryError as exc:
         warning = f"reconcile skipped, falling back to the git diff: {exc.message}"
         return replace(selection, warnings=(*selection.warnings, warning)), None
-    finally:
-        client.close()
     affected = compute_reconciled(
         selection.repo.graph, selection.affected, report, use_git=use_git, force=force
     )

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-from builder.errors import GitError
-from builder.git import NULL_SHA, Git
+from builder.ci import NULL_SHA, CIFacts
+from builder.context import Head
+from builder.git import Git
+from builder.reports import Range
 
 _SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
 # A full object id: what CI hands over, and plausibly missing after a force push. A shorter
@@ -18,76 +15,24 @@ _SHA_RE = re.compile(r"^[0-9a-f]{7,64}$")
 _FULL_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Range:
-    base: str | None  # a commit or tree id; None when there is no usable base
-    head: str | None  # a commit id; None for the working tree
-    base_label: str
-    head_label: str
-    all_reason: str | None = None  # set when every image must count as affected
-    warnings: tuple[str, ...] = ()
-
-
-def is_ci(environ: Mapping[str, str]) -> bool:
-    return environ.get("CI", "").lower() in ("true", "1") or in_github_actions(environ)
-
-
-def in_github_actions(environ: Mapping[str, str]) -> bool:
-    return environ.get("GITHUB_ACTIONS") == "true"
-
-
-def warning_lines(message: str, environ: Mapping[str, str]) -> tuple[str, ...]:
-    """A warning for the log; inside GitHub Actions also as an annotation."""
+def warning_lines(message: str, ci: CIFacts) -> tuple[str, ...]:
+    """A warning for the log; where the CI understands it, also as an annotation."""
     plain = f"warning: {message}"
-    return (f"::warning::{message}", plain) if in_github_actions(environ) else (plain,)
-
-
-def load_event(environ: Mapping[str, str]) -> dict[str, Any]:
-    """The GitHub Actions event payload, or {} outside Actions or when unreadable."""
-    path = environ.get("GITHUB_EVENT_PATH")
-    if not in_github_actions(environ) or not path:
-        return {}
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def event_base(environ: Mapping[str, str], event: Mapping[str, Any]) -> str | None:
-    """The base a GitHub event implies: a push's `before`, a pull request's base SHA."""
-    name = environ.get("GITHUB_EVENT_NAME", "")
-    if name in ("pull_request", "pull_request_target"):
-        pull = event.get("pull_request")
-        base = pull.get("base") if isinstance(pull, dict) else None
-        sha = base.get("sha") if isinstance(base, dict) else None
-        return sha if isinstance(sha, str) else None
-    if name == "push":
-        before = event.get("before")
-        return before if isinstance(before, str) else None
-    return None
+    return (f"::warning::{message}", plain) if ci.annotations else (plain,)
 
 
 def resolve_range(
     git: Git,
     *,
     base: str | None,
-    head: str | None,
-    environ: Mapping[str, str],
+    head: Head,
+    ci: CIFacts,
     default_branch: str,
 ) -> Range:
+    """The base to compare `head` with: `--base`, else what the CI says, else HEAD~1."""
     warnings: list[str] = []
-    if head is not None:
-        head_sha: str | None = git.resolve(head)
-        head_label = head
-    elif is_ci(environ):
-        head_sha = git.head()
-        if head_sha is None:
-            raise GitError("the repository has no commits", hint="commit something first")
-        head_label = "HEAD"
-    else:
-        head_sha, head_label = None, "working tree"
-    tip = head_sha or git.head()
+    head_sha = head.tree
+    tip = head.commit
 
     def everything(reason: str) -> Range:
         warnings.append(f"{reason}: treating every image as affected")
@@ -95,7 +40,7 @@ def resolve_range(
             base=None,
             head=head_sha,
             base_label="(none)",
-            head_label=head_label,
+            head_label=head.label,
             all_reason=reason,
             warnings=tuple(warnings),
         )
@@ -105,15 +50,20 @@ def resolve_range(
             base=sha,
             head=head_sha,
             base_label=label,
-            head_label=head_label,
+            head_label=head.label,
             warnings=tuple(warnings),
         )
 
     source = "--base"
-    if base is None:
-        event = load_event(environ)
-        base = event_base(environ, event)
-        source = f"the {environ.get('GITHUB_EVENT_NAME', '')} event"
+    if base is None and ci.base is not None:
+        base, source = ci.base, ci.base_source
+        if ci.base_is_branch and tip is not None:
+            # A change request against a branch: compare with where the two meet.
+            target = git.try_run("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+            merge_base = git.merge_base(tip, base) if target.ok else None
+            if merge_base is None:
+                return everything(f"{source} names {base}, which this clone lacks")
+            return found(merge_base, f"merge-base({base})")
     if base is None:
         if tip is None:
             return found(git.empty_tree(), "(empty repository)")
@@ -125,20 +75,26 @@ def resolve_range(
                 return everything("shallow clone: the commit before HEAD could not be fetched")
         if parent is None:
             return found(git.empty_tree(), "(first commit: empty tree)")
-        return found(parent, "HEAD~1" if head_sha is None or head is None else f"{head}~1")
+        label = "HEAD" if head.label in ("HEAD", "working tree") else head.label
+        warnings.extend(ci.warnings)  # the CI said nothing usable: say so
+        return found(parent, f"{label}~1")
     if base == NULL_SHA:
         if tip is None:
             return everything("new branch with no commits")
-        for candidate in (f"origin/{default_branch}", default_branch):
-            if git.try_run("rev-parse", "--verify", "--quiet", candidate).ok:
-                merge_base = git.merge_base(tip, candidate)
-                branch = environ.get("GITHUB_REF_NAME") or git.branch()
-                if merge_base == tip and branch == default_branch:
-                    break  # the default branch's own first push: nothing to compare with
-                if merge_base:
-                    # A branch created at the default branch's tip changed nothing yet.
-                    warnings.append(f"new branch: comparing with its merge base with {candidate}")
-                    return found(merge_base, f"merge-base({candidate})")
+        branches = dict.fromkeys([default_branch, *(b for b in [ci.default_branch] if b)])
+        for name in branches:
+            for candidate in (f"origin/{name}", name):
+                if git.try_run("rev-parse", "--verify", "--quiet", candidate).ok:
+                    merge_base = git.merge_base(tip, candidate)
+                    branch = ci.branch or git.branch()
+                    if merge_base == tip and branch == name:
+                        break  # the default branch's own first push: nothing to compare with
+                    if merge_base:
+                        # A branch created at the default branch's tip changed nothing yet.
+                        warnings.append(
+                            f"new branch: comparing with its merge base with {candidate}"
+                        )
+                        return found(merge_base, f"merge-base({candidate})")
         return everything(f"new branch with no merge base with {default_branch}")
     if not (_FULL_SHA_RE if source == "--base" else _SHA_RE).match(base):
         return found(git.resolve(base), base)

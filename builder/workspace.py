@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import PurePosixPath
 
 from builder.changes import (
-    Affected,
     compute_affected,
     compute_all,
     compute_strays,
@@ -15,25 +13,15 @@ from builder.changes import (
     orphan_warnings,
     stray_directory_matters,
 )
+from builder.context import RunContext
 from builder.errors import GitError, UserError
 from builder.git import Git, RevisionSnapshot, WorktreeSnapshot
 from builder.graph import ImageGraph
 from builder.model import CONFIG_FILE, IMAGE_FILE
 from builder.parse_cache import ParseCache
-from builder.repo import Overrides, Repo, Snapshot, load_repo, load_settings
-from builder.revisions import Range, is_ci, resolve_range
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Selection:
-    """The repo at head, the range compared and what it affects."""
-
-    repo: Repo
-    range: Range
-    affected: Affected
-    warnings: tuple[str, ...]
-    # Files git ignores that a build from this disk would send, per image (working tree).
-    strays: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+from builder.repo import Overrides, Snapshot, load_repo, load_settings
+from builder.reports import Range, Selection
+from builder.revisions import resolve_range
 
 
 def snapshot_of(git: Git, sha: str | None) -> Snapshot:
@@ -41,31 +29,36 @@ def snapshot_of(git: Git, sha: str | None) -> Snapshot:
 
 
 def select(
-    git: Git,
+    ctx: RunContext,
     *,
     base: str | None,
-    head: str | None,
-    environ: Mapping[str, str],
     overrides: Overrides,
-    everything: bool = False,
+    everything: str | None = None,
 ) -> Selection:
-    """Load the head revision and work out which images the change affects."""
-    head_sha = git.resolve(head) if head is not None else None
-    if head is None and is_ci(environ):
-        head_sha = git.head()
-    # default_branch lives in builder.yaml at head, which the range needs first.
-    head_settings = load_settings(snapshot_of(git, head_sha), overrides)
-    if everything:
+    """Load the head and work out which images the change affects; `everything` (the
+    reason, e.g. "--all") counts every image instead of comparing with a base. When the
+    head is read from the disk, files git ignores that builds would send are named too."""
+    selection = _select(ctx, base=base, overrides=overrides, everything=everything)
+    return with_strays(ctx.git, selection) if ctx.head.from_disk else selection
+
+
+def _select(
+    ctx: RunContext, *, base: str | None, overrides: Overrides, everything: str | None
+) -> Selection:
+    git, head = ctx.git, ctx.head
+    if everything is not None:
         rng = Range(
             base=None,
-            head=head_sha,
+            head=head.tree,
             base_label="(all)",
-            head_label=head or ("HEAD" if head_sha else "working tree"),
-            all_reason="--all",
+            head_label=head.label,
+            all_reason=everything,
         )
     else:
+        # default_branch lives in builder.yaml at head, which the range needs first.
+        head_settings = load_settings(snapshot_of(git, head.tree), overrides)
         rng = resolve_range(
-            git, base=base, head=head, environ=environ, default_branch=head_settings.default_branch
+            git, base=base, head=head, ci=ctx.ci, default_branch=head_settings.default_branch
         )
     cache = open_parse_cache(git)
     repo = load_repo(snapshot_of(git, rng.head), overrides, parse=cache.parse)
@@ -127,7 +120,3 @@ def open_parse_cache(git: Git) -> ParseCache:
         return ParseCache(git.git_dir() / "builder" / "dockerfiles.json")
     except GitError:
         return ParseCache(None)
-
-
-def open_git(cwd: Path, environ: Mapping[str, str]) -> Git:
-    return Git.discover(cwd, environ=environ)

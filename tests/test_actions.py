@@ -7,21 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from builder.actions import (
+from builder.changes import compute_affected
+from builder.ci import CIFacts, compute_ci_facts
+from builder.executor import mark_unchanged
+from builder.plan import BuildPlan, Options, Revision, compute_plan
+from builder.publish import publish, write_outputs, write_summary
+from builder.render.data import metadata_json
+from builder.render.github import (
     compute_matrix,
     compute_matrix_outputs,
     compute_outputs,
-    publish,
     render_summary,
-    write_outputs,
-    write_summary,
 )
-from builder.build import BuildReport, metadata_json
-from builder.changes import compute_affected
-from builder.executor import ImageResult, mark_unchanged
-from builder.plan import BuildPlan, Options, Revision, compute_plan
-from builder.revisions import Range
-from builder.workspace import Selection
+from builder.reports import BuildReport, ImageResult, Range, Selection
 from tests.conftest import load_files
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -37,6 +35,15 @@ TREE = {
 }
 REPO = load_files(TREE)
 REVISION = Revision(sha=SHA, branch="main")
+
+
+def ci(environ: dict[str, str]) -> CIFacts:
+    """What builder makes of an environment: GitHub's files count inside Actions only."""
+    return compute_ci_facts(environ)
+
+
+def in_actions(**files: str) -> CIFacts:
+    return ci({"GITHUB_ACTIONS": "true", **files})
 
 
 def make_plan(*changed: str, options: Options | None = None) -> BuildPlan:
@@ -259,13 +266,13 @@ def test_write_outputs_round_trips_any_value(tmp_path: Path) -> None:
         "empty": "",
         "json": json.dumps({"a": [1, 2]}),
     }
-    write_outputs(values, {"GITHUB_OUTPUT": str(path)})
+    write_outputs(values, in_actions(GITHUB_OUTPUT=str(path)))
     assert parse_outputs(path.read_text(encoding="utf-8")) == {"earlier": "kept", **values}
 
 
 def test_write_outputs_uses_fresh_delimiters(tmp_path: Path) -> None:
     path = tmp_path / "output"
-    write_outputs({"a": "1", "b": "2"}, {"GITHUB_OUTPUT": str(path)})
+    write_outputs({"a": "1", "b": "2"}, in_actions(GITHUB_OUTPUT=str(path)))
     heads = [line for line in path.read_text(encoding="utf-8").splitlines() if "<<" in line]
     delimiters = [h.partition("<<")[2] for h in heads]
     assert len(set(delimiters)) == 2
@@ -273,8 +280,8 @@ def test_write_outputs_uses_fresh_delimiters(tmp_path: Path) -> None:
 
 
 def test_write_outputs_outside_actions_writes_nothing(tmp_path: Path) -> None:
-    write_outputs({"a": "1"}, {})
-    write_summary("text", {})
+    write_outputs({"a": "1"}, ci({}))
+    write_summary("text", ci({}))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -283,9 +290,9 @@ def test_publish_only_inside_github_actions(tmp_path: Path) -> None:
         "GITHUB_OUTPUT": str(tmp_path / "output"),
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
     }
-    publish(make_report(), environ)
+    publish(make_report(), ci(environ))
     assert list(tmp_path.iterdir()) == []
-    publish(make_report(), {**environ, "GITHUB_ACTIONS": "true"})
+    publish(make_report(), ci({**environ, "GITHUB_ACTIONS": "true"}))
     summary = (tmp_path / "summary").read_text(encoding="utf-8")
     assert summary == render_summary(make_report())
     outputs = parse_outputs((tmp_path / "output").read_text(encoding="utf-8"))

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from builder.git import Git
+from builder.context import compute_context
 from builder.repo import Overrides
-from builder.workspace import Selection, select
+from builder.reports import Selection
+from builder.workspace import select
 from tests.conftest import Files, commit, git, write_files
 
 MakeRepo = Callable[..., Path]
@@ -43,7 +45,8 @@ def select_in(
     head: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Selection:
-    return select(Git(repo), base=base, head=head, environ=environ or {}, overrides=Overrides())
+    ctx = compute_context(repo, {**os.environ, **(environ or {})}, head=head)
+    return select(ctx, base=base, overrides=Overrides())
 
 
 def names_after(repo: Path, files: Files) -> tuple[str, ...]:

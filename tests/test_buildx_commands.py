@@ -11,9 +11,12 @@ import pytest
 import python_on_whales.exceptions
 
 from builder import proc
-from builder.build import check_secrets, compute_source, credentials_for
 from builder.buildx import BakeResult, Buildx, _error_of
+from builder.ci import compute_ci_facts
+from builder.context import EngineOptions, compute_credentials
+from builder.context import check_secret_sources as check_secrets
 from builder.errors import ConfigError, RegistryError, UserError
+from builder.pipeline import compute_source
 
 EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -204,7 +207,7 @@ def wired(client: FakeClient, environ: Mapping[str, str] | None = None) -> Build
         def _make_client(self) -> Any:
             return client
 
-    return Wired(environ={} if environ is None else environ)
+    return Wired(EngineOptions(environ={} if environ is None else environ))
 
 
 DEFINITION = {"target": {"api": {"context": "/src/images/api", "output": ["type=registry"]}}}
@@ -343,6 +346,12 @@ def test_a_refused_login_is_a_registry_error_without_the_password(
 
 # -- credentials, source label and secrets (the inputs the engine is handed) -------------------
 
+
+def credentials_for(registry: str, environ: dict[str, str]) -> tuple[str, str] | None:
+    found = compute_credentials(registry, environ)
+    return (found.username, found.password) if found is not None else None
+
+
 HUB = {"DOCKERHUB_USERNAME": "hub-user", "DOCKERHUB_TOKEN": "hub-token"}
 ANY = {"BUILDER_REGISTRY_USER": "reg-user", "BUILDER_REGISTRY_PASSWORD": "reg-pass"}
 
@@ -445,7 +454,8 @@ GITHUB = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/
     ],
 )
 def test_compute_source(environ: dict[str, str], remote: str | None, expected: str | None) -> None:
-    assert compute_source(environ, remote) == expected
+    ci = compute_ci_facts({**environ, "GITHUB_ACTIONS": "true"} if environ else {})
+    assert compute_source(ci, remote) == expected
 
 
 def test_check_secrets_accepts_present_sources(tmp_path: Path) -> None:

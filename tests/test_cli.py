@@ -283,7 +283,7 @@ def test_internal_errors_exit_3_and_ask_for_a_report(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("builder.workspace.select", broken)
+    monkeypatch.setattr("builder.commands.affected.select", broken)
     code, out, err = affected(repo)
     assert (code, out) == (3, "")
     assert err == (

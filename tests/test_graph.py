@@ -8,7 +8,8 @@ from pathlib import PurePosixPath
 import pytest
 
 from builder.errors import ConfigError, DockerfileError, GraphError
-from builder.render import graph_json, render_graph
+from builder.render.data import graph_json
+from builder.render.text import render_graph
 from builder.repo import compute_image_dirs
 from tests.conftest import load_files
 

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from builder.build import digest_file_name
 from builder.changes import compute_all
+from builder.commands.merge import load_digests
+from builder.commands.refresh import (
+    BASE_DIGEST_LABEL,
+    UpstreamMove,
+    compute_moves,
+    describe_moves,
+)
 from builder.errors import UserError
-from builder.merge import load_digests
+from builder.pipeline import digest_file_name
 from builder.plan import BuildPlan, Options, Revision, compute_plan
-from builder.refresh import BASE_DIGEST_LABEL, UpstreamMove, compute_moves, describe_moves
 from tests.conftest import load_files
 
 D1 = "sha256:" + "1" * 64

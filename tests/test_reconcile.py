@@ -13,10 +13,10 @@ from builder.changes import Affected, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Git
 from builder.keys import compute_keys, key_tag
-from builder.reconcile import KeyReport, compute_reconciled, fetch_key_report
-from builder.registry import RegistryHTTP
-from builder.revisions import Range
-from builder.workspace import Selection
+from builder.reconcile import compute_reconciled, fetch_key_report
+from builder.refs import parse_reference
+from builder.registry import Registry
+from builder.reports import KeyReport, Range, Selection
 from tests.conftest import load_files
 
 HEAD = "f" * 40
@@ -129,7 +129,7 @@ class FakeGit:
 
 
 class FakeRegistry:
-    """head_manifest answers from a table; requests are counted like RegistryHTTP does."""
+    """head answers from a table; requests are counted like Registry does."""
 
     def __init__(self, table: Mapping[tuple[str, str, str], str], fail: str = "") -> None:
         self.table = dict(table)
@@ -138,7 +138,9 @@ class FakeRegistry:
         self.requests = 0
         self._lock = threading.Lock()
 
-    def head_manifest(self, domain: str, path: str, reference: str) -> str | None:
+    def head(self, text: str) -> str | None:
+        ref = parse_reference(text)
+        domain, path, reference = ref.domain, ref.path, ref.digest or ref.tag or "latest"
         with self._lock:
             self.requests += 1
             self.asked.append((domain, path, reference))
@@ -168,7 +170,7 @@ def fetch(
     return fetch_key_report(
         cast(Git, git),
         selection(),
-        cast(RegistryHTTP, registry),
+        cast(Registry, registry),
         platforms=platforms,
         jobs=4,
         clock=lambda: next(ticks),

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from builder.context import compute_context
 from builder.errors import GitError
 from builder.git import NULL_SHA, Git
 from builder.repo import Overrides
-from builder.workspace import Selection, select
+from builder.reports import Selection
+from builder.workspace import select
 from tests.conftest import commit, git, invoke
 
 MakeRepo = Callable[..., Path]
@@ -39,13 +42,8 @@ def actions_env(tmp_path: Path, event_name: str, event: object) -> dict[str, str
 
 
 def select_in(repo: Path, environ: dict[str, str], **flags: str) -> Selection:
-    return select(
-        Git(repo),
-        base=flags.get("base"),
-        head=flags.get("head"),
-        environ=environ,
-        overrides=Overrides(),
-    )
+    ctx = compute_context(repo, {**os.environ, **environ}, head=flags.get("head"))
+    return select(ctx, base=flags.get("base"), overrides=Overrides())
 
 
 @pytest.fixture

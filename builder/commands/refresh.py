@@ -3,16 +3,39 @@ exactly the images whose key changed are rebuilt: moved bases and their dependan
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from builder.build import BuildReport, BuildRequest, credentials_for, exclusive, execute, prepare
 from builder.buildx import Buildx
+from builder.context import RunContext
 from builder.errors import RegistryError
-from builder.git import Git
+from builder.pipeline import (
+    Guards,
+    KeyUse,
+    Log,
+    Output,
+    Run,
+    Scope,
+    exclusive,
+    execute,
+    open_registry,
+    prepare,
+)
 from builder.plan import BASE_DIGEST_LABEL, BuildPlan
-from builder.refs import InvalidReference, parse_reference
-from builder.registry import RegistryHTTP
+from builder.registry import Registry
+from builder.repo import Overrides
+from builder.reports import BuildReport
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshRequest:
+    push: bool = True
+    force: bool = False
+    jobs: int = 2
+    dry_run: bool = False
+    secrets: tuple[str, ...] = ()
+    overrides: Overrides = field(default_factory=Overrides)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,41 +79,47 @@ def describe_moves(moves: Sequence[UpstreamMove]) -> list[str]:
 
 
 def fetch_previous_labels(
-    plan: BuildPlan, base_digests: Mapping[str, str], client: RegistryHTTP, tag: str
+    plan: BuildPlan, base_digests: Mapping[str, str], registry: Registry, tag: str
 ) -> dict[str, dict[str, str]]:
     labels: dict[str, dict[str, str]] = {}
     for build in plan.images:
         if build.base is None or build.base not in base_digests:
             continue
         try:
-            ref = parse_reference(build.repository)
-            labels[build.name] = client.fetch_labels(ref.domain, ref.path, tag)
-        except (InvalidReference, RegistryError):
+            labels[build.name] = registry.labels(f"{build.repository}:{tag}")
+        except RegistryError:
             labels[build.name] = {}
     return labels
 
 
 def run_refresh(
-    git: Git,
-    request: BuildRequest,
+    ctx: RunContext,
+    request: RefreshRequest,
     *,
-    environ: Mapping[str, str],
-    log: Callable[[str], None],
-    make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
+    log: Log,
+    make_buildx: Callable[..., Buildx] = Buildx,
 ) -> tuple[BuildReport, tuple[UpstreamMove, ...]]:
-    with exclusive(git):
-        prepared = prepare(git, request, environ=environ, log=log)
-        settings = prepared.selection.repo.settings
+    """Build what HEAD holds, never the working tree's edits (the caller's context is for
+    HEAD), on the external bases' digests as the registry has them now."""
+    with exclusive(ctx.git), contextlib.ExitStack() as stack:
+        registry = stack.enter_context(open_registry(ctx))
+        prepared = prepare(
+            ctx,
+            registry,
+            # No git range: the content keys alone decide.
+            scope=Scope(everything="nightly refresh", overrides=request.overrides),
+            output=Output(push=request.push, secrets=request.secrets),
+            keys=KeyUse(use_git=False, fresh_bases=True, force=request.force),
+            guards=Guards(real_run=not request.dry_run),
+            log=log,
+        )
         digests = prepared.keys.base_digests if prepared.keys else {}
-        client = RegistryHTTP(credentials=credentials_for(settings.registry, environ))
-        try:
-            previous = fetch_previous_labels(prepared.plan, digests, client, "latest")
-        finally:
-            client.close()
+        previous = fetch_previous_labels(prepared.plan, digests, registry, "latest")
         moves = compute_moves(prepared.plan, digests, previous)
         for line in describe_moves(moves):
             log(line)
         if not prepared.plan.images:
             log("no upstream base moved and every content key is built: nothing to do")
-        report = execute(git, prepared, request, environ=environ, log=log, make_buildx=make_buildx)
+        run = Run(jobs=request.jobs, dry_run=request.dry_run)
+        report = execute(ctx, prepared, registry, run, log=log, make_buildx=make_buildx)
         return report, moves

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from builder.build import BuildReport, BuildRequest, credentials_for, prepare
 from builder.buildx import Buildx
+from builder.context import RunContext
 from builder.errors import BuilderError, UserError
-from builder.executor import BakeRunner, ImageResult, mark_unchanged, missing_platforms
-from builder.git import Git
+from builder.executor import BakeRunner, mark_unchanged, missing_platforms
+from builder.pipeline import (
+    Guards,
+    KeyUse,
+    Log,
+    Output,
+    Prepared,
+    Scope,
+    open_registry,
+    prepare,
+    record_state,
+)
 from builder.plan import ImageBuild
 from builder.registry import Registry
+from builder.repo import Overrides
+from builder.reports import BuildReport, ImageResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MergeRequest:
+    digests_dir: Path
+    base: str | None = None
+    everything: bool = False
+    only: tuple[str, ...] = ()  # as given to the builds
+    overrides: Overrides = field(default_factory=Overrides)
 
 
 def load_digests(directory: Path) -> dict[str, dict[str, str]]:
@@ -67,15 +90,42 @@ def merge_one(
 
 
 def run_merge(
-    git: Git,
-    request: BuildRequest,
-    digests_dir: Path,
+    ctx: RunContext,
+    request: MergeRequest,
     *,
-    environ: Mapping[str, str],
-    log: Callable[[str], None],
-    make_buildx: Callable[[Mapping[str, str]], Buildx] = Buildx,
+    log: Log,
+    make_buildx: Callable[..., Buildx] = Buildx,
 ) -> BuildReport:
-    prepared = prepare(git, request, environ=environ, log=log)
+    with contextlib.ExitStack() as stack:
+        registry = stack.enter_context(open_registry(ctx))
+        prepared = prepare(
+            ctx,
+            registry,
+            scope=Scope(
+                base=request.base,
+                everything="--all" if request.everything else None,
+                only=request.only,
+                overrides=request.overrides,
+            ),
+            output=Output(push=True),
+            keys=KeyUse(),
+            # Merging tags what the builds pushed: nothing of this checkout is sent.
+            guards=Guards(real_run=True, sends_contexts=False),
+            log=log,
+        )
+        report = merge_all(ctx, prepared, request.digests_dir, registry, log, make_buildx)
+        record_state(registry, prepared, report, log)
+        return report
+
+
+def merge_all(
+    ctx: RunContext,
+    prepared: Prepared,
+    digests_dir: Path,
+    registry: Registry,
+    log: Log,
+    make_buildx: Callable[..., Buildx],
+) -> BuildReport:
     plan = prepared.plan
     digests = load_digests(digests_dir)
     unknown = sorted(set(digests) - {b.name for b in plan.images})
@@ -86,31 +136,27 @@ def run_merge(
         )
     results: dict[str, ImageResult] = {}
     settings = prepared.selection.repo.settings
-    credentials = credentials_for(settings.registry, environ)
-    with make_buildx(environ) as buildx:
+    credentials = ctx.credentials(settings.registry)
+    with make_buildx(ctx.engine) as buildx:
         if credentials is not None:
-            buildx.login(settings.registry, *credentials)
-        registry = Registry(environ, credentials=credentials)
-        try:
-            tagger = BakeRunner(buildx=buildx, plan=plan, root=git.root, resolve=registry.digest)
-            for build in plan.images:
-                have = digests.get(build.name)
-                if not have and build.existing is not None:
-                    # Its key is already pushed: no wave built it, this run tags it.
-                    result = tagger.retag(build, build.existing)
-                    results[build.name] = result
-                    log(f"{result.status} {build.name}: {result.reason}")
-                    continue
-                if not have:
-                    continue  # built by another wave
-                result = merge_one(build, have, buildx, registry)
+            buildx.login(settings.registry, credentials.username, credentials.password)
+        tagger = BakeRunner(buildx=buildx, plan=plan, root=ctx.git.root, resolve=registry.digest)
+        for build in plan.images:
+            have = digests.get(build.name)
+            if not have and build.existing is not None:
+                # Its key is already pushed: no wave built it, this run tags it.
+                result = tagger.retag(build, build.existing)
                 results[build.name] = result
-                if result.status == "built":
-                    log(f"merged {build.name} -> {result.pinned}")
-                else:
-                    log(f"FAILED {build.name}: {result.reason}")
-        finally:
-            registry.close()
+                log(f"{result.status} {build.name}: {result.reason}")
+                continue
+            if not have:
+                continue  # built by another wave
+            result = merge_one(build, have, buildx, registry)
+            results[build.name] = result
+            if result.status == "built":
+                log(f"merged {build.name} -> {result.pinned}")
+            else:
+                log(f"FAILED {build.name}: {result.reason}")
     return BuildReport(
         selection=prepared.selection,
         plan=plan,

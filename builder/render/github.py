@@ -1,17 +1,15 @@
-"""GitHub Actions conventions: step summary, step outputs, log groups (rendering is pure)."""
+"""GitHub Actions' job summary, step outputs and fan-out matrices (pure)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from builder.build import BuildReport, metadata_json
-from builder.graph import render_mermaid
 from builder.plan import BuildPlan
-from builder.revisions import in_github_actions
+from builder.render.data import metadata_json
+from builder.render.graphs import render_mermaid
+from builder.reports import BuildReport
 
 _STATUS_ICON = {
     "built": "✅",
@@ -79,32 +77,6 @@ def compute_outputs(report: BuildReport) -> dict[str, str]:
         "tagged": json.dumps(tagged),
         "matrix": json.dumps(matrix, separators=(",", ":")),
     }
-
-
-def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str]) -> None:
-    """Append to $GITHUB_OUTPUT with heredoc delimiters, safe for any value."""
-    path = environ.get("GITHUB_OUTPUT")
-    if not path:
-        return
-    with Path(path).open("a", encoding="utf-8") as handle:
-        for key, value in outputs.items():
-            delimiter = f"builder_{uuid.uuid4().hex}"
-            handle.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
-
-
-def write_summary(text: str, environ: Mapping[str, str]) -> None:
-    path = environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(text)
-
-
-def publish(report: BuildReport, environ: Mapping[str, str]) -> None:
-    """Summary and outputs, when running inside GitHub Actions."""
-    if not in_github_actions(environ):
-        return
-    write_summary(render_summary(report), environ)
-    write_outputs(compute_outputs(report), environ)
 
 
 def matrix_json(data: Mapping[str, Any]) -> str:

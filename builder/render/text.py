@@ -1,50 +1,20 @@
-"""Turning core values into text for people and JSON for machines (pure)."""
+"""Text for people: tables, the graph as a tree, the explain view, build reports (pure)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
 
+from builder.bake import Outputs, compute_dry_run
 from builder.changes import Reason, printable
-from builder.graph import ImageGraph, render_dot, render_mermaid
+from builder.ci import CIFacts
+from builder.graph import ImageGraph
 from builder.keys import key_tag
-from builder.workspace import Selection
-
-if TYPE_CHECKING:
-    from builder.build import BuildReport
-    from builder.reconcile import KeyReport
-
-
-def render_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
-
-
-def affected_json(selection: Selection) -> dict[str, Any]:
-    rng = selection.range
-    return {
-        "base": rng.base,
-        "head": rng.head,
-        "base_label": rng.base_label,
-        "head_label": rng.head_label,
-        "affected": [
-            {
-                "name": image.name,
-                "path": str(image.path),
-                "reasons": [r.to_json() for r in image.reasons],
-            }
-            for image in selection.affected.images
-        ],
-        "removed": list(selection.affected.removed),
-        "warnings": list(selection.warnings),
-    }
+from builder.plan import BuildPlan
+from builder.render import clip, render_table
+from builder.render.data import affected_json, affected_keys_json, graph_json
+from builder.render.graphs import render_dot, render_mermaid
+from builder.reports import BuildReport, ImageResult, KeyReport, Selection
 
 
 def _summary(reasons: tuple[Reason, ...], most: int = 2) -> str:
@@ -58,10 +28,7 @@ def render_affected(selection: Selection, fmt: str, keys: KeyReport | None = Non
     if fmt == "json":
         data = affected_json(selection)
         if keys is not None:
-            data["keys"] = {
-                name: {"key": key, "present": name in keys.present}
-                for name, key in keys.keys.items()
-            }
+            data["keys"] = affected_keys_json(keys)
         return json.dumps(data, indent=2)
     rng = selection.range
     images = selection.affected.images
@@ -94,21 +61,6 @@ def render_explain(selection: Selection, keys: KeyReport | None) -> str:
         else "; not reconciled (git diff only)"
     )
     return header + "\n" + render_table(("IMAGE", "AFFECTED", "RULES"), rows)
-
-
-def graph_json(graph: ImageGraph) -> dict[str, Any]:
-    return {
-        "nodes": [
-            {
-                "name": name,
-                "path": str(graph.images[name].directory),
-                "repository": graph.images[name].repository,
-                "external_parents": list(graph.images[name].external_parents),
-            }
-            for name in graph.order
-        ],
-        "edges": [{"from": a, "to": b} for a, b in graph.edges()],
-    }
 
 
 def render_tree(graph: ImageGraph) -> str:
@@ -147,10 +99,6 @@ def render_graph(graph: ImageGraph, fmt: str) -> str:
     return render_tree(graph)
 
 
-def _clip(text: str, width: int = 90) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def render_build_report(report: BuildReport) -> str:
     rows = []
     for name, result in report.results.items():
@@ -158,7 +106,7 @@ def render_build_report(report: BuildReport) -> str:
             continue
         tags = ", ".join(t.rsplit(":", 1)[1] for t in result.tags)
         detail = tags if result.status == "built" else result.reason
-        rows.append((name, result.status, result.pinned or "-", _clip(detail or "-")))
+        rows.append((name, result.status, result.pinned or "-", clip(detail or "-")))
     counts: dict[str, int] = {}
     for result in report.results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
@@ -167,3 +115,51 @@ def render_build_report(report: BuildReport) -> str:
         return f"nothing to build ({summary or 'no images'})"
     table = render_table(("IMAGE", "STATUS", "PINNED", "TAGS / WHY"), rows)
     return f"{table}\n{summary}"
+
+
+def render_plan_table(plan: BuildPlan) -> str:
+    rows = [
+        (str(i), b.name, ", ".join(b.platforms), ", ".join(b.requires) or "-")
+        for i, wave in enumerate(plan.waves, 1)
+        for b in (plan.get(n) for n in wave)
+    ]
+    return render_table(("WAVE", "IMAGE", "PLATFORMS", "AFTER"), rows)
+
+
+def render_dry_run(report: BuildReport, root: Path, outputs: Outputs) -> str:
+    """The waves, tags and the bake definition of each image, as the run would bake it."""
+    plan = report.plan
+    lines = [f"plan: {len(plan.images)} image(s), push={'yes' if plan.push else 'no'}"]
+    for number, wave in enumerate(plan.waves, 1):
+        lines.append(f"wave {number}: {', '.join(wave)}")
+    for build in plan.images:
+        lines.append(f"  {build.name}: {', '.join(build.platforms)}")
+        if build.existing is not None and plan.push:
+            lines.append(f"    already pushed as {build.existing}: tags only")
+        lines.extend(f"    tag {tag}" for tag in build.tags)
+    lines.append("bake definitions (one bake per image, as each starts):")
+    definitions = compute_dry_run(plan, root=root, outputs=outputs)
+    lines.append(json.dumps(definitions, indent=2))
+    return "\n".join(lines) + "\n"
+
+
+def render_result_lines(result: ImageResult, ci: CIFacts) -> list[str]:
+    """An image's outcome for the log; in GitHub Actions its build log folds under it."""
+    if result.status == "built":
+        where = f" -> {result.pinned}" if result.pinned else ""
+        headline = f"built {result.name} in {result.seconds:.1f}s{where}"
+    elif result.status == "failed":
+        headline = f"FAILED {result.name}: {result.reason}"
+    elif result.status in ("tagged", "unchanged"):
+        headline = f"{result.status} {result.name}: {result.reason}"
+    else:
+        headline = f"skipped {result.name}: {result.reason}"
+    if ci.annotations and result.log:
+        lines = [f"::group::{headline}", *result.log.splitlines(), "::endgroup::"]
+        if result.status == "failed":
+            lines.append(f"::error title=builder: {result.name} failed::{result.reason}")
+        return lines
+    lines = [headline]
+    if result.status == "failed":
+        lines.extend(f"  {result.name} | {line}" for line in result.log.splitlines()[-25:])
+    return lines

@@ -1,0 +1,32 @@
+"""`builder affected`: the images a change affects, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from builder.context import RunContext, reconcile_policy
+from builder.pipeline import current_branch, login_for, open_registry
+from builder.reconcile import load_state, reconcile, state_tags
+from builder.repo import Overrides
+from builder.reports import KeyReport, Selection
+from builder.workspace import select
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AffectedRequest:
+    base: str | None = None
+    reconcile: bool | None = None  # None: in CI
+    overrides: Overrides = field(default_factory=Overrides)
+
+
+def run_affected(ctx: RunContext, request: AffectedRequest) -> tuple[Selection, KeyReport | None]:
+    selection = select(ctx, base=request.base, overrides=request.overrides)
+    if not reconcile_policy(request.reconcile, ci=ctx.ci.active, pushing=False):
+        return selection, None
+    settings = selection.repo.settings
+    with open_registry(ctx) as registry:
+        registry.use_login(login_for(ctx, settings))
+        state = load_state(
+            registry, settings.prefix, state_tags(current_branch(ctx), settings.default_branch)
+        )
+        return reconcile(ctx.git, selection, registry, state=state)

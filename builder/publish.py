@@ -1,0 +1,54 @@
+"""Putting a run's results where CI and people find them: the metadata file, GitHub's step
+outputs and job summary. The only module that writes them; the text comes from render/."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from builder.ci import CIFacts
+from builder.errors import UserError
+from builder.render.data import metadata_json
+from builder.render.github import compute_outputs, render_summary
+from builder.reports import BuildReport
+
+
+def _append(path: Path, text: str, what: str) -> None:
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UserError(f"cannot write {what}: {exc.strerror}", file=str(path)) from None
+
+
+def write_outputs(outputs: Mapping[str, str], ci: CIFacts) -> None:
+    """Append to $GITHUB_OUTPUT with heredoc delimiters, safe for any value."""
+    if ci.outputs is None:
+        return
+    text = ""
+    for key, value in outputs.items():
+        delimiter = f"builder_{uuid.uuid4().hex}"
+        text += f"{key}<<{delimiter}\n{value}\n{delimiter}\n"
+    _append(ci.outputs, text, "GITHUB_OUTPUT")
+
+
+def write_summary(text: str, ci: CIFacts) -> None:
+    if ci.summary is not None:
+        _append(ci.summary, text, "GITHUB_STEP_SUMMARY")
+
+
+def publish(report: BuildReport, ci: CIFacts) -> None:
+    """Summary and outputs, when running inside GitHub Actions."""
+    if ci.system != "github":
+        return
+    write_summary(render_summary(report), ci)
+    write_outputs(compute_outputs(report), ci)
+
+
+def write_metadata(report: BuildReport, path: Path) -> None:
+    try:
+        path.write_text(json.dumps(metadata_json(report), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write the metadata file: {exc.strerror}", file=str(path)) from None

@@ -1,0 +1,87 @@
+"""JSON for machines: the affected set, the graph, plans and the metadata file (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from builder.graph import ImageGraph
+from builder.plan import BuildPlan
+from builder.reports import BuildReport, KeyReport, Selection
+
+
+def affected_json(selection: Selection) -> dict[str, Any]:
+    rng = selection.range
+    return {
+        "base": rng.base,
+        "head": rng.head,
+        "base_label": rng.base_label,
+        "head_label": rng.head_label,
+        "affected": [
+            {
+                "name": image.name,
+                "path": str(image.path),
+                "reasons": [r.to_json() for r in image.reasons],
+            }
+            for image in selection.affected.images
+        ],
+        "removed": list(selection.affected.removed),
+        "warnings": list(selection.warnings),
+    }
+
+
+def affected_keys_json(keys: KeyReport) -> dict[str, Any]:
+    return {name: {"key": key, "present": name in keys.present} for name, key in keys.keys.items()}
+
+
+def graph_json(graph: ImageGraph) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "name": name,
+                "path": str(graph.images[name].directory),
+                "repository": graph.images[name].repository,
+                "external_parents": list(graph.images[name].external_parents),
+            }
+            for name in graph.order
+        ],
+        "edges": [{"from": a, "to": b} for a, b in graph.edges()],
+    }
+
+
+def plan_json(plan: BuildPlan) -> dict[str, Any]:
+    return {
+        "waves": [list(w) for w in plan.waves],
+        "images": [
+            {
+                "name": b.name,
+                "platforms": list(b.platforms),
+                "tags": list(b.tags),
+                "requires": list(b.requires),
+            }
+            for b in plan.images
+        ],
+        "unchanged": list(plan.unchanged),
+        "removed": list(plan.removed),
+    }
+
+
+def metadata_json(report: BuildReport) -> dict[str, Any]:
+    """The hand-off to Airflow and Argo: per image, status, tags, digest and `pinned`."""
+    images: dict[str, Any] = {}
+    for name, result in report.results.items():
+        images[name] = {
+            "status": result.status,
+            "reason": result.reason,
+            "repository": result.repository or None,
+            "tags": list(result.tags),
+            "digest": result.digest,
+            "pinned": result.pinned,
+            "platforms": list(result.platforms),
+        }
+    return {
+        "revision": report.revision.sha,
+        "base": report.selection.range.base,
+        "push": report.plan.push,
+        "images": images,
+        "removed": list(report.plan.removed),
+    }
