@@ -9,7 +9,7 @@ function with placeholders for what only the run can know, so it prints what wou
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,24 @@ class Outputs:
     # Not pushing on the docker driver: name each result in the engine's image store, so
     # people can run it and a dependant's bake finds its in-plan parents' names.
     load: bool = False
+
+
+def compute_base_digest(
+    build: ImageBuild,
+    *,
+    parent: str | None,
+    pin: str | None,
+    push: bool,
+    now: Callable[[str], str | None],
+) -> str | None:
+    """The org.opencontainers.image.base.digest label's value: the digest of the in-plan
+    parent this run pushed (`parent`), of the pinned parent (`pin`, a `docker-image://`
+    context), else, for a FROM by tag, the digest it names `now`. "" blanks the label: the
+    parent's own would show through, naming the grandparent. None: as planned."""
+    digest = parent or (pin.partition("@")[2] if pin else "") or None
+    if digest is None and build.base and BASE_DIGEST_LABEL not in dict(build.labels):
+        return (now(build.base) or "") if push else ""
+    return digest
 
 
 def cache_ref(build: ImageBuild) -> str:
@@ -157,21 +175,34 @@ def ancestors_in_plan(build: ImageBuild, plan: BuildPlan) -> list[ImageBuild]:
 
 def compute_dry_run(plan: BuildPlan, *, root: Path, outputs: Outputs) -> dict[str, Definition]:
     """Each image's definition as the run would compute it, with placeholders where only
-    the run knows the value: `<digest this run pushes>` for in-plan parents, and the tag a
-    pinned parent is resolved from (`docker-image://repo:key-...`)."""
+    the run knows the value: `<digest of NAME this run pushes>` for in-plan parents, the
+    tag a pinned parent is resolved from (`docker-image://repo:key-...`), and what a base
+    tag names at build time."""
     pins = {
         b.name: {p: f"docker-image://{ref}" for p, ref in b.pinned_references} for b in plan.images
     }
     definitions: dict[str, Definition] = {}
     for build in plan.images:
         if build.existing is not None and plan.push:
-            continue  # only tagged: see `tag_commands`
+            continue  # already pushed under its key: the run only tags it
         parents = {
             p: f"docker-image://{plan.get(p).repository}@"
-            + (plan.get(p).existing or "<digest this run pushes>")
-            for p, _ in build.parents
+            + (plan.get(p).existing or f"<digest of {p} this run pushes>")
+            for p in build.requires
         }
-        resolved = Resolved(parents=parents, pins=pins)
+        base_parent = build.base_parent
+        base_digest = compute_base_digest(
+            build,
+            parent=parents[base_parent].partition("@")[2]
+            if base_parent in parents and plan.push
+            else None,
+            pin=pins[build.name].get(base_parent or ""),
+            push=plan.push,
+            now=lambda base: f"<digest {base} names at build time>",
+        )
+        resolved = Resolved(
+            parents=parents if plan.push else {}, pins=pins, base_digest=base_digest
+        )
         definitions[build.name], _ = compute_definition(
             build, plan, root=root, resolved=resolved, outputs=outputs
         )

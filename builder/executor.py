@@ -9,11 +9,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from builder.bake import Outputs, Resolved, ancestors_in_plan, compute_definition
+from builder.bake import (
+    Outputs,
+    Resolved,
+    ancestors_in_plan,
+    compute_base_digest,
+    compute_definition,
+)
 from builder.buildx import BakeResult, Buildx
 from builder.errors import BuilderError
 from builder.keys import key_tag
-from builder.plan import BASE_DIGEST_LABEL, BuildPlan, ImageBuild
+from builder.plan import BuildPlan, ImageBuild
 from builder.reports import ImageResult
 
 _IMMUTABLE_TAG_RE = re.compile(r":git-[0-9a-f]{7}$")
@@ -127,14 +133,14 @@ class BakeRunner:
     ) -> tuple[dict[str, object], list[str]]:
         """Resolve what the bake of `build` needs now, then compute it (see bake.py)."""
         pins = self.pin_parents(build)
-        if build.base_parent is not None and build.base_parent in parents:
-            base_digest = parents[build.base_parent].digest
-        else:
-            base_digest = pins.get(build.base_parent or "", "").partition("@")[2] or None
-        if not base_digest and build.base and BASE_DIGEST_LABEL not in dict(build.labels):
-            # A FROM by tag: the digest it names now. Without a label of our own the parent's
-            # would show through, naming the grandparent.
-            base_digest = (self._points_at(build.base) or "") if self.plan.push else ""
+        base_parent = parents.get(build.base_parent or "")
+        base_digest = compute_base_digest(
+            build,
+            parent=base_parent.digest if base_parent is not None else None,
+            pin=pins.get(build.base_parent or ""),
+            push=self.plan.push,
+            now=self._points_at,
+        )
         all_pins = {build.name: pins}
         if not self.plan.push:
             all_pins.update(

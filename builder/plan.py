@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import PurePosixPath
 
 from builder.changes import Affected, Reason
 from builder.errors import ConfigError
@@ -295,84 +294,3 @@ def _pin_tag(parent: str, keys: Mapping[str, str] | None, revision_tag: str) -> 
 
 def _display_repository(settings: Settings, name: str) -> str:
     return "/".join(p for p in (settings.registry, settings.namespace, name) if p)
-
-
-def cache_ref(build: ImageBuild) -> str:
-    return f"{build.repository}:buildcache"
-
-
-def render_bake_target(
-    build: ImageBuild,
-    *,
-    root: Path,
-    parent_contexts: Mapping[str, str],
-    extra_labels: Mapping[str, str] | None = None,
-    push: bool,
-    by_digest: bool = False,
-) -> dict[str, Any]:
-    """One bake target; `parent_contexts` maps each in-plan parent to its context value
-    (`target:<t>` inside one bake file, `docker-image://repo@digest` across runs)."""
-    target: dict[str, Any] = {
-        "context": str(root / build.context),
-        "dockerfile": str(root / build.dockerfile),
-        "platforms": list(build.platforms),
-        "tags": list(build.tags),
-        "labels": dict(build.labels) | dict(extra_labels or {}),
-    }
-    if build.build_args:
-        target["args"] = dict(build.build_args)
-    if build.epoch is not None:
-        # BuildKit stamps image configs and history with this instead of the clock, so
-        # rebuilding a commit from cache yields the same digests.
-        target.setdefault("args", {})["SOURCE_DATE_EPOCH"] = str(build.epoch)
-    if build.stage:
-        target["target"] = build.stage
-    if build.secrets:
-        target["secret"] = list(build.secrets)
-    contexts = dict(build.external_pins)
-    contexts.update(
-        (key, parent_contexts[p])
-        for p, key in build.parents + build.pinned_parents
-        if p in parent_contexts
-    )
-    if contexts:
-        target["contexts"] = contexts
-    if build.cache:
-        target["cache-from"] = [f"type=registry,ref={cache_ref(build)}"]
-        if push:
-            target["cache-to"] = [f"type=registry,ref={cache_ref(build)},mode=max"]
-    if by_digest:
-        target["output"] = [
-            f"type=image,name={build.repository},push-by-digest=true,name-canonical=true,push=true"
-        ]
-    else:
-        target["output"] = ["type=registry"] if push else ["type=cacheonly"]
-    return target
-
-
-def render_bake_file(plan: BuildPlan, *, root: Path) -> dict[str, Any]:
-    """The whole plan as one bake definition, in-plan parents linked as `target:` contexts.
-
-    This is what `--dry-run` shows; a run bakes each image on its own (see executor).
-    """
-    builds = [b for b in plan.images if b.existing is None or not plan.push]
-    links = {b.name: f"target:{b.target}" for b in builds}
-    # Already-pushed images are only tagged: their dependants build on that digest.
-    links.update(
-        (b.name, f"docker-image://{b.repository}@{b.existing}")
-        for b in plan.images
-        if b.existing is not None and plan.push
-    )
-    return {
-        "group": {"default": {"targets": [b.target for b in builds]}},
-        "target": {
-            b.target: render_bake_target(
-                b,
-                root=root,
-                parent_contexts={p: links[p] for p, _ in b.parents},
-                push=plan.push,
-                by_digest=plan.push_by_digest,
-            )
-            for b in builds
-        },
-    }

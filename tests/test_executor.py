@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -10,11 +11,13 @@ from typing import Any, cast
 
 import pytest
 
+from builder.bake import Outputs, compute_dry_run
 from builder.buildx import BakeResult, Buildx
 from builder.changes import Affected, AffectedImage, Reason, compute_all
 from builder.errors import RegistryError
-from builder.executor import BakeRunner, ImageResult, as_planned, mark_unchanged, run_schedule
-from builder.plan import BuildPlan, ImageBuild, Options, Revision, compute_plan, render_bake_file
+from builder.executor import BakeRunner, as_planned, mark_unchanged, run_schedule
+from builder.plan import BuildPlan, ImageBuild, Options, Revision, compute_plan
+from builder.reports import ImageResult
 from tests.conftest import load_files
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -666,8 +669,37 @@ def test_a_rebuild_keeps_a_pushed_commit_tag_where_it_is() -> None:
 
 def test_the_bake_file_leaves_already_pushed_images_out() -> None:
     plan = existing_plan({"base": D_BASE})
-    bake = render_bake_file(plan, root=ROOT)
-    assert bake["group"]["default"]["targets"] == ["api", "worker"]
-    assert bake["target"]["api"]["contexts"] == {
+    bake = compute_dry_run(plan, root=ROOT, outputs=Outputs())
+    assert list(bake) == ["api", "worker"]
+    assert bake["api"]["target"]["api"]["contexts"] == {
         "acme/base": f"docker-image://docker.io/acme/base@{D_BASE}"
     }
+
+
+# -- the dry run prints what a run bakes -------------------------------------------------------
+
+
+@pytest.mark.parametrize("push", [False, True])
+def test_the_dry_run_prints_the_definitions_a_run_bakes(push: bool) -> None:
+    """One function computes both: with this run's digests in place of the dry run's
+    placeholders, every definition handed to buildx is the one --dry-run printed."""
+    plan = plan_of(options=Options(push=push))
+    digests = {"base": D_BASE, "api": D_API, "worker": D_WORKER, "cli": "sha256:" + "d" * 64}
+    fake = FakeBuildx(*(ok(b.target, digests[b.name]) for b in plan.images))
+    now = {"python:3.12-slim": "sha256:" + "1" * 64, "alpine:3.20": "sha256:" + "2" * 64}
+
+    def resolve(reference: str) -> str:
+        if reference not in now:
+            raise RegistryError(f"{reference} is not in the registry")  # no tag pushed yet
+        return now[reference]
+
+    bake = runner(plan, fake, resolve=resolve, verify=lambda _: ("linux/amd64", "linux/arm64"))
+    run_schedule(plan, bake, jobs=1)
+    printed = compute_dry_run(plan, root=ROOT, outputs=Outputs())
+    baked = {targets[0]: definition for definition, targets in fake.calls}
+    text = json.dumps(printed)
+    for name, digest in digests.items():
+        text = text.replace(f"<digest of {name} this run pushes>", digest)
+    for base, digest in now.items():
+        text = text.replace(f"<digest {base} names at build time>", digest)
+    assert json.loads(text) == baked
