@@ -71,6 +71,7 @@ class Buildx:
         self._options = options or EngineOptions(environ=dict(os.environ))
         self._environ = dict(self._options.environ)
         self._builder = self._options.builder
+        self._context: str | None = None  # a docker context to run docker in, see _connect
         self._config_dir: tempfile.TemporaryDirectory[str] | None = None
         self._client = self._make_client()
         self.driver: Driver | None = None  # known after connect()
@@ -78,6 +79,8 @@ class Buildx:
 
     def _make_client(self) -> python_on_whales.DockerClient:
         config = self._config_dir.name if self._config_dir is not None else None
+        if self._context is not None:
+            return python_on_whales.DockerClient(config=config, context=self._context)
         return python_on_whales.DockerClient(config=config, host=self._options.host)
 
     def close(self) -> None:
@@ -157,6 +160,12 @@ class Buildx:
                     hint="docker buildx ls lists the builders; check --builder or 'builder:'",
                 ) from None
             raise EngineError(f"buildx has no usable builder: {_first_line(exc.stderr)}") from None
+        endpoint = str(builder.nodes[0].endpoint) if builder.nodes else "default"
+        if self._builder is not None and builder.driver == "docker" and endpoint != "default":
+            # A docker-driver builder is another engine's own BuildKit: buildx only drives
+            # it from inside that docker context, so docker runs there, builder unnamed.
+            self._context, self._builder = endpoint, None
+            self._client = self._make_client()
         return version, builder
 
     def _containerd_store(self) -> bool:

@@ -137,6 +137,13 @@ SecretOpt = Annotated[
         help="BuildKit secret for RUN --mount=type=secret: id=NAME,env=VAR or id=NAME,src=PATH",
     ),
 ]
+BuilderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--builder",
+        help="The buildx builder to build on (docker buildx ls); beats builder.yaml's 'builder'.",
+    ),
+]
 RepoOpt = Annotated[
     Path,
     typer.Option("--repo", "-C", help="Run as if started in this directory.", show_default=False),
@@ -323,6 +330,7 @@ def build(
     ] = False,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
+    builder: BuilderOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
@@ -354,7 +362,7 @@ def build(
             verbose=verbose,
             overrides=overrides_of(registry, namespace),
         )
-        ctx = context(repo, head=head)
+        ctx = context(repo, head=head, builder=builder)
         report = run_build(ctx, request, log=log)
         if dry_run:
             hand_off(report, metadata_file, ctx.ci, show=False)
@@ -443,6 +451,7 @@ def merge(
     ] = None,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
+    builder: BuilderOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
@@ -457,7 +466,7 @@ def merge(
             only=names_of(only),
             overrides=overrides_of(registry, namespace),
         )
-        ctx = context(repo, head=head)
+        ctx = context(repo, head=head, builder=builder)
         report = run_merge(ctx, request, log=log)
         hand_off(report, metadata_file, ctx.ci, failed="not merged")
 
@@ -478,6 +487,7 @@ def refresh(
     secret: SecretOpt = None,
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
+    builder: BuilderOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
@@ -496,7 +506,7 @@ def refresh(
             overrides=overrides_of(registry, namespace),
         )
         # What is committed, never the working tree's edits.
-        ctx = context(repo, head="HEAD")
+        ctx = context(repo, head="HEAD", builder=builder)
         report, _moves = run_refresh(ctx, request, log=log)
         hand_off(report, metadata_file, ctx.ci)
 

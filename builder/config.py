@@ -264,6 +264,7 @@ _SETTINGS_KEYS = (
     "default_branch",
     "build_args",
     "cache",
+    "builder",
 )
 
 
@@ -304,6 +305,8 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
                 line=entry.line,
             )
         values["cache"] = entry.value
+    if "builder" in entries:
+        values["builder"] = _string(entries["builder"], "builder", path)
     return Settings(**values)
 
 

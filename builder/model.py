@@ -30,6 +30,7 @@ class Settings:
     default_branch: str = "main"
     build_args: BuildArgs = ()
     cache: bool = True
+    builder: str | None = None  # the buildx builder to build on; None: buildx's current one
 
     @property
     def prefix(self) -> str:

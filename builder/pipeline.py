@@ -22,7 +22,7 @@ from pathlib import Path
 from builder.buildx import Buildx
 from builder.changes import Affected, AffectedImage, Reason, printable
 from builder.ci import CIFacts
-from builder.context import RunContext, reconcile_policy
+from builder.context import EngineOptions, RunContext, reconcile_policy
 from builder.errors import ConfigError, UserError
 from builder.executor import BakeRunner, as_planned, mark_unchanged, run_schedule
 from builder.git import Git
@@ -98,6 +98,7 @@ class Prepared:
     selection: Selection
     revision: Revision
     plan: BuildPlan
+    engine: EngineOptions  # the command line's builder, else builder.yaml's
     keys: KeyReport | None = None
     state: State | None = None  # what the registry's state artifact said
 
@@ -258,7 +259,7 @@ def prepare(
     keys: KeyUse,
     guards: Guards,
     log: Log,
-    before_registry: Callable[[], None] | None = None,
+    before_registry: Callable[[EngineOptions], None] | None = None,
 ) -> Prepared:
     """Select, check the preconditions and plan: everything short of touching the engine.
 
@@ -268,6 +269,7 @@ def prepare(
     selection = select(ctx, base=scope.base, overrides=scope.overrides, everything=scope.everything)
     settings = selection.repo.settings
     registry.use_login(login_for(ctx, settings))
+    engine = ctx.engine if ctx.engine.builder else replace(ctx.engine, builder=settings.builder)
     pushing = output.push or output.push_by_digest
     # The cheap checks of the user's input first, before asking any registry.
     if guards.real_run:
@@ -297,7 +299,7 @@ def prepare(
     )
     if reconciling:
         if before_registry is not None and guards.real_run:
-            before_registry()
+            before_registry(engine)
         graph = selection.repo.graph
         state = load_state(
             registry, settings.prefix, state_tags(revision.branch, settings.default_branch)
@@ -353,7 +355,14 @@ def prepare(
         base_digests=report.base_digests if report is not None else None,
         existing=existing,
     )
-    return Prepared(selection=selection, revision=revision, plan=plan, keys=report, state=state)
+    return Prepared(
+        selection=selection,
+        revision=revision,
+        plan=plan,
+        engine=engine,
+        keys=report,
+        state=state,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -387,7 +396,7 @@ def execute(
         return report
     settings = selection.repo.settings
     platforms = tuple(sorted({p for b in plan.images for p in b.platforms}))
-    opened = contextlib.nullcontext(buildx) if buildx is not None else make_buildx(ctx.engine)
+    opened = contextlib.nullcontext(buildx) if buildx is not None else make_buildx(prepared.engine)
     with opened as engine:
         version = engine.check(platforms)
         log(f"engine: {version}")

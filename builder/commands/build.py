@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.buildx import Buildx
-from builder.context import RunContext
+from builder.context import EngineOptions, RunContext
 from builder.pipeline import (
     Guards,
     KeyUse,
@@ -58,10 +58,10 @@ def run_build(
         registry = stack.enter_context(open_registry(ctx))
         buildx: Buildx | None = None
 
-        def engine_first() -> None:
+        def engine_first(engine: EngineOptions) -> None:
             # Reconciling asks the registry; a daemon that is down is said before that.
             nonlocal buildx
-            buildx = stack.enter_context(make_buildx(ctx.engine))
+            buildx = stack.enter_context(make_buildx(engine))
             buildx.connect()
 
         prepared = prepare(

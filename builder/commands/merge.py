@@ -137,7 +137,7 @@ def merge_all(
     results: dict[str, ImageResult] = {}
     settings = prepared.selection.repo.settings
     credentials = ctx.credentials(settings.registry)
-    with make_buildx(ctx.engine) as buildx:
+    with make_buildx(prepared.engine) as buildx:
         if credentials is not None:
             buildx.login(settings.registry, credentials.username, credentials.password)
         tagger = BakeRunner(buildx=buildx, plan=plan, root=ctx.git.root, resolve=registry.digest)
