@@ -1,7 +1,9 @@
-"""The GitHub Actions workflows: schema-valid, zizmor-clean, pinned, and shaped as issue 4 says.
+"""The GitHub Actions workflows and the builder action (action.yml): schema-valid,
+zizmor-clean, pinned, and shaped as issues 4 and 12 say.
 
-Everything here is offline: check-jsonschema's vendored GitHub workflow schema ships inside
-the package, and zizmor runs with `--offline`.
+Everything here is offline: check-jsonschema's vendored GitHub workflow and action schemas
+ship inside the package, and zizmor runs with `--offline`. The action is run for real in
+tests/integration/test_action.py.
 """
 
 from __future__ import annotations
@@ -22,9 +24,22 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 EXPECTED = {"build.yml", "build-fanout.yml", "ci.yml", "nightly.yml"}
+ACTION = ROOT / "action.yml"
+PINNED_FILES = [*WORKFLOW_FILES, ACTION]
 
 SHA = re.compile(r"[0-9a-f]{40}")
-PINNED_LINE = re.compile(r"uses:\s*(?P<action>[^\s@#]+)@(?P<ref>[^\s#]+)\s*#\s*v\d+\.\d+\.\d+\s*$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<value>.*?)\s*$")
+# owner/repo[/path]@<40 hex> # vN[.N...]: the commit, and the release it is, for a reader.
+PIN = re.compile(r"^(?P<ref>[\w.-]+/[\w.-]+(?:/[\w.-]+)*@[0-9a-f]{40})\s+#\s*v\d+(?:\.\d+)*\b")
+# The Node 24 releases issue 12 verified (commit, tag); see the commit message for where.
+NODE24 = {
+    "actions/checkout": ("df4cb1c069e1874edd31b4311f1884172cec0e10", "v6.0.3"),
+    "actions/setup-python": ("ece7cb06caefa5fff74198d8649806c4678c61a1", "v6.3.0"),
+    "docker/setup-qemu-action": ("96fe6ef7f33517b61c61be40b68a1882f3264fb8", "v4.2.0"),
+    "docker/setup-buildx-action": ("37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+}
 # First-party actions only: no third-party change detection (builder does that itself).
 ALLOWED_OWNERS = {"actions", "docker"}
 NOT_ON_PULL_REQUEST = re.compile(r"""^github\.event_name\s*!=\s*['"]pull_request['"]$""")
@@ -74,6 +89,35 @@ def uses_of(doc: Mapping[str, Any], action: str) -> list[dict[str, Any]]:
     return [s for _, _, s in steps(doc) if str(s.get("uses", "")).split("@")[0] == action]
 
 
+def action_steps(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(doc["runs"]["steps"])
+
+
+def uses_values(doc: Mapping[str, Any]) -> list[str]:
+    """Every `uses:` of a workflow (steps and reusable-workflow jobs) or an action."""
+    if "runs" in doc:
+        return [str(s["uses"]) for s in action_steps(doc) if "uses" in s]
+    found = [str(s["uses"]) for _, _, s in steps(doc) if "uses" in s]
+    return found + [str(job["uses"]) for job in doc["jobs"].values() if "uses" in job]
+
+
+def pin_problems(text: str) -> list[str]:
+    """`uses:` lines that are not `owner/repo@<40 hex> # vN...` (or this repo's `./`)."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        found = USES_LINE.match(line)
+        if found is None or found["value"].startswith("./"):
+            continue
+        if not PIN.match(found["value"]):
+            problems.append(f"line {number}: {found['value']}")
+    return problems
+
+
+def this_action(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The steps of a workflow that run the builder action of this repository."""
+    return [s for _, _, s in steps(doc) if s.get("uses") == "./"]
+
+
 def mentions_secrets(value: Any) -> bool:
     return re.search(r"\bsecrets\s*[.\[]", json.dumps(value)) is not None
 
@@ -112,6 +156,33 @@ def test_schema_valid(path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_schema_valid() -> None:
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(ACTION)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_schema_check_rejects_a_broken_action(tmp_path: Path) -> None:
+    broken = tmp_path / "action.yml"
+    broken.write_text(
+        "name: x\ndescription: x\nruns:\n  using: composite\n  steps:\n      - run: true\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0, "the schema check accepts a composite run step without shell"
 
 
 def test_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
@@ -172,6 +243,33 @@ def test_zizmor_finds_nothing_at_medium_or_above() -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_zizmor_finds_nothing_in_the_action() -> None:
+    result, findings = zizmor(ACTION)
+    assert findings == [], "\n".join(describe(f) for f in findings)
+    assert result.returncode == 0, result.stderr
+
+
+def test_zizmor_audits_actions_too(tmp_path: Path) -> None:
+    """An input interpolated into a composite step's script is flagged: not a no-op."""
+    bad = tmp_path / "action.yml"
+    bad.write_text(
+        "name: bad\n"
+        "description: bad\n"
+        "inputs:\n"
+        "  only:\n"
+        "    description: x\n"
+        "runs:\n"
+        "  using: composite\n"
+        "  steps:\n"
+        "    - shell: bash\n"
+        "      run: builder build --only ${{ inputs.only }}\n",
+        encoding="utf-8",
+    )
+    result, findings = zizmor(bad)
+    assert result.returncode != 0
+    assert "template-injection" in {f["ident"] for f in findings}
+
+
 def test_zizmor_does_audit(tmp_path: Path) -> None:
     """The same invocation flags an injectable, unpinned workflow: the check is not a no-op."""
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
@@ -194,11 +292,9 @@ def test_zizmor_does_audit(tmp_path: Path) -> None:
 # --- structure: every workflow ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PINNED_FILES, ids=lambda p: p.name)
 def test_every_action_is_first_party_and_pinned_by_sha(path: Path) -> None:
-    doc = load(path)
-    refs = [str(s["uses"]) for _, _, s in steps(doc) if "uses" in s]
-    refs += [str(job["uses"]) for job in doc["jobs"].values() if "uses" in job]
+    refs = uses_values(load(path))
     assert refs, f"{path.name} uses no action"
     for ref in refs:
         if ref.startswith("./"):
@@ -207,26 +303,65 @@ def test_every_action_is_first_party_and_pinned_by_sha(path: Path) -> None:
         action, _, version = ref.partition("@")
         assert SHA.fullmatch(version), f"{path.name}: {ref} is not pinned by a full commit SHA"
         assert action.split("/")[0] in ALLOWED_OWNERS, f"{path.name}: third-party {action}"
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if "uses:" in line]
-    for line in lines:
-        if "uses: ./" not in line:
-            assert PINNED_LINE.search(line), f"{path.name}: no `# vX.Y.Z` comment: {line.strip()}"
 
 
-def test_one_sha_per_action_across_workflows(docs: dict[str, dict[str, Any]]) -> None:
+@pytest.mark.parametrize("path", PINNED_FILES, ids=lambda p: p.name)
+def test_every_pin_is_a_full_sha_with_a_version_comment(path: Path) -> None:
+    """Line by line, as a reader (and Dependabot) sees them, and cross-checked with the
+    parsed YAML so no `uses:` can hide from the line scan (flow style, quotes)."""
+    text = path.read_text(encoding="utf-8")
+    assert pin_problems(text) == [], f"{path.name}: pin by full commit SHA with # vX.Y.Z"
+    on_lines = {
+        found["value"].split("#")[0].strip()
+        for line in text.splitlines()
+        if (found := USES_LINE.match(line))
+    }
+    for value in uses_values(load(path)):
+        assert value in on_lines, f"{path.name}: `uses: {value}` is not on a line of its own"
+
+
+@pytest.mark.parametrize(
+    ("line", "ok"),
+    [
+        ("      - uses: actions/checkout@df4cb1c069e1874edd31b4311f1884172cec0e10 # v6.0.3", True),
+        ("        uses: docker/setup-qemu-action@" + "a" * 40 + "  #v4", True),
+        ("      uses: actions/upload-artifact/merge@" + "b" * 40 + " # v7.0.0", True),
+        ("      - uses: ./", True),
+        ("      - uses: actions/checkout@v6", False),
+        ("      - uses: actions/checkout@v6 # v6.0.3", False),
+        ("      - uses: actions/checkout@df4cb1c # v6.0.3", False),
+        ("      - uses: actions/checkout@df4cb1c069e1874edd31b4311f1884172cec0e10", False),
+        ("      - uses: actions/checkout@df4cb1c069e1874edd31b4311f1884172cec0e10 # latest", False),
+        ("      - uses: actions/checkout@DF4CB1C069E1874EDD31B4311F1884172CEC0E10 # v6.0.3", False),
+        ('      - uses: "actions/checkout@df4cb1c069e1874edd31b4311f1884172cec0e10" # v6', False),
+        ("      - uses: docker://alpine:3.20 # v3.20", False),
+    ],
+)
+def test_pin_check_reads_lines(line: str, ok: bool) -> None:
+    assert (pin_problems(line) == []) is ok
+
+
+def test_pins_are_the_verified_node24_releases() -> None:
+    """One commit per action across every file, and it is the release issue 12 verified."""
     pins: dict[str, set[str]] = {}
-    for doc in docs.values():
-        for _, _, step in steps(doc):
-            if "uses" in step:
-                action, _, sha = str(step["uses"]).partition("@")
-                pins.setdefault(action, set()).add(sha)
-    assert {a: s for a, s in pins.items() if len(s) > 1} == {}
+    for path in PINNED_FILES:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            found = USES_LINE.match(line)
+            if found is None or found["value"].startswith("./"):
+                continue
+            ref, _, comment = found["value"].partition("#")
+            action, _, sha = ref.strip().partition("@")
+            pins.setdefault(action, set()).add(f"{sha} {comment.strip()}")
+    assert pins == {action: {f"{sha} {tag}"} for action, (sha, tag) in NODE24.items()}
 
 
-@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PINNED_FILES, ids=lambda p: p.name)
 def test_no_expressions_in_run_scripts(path: Path) -> None:
     """Values reach scripts through `env:` and are quoted there, never interpolated."""
-    for job_id, _, step in steps(load(path)):
+    doc = load(path)
+    found = [("runs", s) for s in action_steps(doc)] if "runs" in doc else steps(doc)
+    for job_id, *rest in found:
+        step = rest[-1]
         script = str(step.get("run", ""))
         where = f"{path.name}: job {job_id}, step {step.get('name')!r}"
         assert "${{ github.event" not in script.replace("${{github", "${{ github"), where
@@ -320,42 +455,37 @@ def test_build_triggers(docs: dict[str, dict[str, Any]]) -> None:
     assert on["workflow_dispatch"]["inputs"]["all"]["type"] == "boolean"
 
 
-def test_build_setup(docs: dict[str, dict[str, Any]]) -> None:
+def test_build_is_checkout_then_the_action(docs: dict[str, dict[str, Any]]) -> None:
     doc = docs["build.yml"]
     (checkout,) = uses_of(doc, "actions/checkout")
     assert checkout["with"]["fetch-depth"] == 0, "the diff needs history"
-    assert len(uses_of(doc, "docker/setup-qemu-action")) == 1
-    (buildx,) = uses_of(doc, "docker/setup-buildx-action")
-    # The docker driver cannot build a multi-platform image on a runner's engine.
-    assert buildx.get("with", {}).get("driver", "docker-container") == "docker-container"
-    (python,) = uses_of(doc, "actions/setup-python")
-    assert python["with"]["python-version"] == "3.12"
-    scripts = [str(s.get("run", "")) for _, _, s in steps(doc)]
-    assert any(re.search(r"pip install \.$", s.strip()) for s in scripts), "install from repo"
+    used = [str(s["uses"]).split("@")[0] for _, _, s in steps(doc) if "uses" in s]
+    assert used == ["actions/checkout", "./", "./", "actions/upload-artifact"]
+    assert not [s for _, _, s in steps(doc) if "run" in s], "the action is the one step"
+    text = (WORKFLOWS / "build.yml").read_text(encoding="utf-8")
+    assert "uses: <org>/builder@<full commit sha>" in text, "say how another repo pins it"
 
 
 def test_build_pushes_except_on_pull_requests(docs: dict[str, dict[str, Any]]) -> None:
     doc = docs["build.yml"]
-    builds = [s for _, _, s in steps(doc) if re.search(r"\bbuild\b", str(s.get("run", "")))]
+    builds = this_action(doc)
     on_push = [s for s in builds if excludes_pull_request(s.get("if"))]
     on_pr = [s for s in builds if s.get("if") == "github.event_name == 'pull_request'"]
-    assert len(on_push) == 1
-    assert len(on_pr) == 1
+    assert len(on_push) == len(on_pr) == 1
     assert len(builds) == 2
-    push, pr = on_push[0], on_pr[0]
+    push, pr = on_push[0]["with"], on_pr[0]["with"]
 
-    assert "--push" in push["run"]
-    assert "--metadata-file" in push["run"]
-    assert set(push["env"]) >= {"DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"}
-    assert push["env"]["DOCKERHUB_TOKEN"] == "${{ secrets.DOCKERHUB_TOKEN }}"
-    # The dispatch input arrives as an env var and is tested by the shell.
-    assert push["env"]["BUILD_ALL"] == "${{ inputs.all }}"
-    assert '"${BUILD_ALL:-false}" = "true"' in push["run"]
-    assert "--all" in push["run"]
+    assert push["push"] == "true"
+    assert push["metadata-file"] == "${{ runner.temp }}/builder-metadata.json"
+    assert push["username"] == "${{ secrets.DOCKERHUB_USERNAME }}"
+    assert push["password"] == "${{ secrets.DOCKERHUB_TOKEN }}"
+    assert push["all"] == "${{ inputs.all }}", "the dispatch input reaches the action"
 
-    assert pr["run"].strip() == "builder build --no-push"
-    assert "env" not in pr
-    assert not mentions_secrets(pr)
+    assert pr == {"push": "false"}
+    assert not mentions_secrets(on_pr[0])
+    (upload,) = uses_of(doc, "actions/upload-artifact")
+    assert upload["with"]["path"] == push["metadata-file"]
+    assert upload["with"]["overwrite"] is True, "artifacts are immutable: re-runs replace"
 
 
 def test_nightly_refreshes(docs: dict[str, dict[str, Any]]) -> None:
@@ -363,16 +493,15 @@ def test_nightly_refreshes(docs: dict[str, dict[str, Any]]) -> None:
     on = triggers(doc)
     assert set(on) == {"schedule", "workflow_dispatch"}
     assert on["schedule"] == [{"cron": "17 3 * * *"}]
-    builder_steps = [s for _, _, s in steps(doc) if str(s.get("run", "")).startswith("builder ")]
-    assert [s["run"].strip() for s in builder_steps] == ["builder refresh --push"]
-    assert set(builder_steps[0]["env"]) == {"DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"}
-    # The same setup as build.yml.
-    setup = [str(s["uses"]).split("@")[0] for _, _, s in steps(doc) if "uses" in s]
-    assert setup == [
-        str(s["uses"]).split("@")[0]
-        for _, _, s in steps(docs["build.yml"])
-        if "uses" in s and "artifact" not in str(s["uses"])
-    ]
+    (refresh,) = this_action(doc)
+    assert refresh["with"] == {
+        "command": "refresh",
+        "push": "true",
+        "username": "${{ secrets.DOCKERHUB_USERNAME }}",
+        "password": "${{ secrets.DOCKERHUB_TOKEN }}",
+    }
+    used = [str(s["uses"]).split("@")[0] for _, _, s in steps(doc) if "uses" in s]
+    assert used == ["actions/checkout", "./"]
 
 
 def fanout_waves(doc: Mapping[str, Any]) -> list[int]:
@@ -415,18 +544,24 @@ def test_fanout_waves_build_by_digest_on_native_runners(docs: dict[str, dict[str
             assert f"merge-{n - 1}" in needs, f"wave {n} must wait for wave {n - 1}'s tags"
             assert "!failure()" in job["if"], f"wave {n} must not build on a failed parent"
 
-        build = step_named(doc, f"wave-{n}", "Build and push by digest")
-        assert "--only" in build["run"]
-        assert "--platform" in build["run"]
-        assert "--push-by-digest" in build["run"]
-        assert '--digests-dir "$RUNNER_TEMP/digests"' in build["run"]
-        assert build["env"]["BUILD_ALL"] == "${{ inputs.all }}", "same selection as the plan"
-        assert build["env"]["IMAGE"] == "${{ matrix.image }}"
-        assert build["env"]["PLATFORM"] == "${{ matrix.platform }}"
+        (build,) = this_action({"jobs": {"j": job}})
+        assert build["with"] == {
+            "only": "${{ matrix.image }}",
+            "platforms": "${{ matrix.platform }}",
+            "push": "by-digest",
+            "digests-dir": "${{ runner.temp }}/digests",
+            "all": "${{ inputs.all }}",  # same selection as the plan
+            "username": "${{ secrets.DOCKERHUB_USERNAME }}",
+            "password": "${{ secrets.DOCKERHUB_TOKEN }}",
+        }
+        # The action sets up QEMU and buildx itself, only where the runner lacks them.
+        assert not uses_of({"jobs": {"j": job}}, "docker/setup-qemu-action")
 
         (upload,) = uses_of({"jobs": {"j": job}}, "actions/upload-artifact")
         assert upload["with"]["name"].startswith(f"digests-{n}-")
+        assert upload["with"]["path"] == "${{ runner.temp }}/digests/*.digest"
         assert upload["with"]["if-no-files-found"] == "error"
+        assert upload["with"]["overwrite"] is True, "artifacts are immutable: re-runs replace"
 
 
 def test_fanout_merges_each_wave(docs: dict[str, dict[str, Any]]) -> None:
@@ -438,8 +573,103 @@ def test_fanout_merges_each_wave(docs: dict[str, dict[str, Any]]) -> None:
         assert download["with"]["pattern"] == f"digests-{n}-*"
         assert download["with"]["merge-multiple"] is True
         assert download["with"]["path"] == "${{ runner.temp }}/digests"
-        (merge,) = [s for s in job["steps"] if "args=(merge" in str(s.get("run", ""))]
-        assert '--digests-dir "$RUNNER_TEMP/digests"' in merge["run"]
-        assert merge["env"]["BUILD_ALL"] == "${{ inputs.all }}", "same selection as the plan"
-        # imagetools create needs buildx.
-        assert uses_of({"jobs": {"j": job}}, "docker/setup-buildx-action")
+        assert "digest-mismatch" not in download["with"], "v8's default: a mismatch fails"
+        (merge,) = this_action({"jobs": {"j": job}})
+        assert merge["with"]["command"] == "merge"
+        assert merge["with"]["digests-dir"] == download["with"]["path"]
+        assert merge["with"]["all"] == "${{ inputs.all }}", "same selection as the plan"
+        names = [s.get("name") for s in job["steps"]]
+        assert names.index(download["name"]) < names.index(merge["name"])
+
+
+# --- the action --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def action() -> dict[str, Any]:
+    return load(ACTION)
+
+
+def test_action_interface(action: dict[str, Any]) -> None:
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) == {
+        "command",
+        "push",
+        "all",
+        "only",
+        "platforms",
+        "metadata-file",
+        "digests-dir",
+        "registry",
+        "username",
+        "password",
+        "pin",
+        "working-directory",
+    }
+    assert {k: v["default"] for k, v in action["inputs"].items() if k != "command"} == {
+        "push": "true",
+        "all": "false",
+        "only": "",
+        "platforms": "",
+        "metadata-file": "",
+        "digests-dir": "",
+        "registry": "",
+        "username": "",
+        "password": "",
+        "pin": "false",
+        "working-directory": ".",
+    }
+    outputs = {"images", "built", "failed", "tagged", "matrix", "metadata"}
+    assert set(action["outputs"]) == outputs
+    for name in outputs:
+        assert action["outputs"][name]["value"] == f"${{{{ steps.builder.outputs.{name} }}}}"
+
+
+def test_action_sets_up_only_what_the_runner_lacks(action: dict[str, Any]) -> None:
+    setups = {str(s["uses"]).split("@")[0]: s for s in action_steps(action) if "uses" in s}
+    assert set(setups) == {
+        "actions/setup-python",
+        "docker/setup-qemu-action",
+        "docker/setup-buildx-action",
+    }
+    for name, output in (
+        ("actions/setup-python", "python"),
+        ("docker/setup-qemu-action", "qemu"),
+        ("docker/setup-buildx-action", "buildx"),
+    ):
+        assert setups[name]["if"] == f"steps.detect.outputs.{output} == 'true'"
+    # setup-buildx v4 dropped `install`, `config` and `config-inline`.
+    assert not set(setups["docker/setup-buildx-action"].get("with", {})) & {
+        "install",
+        "config",
+        "config-inline",
+    }
+    (detect,) = [s for s in action_steps(action) if s.get("id") == "detect"]
+    assert "docker buildx version" in detect["run"]
+    assert "docker buildx inspect --bootstrap" in detect["run"]
+
+
+def test_action_installs_its_own_checkout(action: dict[str, Any]) -> None:
+    (install,) = [s for s in action_steps(action) if s.get("id") == "install"]
+    assert 'pip install --quiet --disable-pip-version-check "$GITHUB_ACTION_PATH"' in install["run"]
+    assert '"$GITHUB_ACTION_PATH/pyproject.toml"' in install["run"], "checks the version"
+    assert "GITHUB_PATH" not in install["run"], "steps call builder by path; PATH is left alone"
+
+
+def test_action_secrets_reach_builder_only_through_its_environment(
+    action: dict[str, Any],
+) -> None:
+    text = ACTION.read_text(encoding="utf-8")
+    assert text.count("inputs.password") == 1
+    assert text.count("inputs.username") == 1
+    (run,) = [s for s in action_steps(action) if s.get("id") == "builder"]
+    assert run["env"]["BUILDER_REGISTRY_PASSWORD"] == "${{ inputs.password }}"
+    assert run["env"]["BUILDER_REGISTRY_USER"] == "${{ inputs.username }}"
+    assert "BUILDER_REGISTRY_PASSWORD" not in run["run"].replace(
+        '[ -n "$BUILDER_REGISTRY_PASSWORD" ] || unset BUILDER_REGISTRY_PASSWORD', ""
+    ), "the script never reads the password itself"
+    for step in action_steps(action):
+        assert step.get("shell", "bash") == "bash"
+        if "run" in step:
+            for value in step.get("env", {}).values():
+                assert re.fullmatch(r"\$\{\{ (inputs|steps)\.[\w.-]+ \}\}", value), value
