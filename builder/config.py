@@ -264,6 +264,7 @@ _SETTINGS_KEYS = (
     "default_branch",
     "build_args",
     "cache",
+    "consumers",
 )
 
 
@@ -304,6 +305,10 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
                 line=entry.line,
             )
         values["cache"] = entry.value
+    if "consumers" in entries:  # checked by builder.consumers.config, when pinning
+        entry = entries["consumers"]
+        values["consumers"] = entry.value
+        values["consumers_lines"] = (entry.line, *entry.items.values())
     return Settings(**values)
 
 

@@ -29,6 +29,10 @@ class Settings:
     default_branch: str = "main"
     build_args: BuildArgs = ()
     cache: bool = True
+    # builder.yaml's `consumers:` as written, and its lines (the key's, then each item's):
+    # only `builder pin` reads it, through builder.consumers.config.
+    consumers: object = field(default=None, compare=False, repr=False)
+    consumers_lines: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def prefix(self) -> str:
