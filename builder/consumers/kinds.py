@@ -64,12 +64,7 @@ def resolve(text: str, pins: Pins, *, path: str, line: int) -> tuple[str, Refere
     try:
         reference = parse_reference(text)
     except InvalidReference as exc:
-        raise UserError(
-            str(exc),
-            file=path,
-            line=line,
-            hint="write a full image reference, e.g. registry/namespace/name:tag",
-        ) from None
+        raise UserError(str(exc), file=path, line=line) from None
     name = pins.image_of(reference)
     return (name, reference) if name is not None else None
 

@@ -69,7 +69,6 @@ def run_pin(
         targets=tuple(pins.targets.values()),
         checked=options.check,
     )
-    log(f"pin: {len(outcomes)} consumer file(s), digests of {pins.revision[:12]}")
     if options.check:
         return report
     changed = tuple(o for o in outcomes if o.changed)
