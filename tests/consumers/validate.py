@@ -3,8 +3,10 @@
 Runs in .venv-consumers (scripts/consumers-env), never in builder's venv or under pytest:
 the tests call it in a subprocess and assert on its output.
 
-    python validate.py argo FILE...   Hera's models: every container image of every template
-    python validate.py airflow DIR    Airflow's DagBag: import errors, every pod task's image
+    python validate.py OUT argo FILE...   Hera's models: every container image of every template
+    python validate.py OUT airflow DIR    Airflow's DagBag: import errors, every pod task's image
+
+The JSON goes to the file OUT: Airflow logs to stdout as it imports.
 
 Set AIRFLOW_HOME to a scratch directory for `airflow`: Airflow writes its logs there.
 """
@@ -96,11 +98,12 @@ def airflow(folder: str) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("argo", "airflow"):
+    if len(argv) < 3 or argv[1] not in ("argo", "airflow"):
         sys.stderr.write(__doc__ or "")
         return 2
-    result = argo(argv[1:]) if argv[0] == "argo" else airflow(argv[1])
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    out, command, args = Path(argv[0]), argv[1], argv[2:]
+    result = argo(args) if command == "argo" else airflow(args[0])
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
 
 
