@@ -250,6 +250,12 @@ CASES = {
         f'    "worker": "{R}/worker@{WORKER}"\n}}\n',
         edited=("api", "worker"),
     ),
+    "lockfile-odd-spacing": Case(
+        "images.lock.json",
+        f'{{ "base" :"{R}/base:1" ,"api":\t"{R}/api:1"}}',
+        f'{{ "base" :"{R}/base:1" ,"api":\t"{R}/api@{API}", "worker": "{R}/worker@{WORKER}"}}',
+        edited=("api", "worker"),
+    ),
     "lockfile-empty-object": Case(
         "images.lock.json",
         "{}\n",

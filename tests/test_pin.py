@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from builder.consumers.metadata import compute_pins
-from builder.consumers.model import FileOutcome
-from builder.consumers.pin import write_all
+from builder.consumers.model import ConsumerSpec, FileOutcome
+from builder.consumers.pin import select_files, write_all
 from builder.errors import UserError
 from tests.conftest import commit, git, invoke, load_files
 
@@ -166,6 +166,15 @@ def test_a_failed_write_renames_nothing(tmp_path: Path) -> None:
     assert caught.value.render().startswith("gone/b.yaml: cannot write: No such file")
     assert (tmp_path / "a.yaml").read_text(encoding="utf-8") == "a: 1\n"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.yaml", "gone"]
+
+
+def test_globs_skip_dotfiles_unless_they_name_them(tmp_path: Path) -> None:
+    for name in ("deploy/a.yaml", "deploy/.a.yaml.1234.pin", "deploy/sub/b.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}\n", encoding="utf-8")
+    star, hidden = ConsumerSpec(glob="deploy/**/*.yaml"), ConsumerSpec(glob="deploy/.*")
+    assert select_files(tmp_path, [star]) == [("deploy/a.yaml", star), ("deploy/sub/b.yaml", star)]
+    assert select_files(tmp_path, [hidden]) == [("deploy/.a.yaml.1234.pin", hidden)]
 
 
 def test_commit_on_a_branch(repo: Path, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from builder.consumers.model import (
     Finding,
     Kind,
     Pins,
+    Problem,
     Target,
 )
 from builder.consumers.yamltext import Splice, YamlText, apply_splices
@@ -118,11 +119,11 @@ def _argo_template_images(
     if depth > 8:  # inline templates nest; aliases could make them loop
         return
     # Inline templates (Argo 3.3+): a step or DAG task may define its template in place.
-    inline: list[yaml.Node] = []
+    inline: list[yaml.Node | None] = []
     for group in doc.items(doc.get(template, "steps")):
-        inline.extend(doc.get(step, "inline") for step in doc.items(group))  # type: ignore[misc]
+        inline.extend(doc.get(step, "inline") for step in doc.items(group))
     for task in doc.items(_at(doc, template, ("dag", "tasks"))):
-        inline.append(doc.get(task, "inline"))  # type: ignore[arg-type]
+        inline.append(doc.get(task, "inline"))
     for node in inline:
         if node is not None:
             yield from _argo_template_images(doc, node, depth + 1)
@@ -449,8 +450,6 @@ def _token_rewrite(
 
 # -- the lock file ----------------------------------------------------------------------
 
-_JSON_SPACE_RE = re.compile(r"[ \t\n\r]*")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _JsonEntry:
@@ -471,17 +470,23 @@ def _json_entries(text: str, path: str) -> tuple[list[_JsonEntry], int]:
         raise UserError("must be a JSON object of image name -> pinned reference", file=path)
     decoder = json.JSONDecoder()
     entries: list[_JsonEntry] = []
-    i = _JSON_SPACE_RE.match(text, 0).end() + 1  # type: ignore[union-attr]  # past `{`
+
+    def skip(i: int) -> int:  # past JSON whitespace
+        while i < len(text) and text[i] in " \t\n\r":
+            i += 1
+        return i
+
+    i = skip(0) + 1  # past `{`
     while True:
-        i = _JSON_SPACE_RE.match(text, i).end()  # type: ignore[union-attr]
+        i = skip(i)
         if text[i] == "}":
             return entries, i
         if text[i] == ",":
-            i = _JSON_SPACE_RE.match(text, i + 1).end()  # type: ignore[union-attr]
+            i = skip(i + 1)
         key_start = i
-        key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-        i = _JSON_SPACE_RE.match(text, i).end() + 1  # type: ignore[union-attr]  # past `:`
-        value_start = _JSON_SPACE_RE.match(text, i).end()  # type: ignore[union-attr]
+        key, i = decoder.raw_decode(text, i)  # a key is a JSON string value too
+        i = skip(i) + 1  # past `:`
+        value_start = skip(i)
         value, i = decoder.raw_decode(text, value_start)
         entries.append(
             _JsonEntry(
@@ -544,19 +549,15 @@ def find_lockfile(
     findings, splices, edits = [], [], []
     if missing:
         line = _line_of(text, closing)
-        if entries:
+        pairs = [f"{json.dumps(n)}: {json.dumps(pins.targets[n].pinned)}" for n in missing]
+        if entries and "\n" not in text[text.index("{") : closing]:  # a one-line object
+            at, added = entries[-1].value_end, "".join(f", {p}" for p in pairs)
+        elif entries:  # one entry a line, indented as the last one
             last = entries[-1]
-            indent = last.key_start - (text.rfind("\n", 0, last.key_start) + 1)
-            at = last.value_end
+            indent = " " * (last.key_start - (text.rfind("\n", 0, last.key_start) + 1))
+            at, added = last.value_end, "".join(f",\n{indent}{p}" for p in pairs)
         else:
-            indent, at = 2, closing
-        added = "".join(
-            f"{',' if entries or i else ''}\n{' ' * indent}{json.dumps(n)}: "
-            f"{json.dumps(pins.targets[n].pinned)}"
-            for i, n in enumerate(missing)
-        )
-        if not entries:
-            added += "\n"
+            at, added = closing, ",".join(f"\n  {p}" for p in pairs) + "\n"
         splices.append(Splice(start=at, end=at, text=added))
         for name in missing:
             target = pins.targets[name]
@@ -624,19 +625,18 @@ def compute_file(
     for occurrence in occurrences:
         target = pins.targets.get(occurrence.image)
         current = target.pinned if target is not None else None
+        problem: Problem | None = None
         if occurrence.digest is None:
-            problem: str | None = "mutable"
+            problem = "mutable"
         elif target is not None and occurrence.digest != target.digest:
             problem = "stale"
-        else:
-            problem = None
         if problem is not None:
             findings.append(
                 Finding(
                     path=path,
                     line=occurrence.line,
                     image=occurrence.image,
-                    problem=problem,  # type: ignore[arg-type]
+                    problem=problem,
                     written=occurrence.written,
                     current=current,
                 )

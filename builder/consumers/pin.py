@@ -11,7 +11,8 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 
 from builder.consumers.config import parse_consumers
 from builder.consumers.kinds import compute_file
@@ -79,7 +80,7 @@ def run_pin(
         git = prepare_commit(target, options.commit_branch, changed, environ)
     write_all(target, changed)
     written = tuple(o.path for o in changed)
-    report = _with(report, written=written)
+    report = replace(report, written=written)
     if git is None or options.commit_branch is None:
         return report
     message = render_commit_message(pins.revision, report.edits)
@@ -89,15 +90,7 @@ def run_pin(
     if options.push_branch:
         remote = push_branch(git, options.commit_branch)
         log(f"pin: pushed {options.commit_branch} to {remote}")
-    return _with(
-        report, written=written, commit=sha, branch=options.commit_branch, pushed_to=remote
-    )
-
-
-def _with(report: PinReport, **changes: object) -> PinReport:
-    from dataclasses import replace
-
-    return replace(report, **changes)  # type: ignore[arg-type]
+    return replace(report, commit=sha, branch=options.commit_branch, pushed_to=remote)
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -122,8 +115,13 @@ def select_files(root: Path, specs: Sequence[ConsumerSpec]) -> list[tuple[str, C
             raise ConfigError(
                 f"invalid consumer glob {spec.glob!r}: {exc}", file=str(CONFIG_FILE), line=spec.line
             ) from None
+        hidden = PurePosixPath(spec.glob).name.startswith(".")
         matches = sorted(
-            p.as_posix() for p in found if (root / p).is_file() and ".git" not in p.parts
+            p.as_posix()
+            for p in found
+            if (root / p).is_file()
+            and ".git" not in p.parts
+            and (hidden or not p.name.startswith("."))  # as glob(7): `*` skips dotfiles
         )
         if not matches:
             raise ConfigError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import yaml
@@ -241,19 +241,3 @@ class YamlText:
         if newline == "\r\n":
             at -= 1
         return Splice(start=at, end=at, text=f"{newline}{' ' * column}{entry}")
-
-
-def walk_mappings(node: yaml.Node) -> Iterator[yaml.MappingNode]:
-    """Every mapping under `node`, each once (aliases make a graph, maybe a cycle)."""
-    seen: set[int] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            yield current
-            stack.extend(v for _, v in current.value)
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
