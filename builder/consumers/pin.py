@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from builder import proc
 from builder.consumers.config import parse_consumers
 from builder.consumers.kinds import compute_file
 from builder.consumers.metadata import compute_pins, parse_metadata
@@ -47,6 +48,8 @@ def run_pin(
         raise UserError("--push-branch needs --commit BRANCH", hint="name the branch to push")
     if options.check and options.commit_branch is not None:
         raise UserError("--check writes nothing, so it cannot --commit")
+    if options.commit_branch is not None:
+        check_branch_name(options.commit_branch)
     specs = parse_consumers(repo.settings.consumers, repo.settings.consumers_lines)
     pins = compute_pins(
         parse_metadata(_read_text(metadata, str(metadata)), source=str(metadata)),
@@ -163,14 +166,18 @@ def write_all(root: Path, outcomes: Sequence[FileOutcome]) -> None:
 # -- git --------------------------------------------------------------------------------
 
 
+def check_branch_name(branch: str) -> None:
+    """git's own rules for a branch name (no repository needed to ask)."""
+    if branch.startswith("-") or not proc.run(["git", "check-ref-format", "--branch", branch]).ok:
+        raise GitError(f"invalid branch name {branch!r}", hint="e.g. builder/pin")
+
+
 def prepare_commit(
     target: Path, branch: str, changed: Sequence[FileOutcome], environ: Mapping[str, str] | None
 ) -> Git:
     """Check what committing needs before any file is written, then switch to `branch`
     (started at the current HEAD unless it is the branch checked out)."""
     git = Git.discover(target, environ=environ)
-    if not git.try_run("check-ref-format", "--branch", branch).ok or branch.startswith("-"):
-        raise GitError(f"invalid branch name {branch!r}", hint="e.g. builder/pin")
     if git.head() is None:
         raise GitError(f"{git.root} has no commit to start branch {branch!r} from")
     paths = [str((target / o.path).resolve()) for o in changed]
