@@ -513,6 +513,87 @@ def refresh(
     guarded(body)
 
 
+@app.command()
+def pin(
+    metadata_file: Annotated[
+        Path,
+        typer.Option("--metadata-file", help="The metadata file `builder build --push` wrote."),
+    ],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="List mutable or stale references (file:line), exit 1 if any."
+        ),
+    ] = False,
+    keep_tag: Annotated[
+        bool, typer.Option("--keep-tag", help="Write repo:tag@sha256:..., not repo@sha256:...")
+    ] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="With a failed image: pin the rest; it and its dependants keep their pins.",
+        ),
+    ] = False,
+    commit: Annotated[
+        str | None,
+        typer.Option(
+            "--commit",
+            metavar="BRANCH",
+            help="Commit the edits on BRANCH (started at HEAD unless checked out).",
+        ),
+    ] = None,
+    repo_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--repo-dir", help="The consumers live in this checkout (a GitOps repo), not here."
+        ),
+    ] = None,
+    push_branch: Annotated[
+        bool, typer.Option("--push-branch", help="Push the --commit branch to its remote.")
+    ] = False,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Rewrite consumer files (Argo, Kubernetes, Airflow, ...) to the digests a build pushed."""
+    from builder.consumers.model import PinOptions
+    from builder.consumers.pin import StalePins, run_pin
+    from builder.consumers.render import render_check, render_pin_report
+    from builder.git import Git
+    from builder.repo import load_repo
+    from builder.workspace import snapshot_of
+
+    def body() -> None:
+        environ = dict(os.environ)
+        git = Git.discover(repo, environ=environ)
+        loaded = load_repo(snapshot_of(git, None))
+        options = PinOptions(
+            check=check,
+            keep_tag=keep_tag,
+            partial=partial,
+            commit_branch=commit,
+            repo_dir=repo_dir,
+            push_branch=push_branch,
+        )
+        report = run_pin(
+            git.root,
+            loaded,
+            metadata_file,
+            options,
+            lambda line: typer.echo(line, err=True),
+            environ=environ,
+        )
+        if check:
+            typer.echo(render_check(report))
+            if report.findings:
+                raise StalePins(
+                    f"{len(report.findings)} consumer reference(s) are mutable or stale"
+                )
+            return
+        typer.echo(render_pin_report(report))
+
+    guarded(body)
+
+
 def hand_off(
     report: BuildReport,
     metadata_file: Path | None,

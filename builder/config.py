@@ -265,6 +265,7 @@ _SETTINGS_KEYS = (
     "build_args",
     "cache",
     "builder",
+    "consumers",
 )
 
 
@@ -307,6 +308,10 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
         values["cache"] = entry.value
     if "builder" in entries:
         values["builder"] = _string(entries["builder"], "builder", path)
+    if "consumers" in entries:  # checked by builder.consumers.config, when pinning
+        entry = entries["consumers"]
+        values["consumers"] = entry.value
+        values["consumers_lines"] = (entry.line, *entry.items.values())
     return Settings(**values)
 
 

@@ -31,6 +31,10 @@ class Settings:
     build_args: BuildArgs = ()
     cache: bool = True
     builder: str | None = None  # the buildx builder to build on; None: buildx's current one
+    # builder.yaml's `consumers:` as written, and its lines (the key's, then each item's):
+    # only `builder pin` reads it, through builder.consumers.config.
+    consumers: object = field(default=None, compare=False, repr=False)
+    consumers_lines: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def prefix(self) -> str:

@@ -139,6 +139,51 @@ def symlinked_dockerfile(tmp_path: Path) -> Path:
     return repo
 
 
+# -- builder pin: a repo with one Argo consumer and the metadata file of a push -----------
+
+PIN_SHA = "sha256:" + "a" * 64
+
+
+def pin_metadata(**statuses: str) -> str:
+    images = {}
+    for name in ("base", "api", "cli"):
+        status = statuses.get(name, "built")
+        pushed = status == "built"
+        images[name] = {
+            "status": status,
+            "reason": "boom" if status == "failed" else "",
+            "repository": f"docker.io/acme/{name}",
+            "digest": PIN_SHA if pushed else None,
+            "pinned": f"docker.io/acme/{name}@{PIN_SHA}" if pushed else None,
+        }
+    return json.dumps({"revision": "1" * 40, "push": True, "images": images})
+
+
+PIN_FILES: FileMap = {
+    "builder.yaml": "namespace: acme\nconsumers:\n  - deploy/*.yaml\n",
+    "deploy/wf.yaml": (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nspec:\n  templates:\n"
+        "    - container: {image: acme/api:1}\n"
+    ),
+    "meta.json": pin_metadata(),
+}
+PIN = ("pin", "--metadata-file", "{repo}/meta.json")
+
+
+def pin_case(args: tuple[str, ...], error: str, files: FileMap | None = None) -> Case:
+    return Case(args, error, {**PIN_FILES, **(files or {})})
+
+
+def consumers(block: str) -> FileMap:
+    return {"builder.yaml": f"namespace: acme\nconsumers:\n{block}"}
+
+
+def dirty_consumer(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, PIN_FILES)
+    (repo / "deploy/wf.yaml").write_text("# edited\n" + str(PIN_FILES["deploy/wf.yaml"]))
+    return repo
+
+
 def P(case: Case, id: str) -> object:  # noqa: N802 - reads like pytest.param
     return pytest.param(case, id=id)
 
@@ -1053,12 +1098,205 @@ CASES = [
         ),
         "push-no-from",
     ),
+    # -- builder pin ----------------------------------------------------------------------
+    P(
+        pin_case(
+            PIN,
+            "builder.yaml: no 'consumers' to pin (list the files builder pin "
+            "rewrites under 'consumers:', e.g. - deploy/**/*.yaml)",
+            {"builder.yaml": "namespace: acme\n"},
+        ),
+        "pin-no-consumers",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "builder.yaml:3: unknown consumer kind 'argoo' (did you mean 'argo'?)",
+            consumers("  - glob: deploy/*.yaml\n    kind: argoo\n"),
+        ),
+        "pin-unknown-kind",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "builder.yaml:3: consumer glob 'deploy/*.yml' matches no file in "
+            "{repo} (fix the glob, or remove the consumer)",
+            consumers("  - deploy/*.yml\n"),
+        ),
+        "pin-glob-matches-nothing",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "builder.yaml:3: cannot tell what kind of consumer deploy/notes.txt is "
+            "(set its kind: argo, kubernetes, kustomize, helm, airflow or lockfile)",
+            {**consumers("  - deploy/*\n"), "deploy/notes.txt": "hi\n"},
+        ),
+        "pin-kind-not-inferable",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "builder.yaml:3: helm consumer 'deploy/*.yaml' needs 'paths' (the dotted "
+            "keys of its image blocks, e.g. paths: [image, jobs.*.image])",
+            consumers("  - {glob: deploy/*.yaml, kind: helm}\n"),
+        ),
+        "pin-helm-without-paths",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "deploy/wf.yaml: key path 'jobs.*.image' (builder.yaml:3) matches nothing "
+            "(fix the path in builder.yaml's consumers, or the values file)",
+            consumers("  - {glob: deploy/*.yaml, kind: helm, paths: [jobs.*.image]}\n"),
+        ),
+        "pin-helm-path-matches-nothing",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "deploy/wf.yaml:2: cannot parse YAML: while parsing a flow node, expected the "
+            "node content, but found '<stream end>' (fix the file; builder pin writes "
+            "nothing until every consumer parses)",
+            {"deploy/wf.yaml": "a: [1,\n"},
+        ),
+        "pin-yaml-unparsable",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "deploy/values.yaml:1: cannot tell what reads this file: a document "
+            "without apiVersion and kind (give this consumer a kind in builder.yaml: helm "
+            "(with paths), kustomize, argo or kubernetes)",
+            {"deploy/values.yaml": "image: {repository: acme/api}\n"},
+        ),
+        "pin-yaml-without-kind",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "deploy/wf.yaml:5: invalid image reference 'acme/API:1' (repository "
+            "names must be lowercase)",
+            {"deploy/wf.yaml": str(PIN_FILES["deploy/wf.yaml"]).replace("api:", "API:")},
+        ),
+        "pin-invalid-reference",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "deploy/dag.py:1: cannot parse Python: invalid syntax",
+            {**consumers("  - deploy/*.py\n"), "deploy/dag.py": "def (:\n"},
+        ),
+        "pin-python-unparsable",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "deploy/images.lock.json:1: 'web' is not an image of this repository "
+            "(known images: api, base, cli)",
+            {
+                **consumers("  - deploy/images.lock.json\n"),
+                "deploy/images.lock.json": '{"web": "acme/web:1"}\n',
+            },
+        ),
+        "pin-lockfile-unknown-image",
+    ),
+    P(
+        pin_case(PIN, "deploy/wf.yaml:1: is not UTF-8 text", {"deploy/wf.yaml": b"\xff\n"}),
+        "pin-consumer-not-utf8",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "{repo}/meta.json: names 'web', not an image of this repository (a "
+            "metadata file from another repository? pin with the one this repo's build "
+            "wrote)",
+            {"meta.json": pin_metadata().replace('"api"', '"web"')},
+        ),
+        "pin-metadata-from-another-repo",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "{repo}/meta.json: image 'base' failed to build; its references would "
+            "keep old pins beside new ones (rebuild, or pass --partial to pin the rest "
+            "and keep the failed images' pins)",
+            {"meta.json": pin_metadata(base="failed", api="skipped")},
+        ),
+        "pin-metadata-failed-image",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "{repo}/meta.json: records a build that pushed nothing (a dry run or "
+            "--no-push): nothing to pin (pin with the metadata file of `builder build "
+            "--push`)",
+            {"meta.json": pin_metadata(api="planned")},
+        ),
+        "pin-metadata-dry-run",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "{repo}/meta.json:1: not a builder metadata file: Expecting value",
+            {"meta.json": "nope\n"},
+        ),
+        "pin-metadata-not-json",
+    ),
+    P(
+        pin_case(
+            PIN,
+            "{repo}/meta.json: not a builder metadata file: no 'images' object (pass "
+            "the file `builder build --metadata-file` wrote)",
+            {"meta.json": "{}\n"},
+        ),
+        "pin-metadata-not-metadata",
+    ),
+    P(
+        pin_case(
+            ("pin", "--metadata-file", "{repo}/nope.json"),
+            "{repo}/nope.json: cannot read: No such file or directory",
+        ),
+        "pin-metadata-missing",
+    ),
+    P(
+        pin_case(
+            (*PIN, "--push-branch"), "--push-branch needs --commit BRANCH (name the branch to push)"
+        ),
+        "pin-push-without-commit",
+    ),
+    P(
+        pin_case(
+            (*PIN, "--check", "--commit", "b"), "--check writes nothing, so it cannot --commit"
+        ),
+        "pin-check-with-commit",
+    ),
+    P(
+        pin_case((*PIN, "--commit", "a..b"), "invalid branch name 'a..b' (e.g. builder/pin)"),
+        "pin-invalid-branch",
+    ),
+    P(
+        pin_case(
+            (*PIN, "--repo-dir", "{repo}/nowhere"), "--repo-dir {repo}/nowhere is not a directory"
+        ),
+        "pin-repo-dir-missing",
+    ),
+    P(
+        Case(
+            (*PIN, "--commit", "builder/pin"),
+            "deploy/wf.yaml has uncommitted changes (commit or stash them first: builder pin "
+            "commits only its own edits)",
+            setup=dirty_consumer,
+        ),
+        "pin-commit-dirty-consumer",
+    ),
 ]
 
 
 def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> tuple[Result, Path]:
     target = new_repo(tmp_path, case.files) if case.setup is None else case.setup(tmp_path)
-    return invoke(*case.args, "-C", target, env=env), target
+    args = [a.replace("{repo}", str(target)) for a in case.args]  # e.g. a metadata file there
+    return invoke(*args, "-C", target, env=env), target
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.consumers.loading import consumers_python, load
 from tests.integration.conftest import GIT_ENV, ROOT, Engine, Repo
 
 pytestmark = pytest.mark.engine
@@ -55,3 +56,20 @@ def test_the_demo_repo_builds_and_pushes_every_image(engine: Engine, tmp_path: P
             repo.repository("etl-report"), "latest", platform, "/etc/etl-common-version"
         )
         assert version == b"1.0.0\n"
+
+    # The hand-off: pin the clone's Argo and Airflow consumers to what was just pushed,
+    # then load them with the consumers' own code (Hera, Airflow's DagBag). The files name
+    # builder.yaml's `demo` namespace; the push went to another: pin maps both to the image.
+    python = consumers_python()
+    pinned = {name: str(entry["pinned"]) for name, entry in images.items()}
+    repo.builder("pin", "--metadata-file", str(meta), check_exit=0)
+    manifests = sorted((clone / "deploy/argo").glob("*.yaml"))
+    argo = load(python, "argo", *manifests, home=tmp_path / "argo")
+    assert {i["image"] for i in argo["images"]} == {
+        pinned[n] for n in ("etl-orders", "etl-report", "etl-customers", "healthcheck")
+    }
+    bag = load(python, "airflow", clone / "deploy/airflow/dags", home=tmp_path / "airflow")
+    assert bag["import_errors"] == {}
+    assert {t["image"] for t in bag["tasks"]} == {
+        pinned[n] for n in ("etl-orders", "etl-report", "etl-customers", "etl-base")
+    }

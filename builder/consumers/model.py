@@ -1,0 +1,136 @@
+"""The values `builder pin` works with: consumer specs, pins, edits, findings (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from builder.refs import Reference
+
+Kind = Literal["argo", "kubernetes", "kustomize", "helm", "airflow", "lockfile"]
+KINDS: tuple[Kind, ...] = ("argo", "kubernetes", "kustomize", "helm", "airflow", "lockfile")
+LOCK_FILE = "images.lock.json"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsumerSpec:
+    """One entry of builder.yaml's `consumers:`: which files, read as which kind."""
+
+    glob: str
+    kind: Kind | None = None  # None: inferred from each file's name and content
+    paths: tuple[str, ...] = ()  # helm: dotted key paths to image blocks, `*` any key
+    line: int | None = None  # builder.yaml's line for this entry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """The digest one image is pinned to by this run."""
+
+    name: str
+    repository: str  # as the metadata file writes it, e.g. 127.0.0.1:5000/demo/etl-orders
+    digest: str  # sha256:...
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Held:
+    """An image of the metadata file whose references keep their old pins, and why."""
+
+    name: str
+    status: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pins:
+    """What one metadata file (one commit) lets a pin run write."""
+
+    revision: str
+    targets: Mapping[str, Target]  # image name -> its new pin
+    held: tuple[Held, ...] = ()  # failed images and their dependants (with --partial)
+    repositories: Mapping[str, str] = field(default_factory=dict)  # normalised repo -> name
+
+    def image_of(self, reference: Reference) -> str | None:
+        """The in-repo image a reference names, or None for any other image."""
+        return self.repositories.get(reference.repository)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edit:
+    """One reference rewritten."""
+
+    path: str  # relative to the consumers' root
+    line: int
+    image: str
+    old: str
+    new: str
+
+
+Problem = Literal["mutable", "stale", "missing"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """For --check: a reference to an in-repo image that is not its current digest."""
+
+    path: str
+    line: int
+    image: str
+    problem: Problem
+    written: str  # the reference as the file has it ("" when missing)
+    current: str | None  # the pin this run would write; None when unknown (unchanged image)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileOutcome:
+    """One consumer file: the edits a pin makes, its new text, and what --check reports."""
+
+    path: str
+    kind: Kind
+    text: str
+    new_text: str
+    edits: tuple[Edit, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.new_text != self.text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinOptions:
+    """`builder pin`'s request."""
+
+    check: bool = False  # report mutable or stale references; write nothing
+    keep_tag: bool = False  # repo:tag@sha256:... rather than repo@sha256:...
+    partial: bool = False  # with a failed image: pin the rest, keep its old pins
+    commit_branch: str | None = None  # commit the edits on this branch
+    repo_dir: Path | None = None  # the consumers live in this checkout, not in the repo
+    push_branch: bool = False  # push commit_branch to its remote
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PinReport:
+    revision: str
+    root: Path  # where the consumer files are
+    files: tuple[FileOutcome, ...]
+    held: tuple[Held, ...]
+    targets: tuple[Target, ...]
+    checked: bool = False
+    written: tuple[str, ...] = ()  # files rewritten
+    commit: str | None = None  # the commit made on options.commit_branch
+    branch: str | None = None
+    pushed_to: str | None = None  # the remote the branch was pushed to
+
+    @property
+    def edits(self) -> tuple[Edit, ...]:
+        return tuple(e for f in self.files for e in f.edits)
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(x for f in self.files for x in f.findings)
