@@ -143,6 +143,19 @@ def P(case: Case, id: str) -> object:  # noqa: N802 - reads like pytest.param
     return pytest.param(case, id=id)
 
 
+# -- hostile inputs: each once hung builder or ended in a traceback ---------------------
+
+# The "billion laughs": nine aliases of nine aliases of ..., 400 bytes for 10**9 values.
+LAUGHS = "namespace: acme\nlol0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+)
+# Each anchor holds the one before: two levels in the text, a hundred through the aliases.
+ALIAS_CHAIN = "name: cli\nx0: &x0 [a]\n" + "".join(
+    f"x{i}: &x{i} [*x{i - 1}]\n" for i in range(1, 100)
+)
+ALIASES_HINT = " (aliases may add at most 10000 values; write the values out)"
+
+
 CASES = [
     # -- Dockerfiles ----------------------------------------------------------------------
     P(
@@ -1052,6 +1065,49 @@ CASES = [
             {"images/cli/Dockerfile": "ARG X=1\n"},
         ),
         "push-no-from",
+    ),
+    # -- hostile input: linear time, bounded depth, one line ----------------------------
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:6: expands to too many values through YAML aliases" + ALIASES_HINT,
+            {"builder.yaml": LAUGHS},
+        ),
+        "builder-yaml-billion-laughs",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: invalid YAML: nested more than 64 levels deep",
+            {"images/cli/image.yaml": "name: " + "[" * 1_000_000 + "\n"},
+        ),
+        "image-yaml-deep-flow",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:65: invalid YAML: nested more than 64 levels deep",
+            {"images/cli/image.yaml": "".join(" " * i + f"k{i}:\n" for i in range(2000))},
+        ),
+        "image-yaml-deep-block",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:65: invalid YAML: nested more than 64 levels deep "
+            "through alias *x62",
+            {"images/cli/image.yaml": ALIAS_CHAIN},
+        ),
+        "image-yaml-deep-through-aliases",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: invalid YAML: alias *a is inside the value it names "
+            "(a value cannot contain itself)",
+            {"images/cli/image.yaml": "watch: &a [*a]\n"},
+        ),
+        "image-yaml-recursive-alias",
     ),
 ]
 
