@@ -20,6 +20,21 @@ _STAGE_INDEX_RE = re.compile(r"^[0-9]+$")
 _SPECIAL_PARAMS = "@*#?-$!0"
 
 
+_NAME_MAX = 255
+
+
+def _repository_part(name: str) -> str:
+    """`host:5000/a/b:tag@sha256:...` -> `host:5000/a/b`: a colon after the last slash tags."""
+    remainder = name.partition("@")[0]
+    directory, slash, last = remainder.rpartition("/")
+    return directory + slash + last.partition(":")[0]
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """A word fit for a one-line message: its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 class UnknownTarget(DockerfileError):
     """The requested target names no stage; the caller knows where it was asked for."""
 
@@ -55,11 +70,17 @@ class DockerfileInfo:
         return tuple(r for i, r in enumerate(self.references) if i not in self.unreached)
 
 
+# `${` inside `${`: BuildKit has no bound (Go stacks grow), builder's lexer recurses per level.
+MAX_NESTING = 64
+
+
 class _Lexer:
-    """One word through BuildKit's shell lexer (frontend/dockerfile/shell/lex.go).
+    """One word through BuildKit's shell lexer (frontend/dockerfile/shell/lex.go, v0.13).
 
     Quotes are removed, the escape character escapes, and `$NAME`, `${NAME}` and the
-    `${NAME:-word}` family are substituted, with nested expansions inside the word.
+    `${NAME:-word}` family are substituted, with nested expansions inside the word. The
+    words of `#`, `%` and `/` keep their escape characters, as BuildKit's "raw escapes" do:
+    the pattern reads them.
     """
 
     def __init__(self, text: str, variables: Mapping[str, str], escape: str) -> None:
@@ -67,6 +88,7 @@ class _Lexer:
         self.pos = 0
         self.variables = variables
         self.escape = escape
+        self.depth = 0
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -76,7 +98,7 @@ class _Lexer:
         self.pos += len(ch)
         return ch
 
-    def word(self, stop: str = "") -> str:
+    def word(self, stop: str = "", *, raw_escapes: bool = False) -> str:
         out: list[str] = []
         while self.pos < len(self.text):
             ch = self.peek()
@@ -88,10 +110,12 @@ class _Lexer:
             elif ch == "'":
                 out.append(self.single_quoted())
             elif ch == '"':
-                out.append(self.double_quoted())
+                out.append(self.double_quoted(raw_escapes=raw_escapes))
             else:
                 self.next()
                 if ch == self.escape:
+                    if raw_escapes:
+                        out.append(ch)
                     ch = self.next()  # escapes the next character; a trailing one vanishes
                 out.append(ch)
         if stop:
@@ -107,7 +131,7 @@ class _Lexer:
         self.pos = end + 1
         return value
 
-    def double_quoted(self) -> str:
+    def double_quoted(self, *, raw_escapes: bool) -> str:
         self.next()
         out: list[str] = []
         while True:
@@ -121,8 +145,11 @@ class _Lexer:
                 out.append(self.dollar())
                 continue
             self.next()
-            if ch == self.escape and self.peek() in ('"', "$", self.escape):
-                ch = self.next()
+            if ch == self.escape:
+                if raw_escapes:
+                    out.append(ch)
+                if self.peek() in ('"', "$", self.escape):
+                    ch = self.next()
             out.append(ch)
 
     def name(self) -> str:
@@ -145,8 +172,20 @@ class _Lexer:
             name = self.name()
             return self.variables.get(name, "") if name else "$"
         self.next()
-        if self.peek() in ("", "{", "}", ":"):
+        if not self.peek():
+            raise ExpansionError("missing '}'")
+        if self.peek() in ("{", "}", ":"):
             raise ExpansionError("bad substitution")
+        if self.depth >= MAX_NESTING:
+            raise ExpansionError(f"'${{' nested more than {MAX_NESTING} levels deep")
+        self.depth += 1
+        try:
+            return self.substitution()
+        finally:
+            self.depth -= 1
+
+    def substitution(self) -> str:
+        """What follows `${`: a name, then `}` or a modifier and its word."""
         name = self.name()
         value = self.variables.get(name)
         op = self.next()
@@ -154,23 +193,28 @@ class _Lexer:
             return value or ""
         if not op:
             raise ExpansionError("missing '}'")
-        colon = op == ":"
-        if colon:
-            op = self.next()
-        if op in ("#", "%") and not colon:
-            longest = self.peek() == op
-            if longest:
-                self.next()
-            return _trim(value or "", self.word("}"), suffix=op == "%", longest=longest)
-        if op == "/" and not colon:
+        if op == "/":
             every = self.peek() == "/"
             if every:
                 self.next()
-            pattern = self.word("/")
-            return _replace(value or "", pattern, self.word("}"), every=every)
-        if op not in ("-", "+", "?"):
-            raise ExpansionError(f"unsupported modifier {op!r} in substitution")
-        word = self.word("}")
+            pattern = self.word("/", raw_escapes=True)
+            replacement = self.word("}", raw_escapes=True)
+            return _replace(value or "", pattern, replacement, every=every)
+        colon = op == ":"
+        if colon:
+            op = self.next()
+        modifier = f":{op}" if colon else op
+        if op not in ("-", "+", "?", "#", "%"):
+            if colon:  # BuildKit reads the word first: an unclosed one is the error
+                self.word("}")
+            raise ExpansionError(f"unsupported modifier {modifier!r} in substitution")
+        word = self.word("}", raw_escapes=op in ("#", "%"))
+        if op in ("#", "%"):
+            # `%%` and `##` cut the longest match; the word decides, after its expansion.
+            longest = word[:1] == op
+            return _trim(
+                value or "", word[1:] if longest else word, suffix=op == "%", longest=longest
+            )
         is_set = value is not None and (value != "" or not colon)
         if op == "-":
             return value if is_set and value is not None else word
@@ -181,31 +225,183 @@ class _Lexer:
         return value or ""
 
 
-def _glob(pattern: str) -> str:
-    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+# -- shell patterns, as BuildKit's convertShellPatternToRegex reads them ----------------------
+# BuildKit turns `*` into `.*` (`.*?` for the shortest match), `?` into `.` and runs Go's
+# regexp, whose `.` never matches a newline. Python's `re` would backtrack through every cut
+# (`${V%%*a*a*a*a*b}` took seconds), and RE2 falls back to quadratic time on long patterns,
+# so a pattern runs here as a bit-parallel automaton: one pass, a few big-int operations per
+# character, every match end at once.
+
+# A token is one literal character, or one of these two (two characters: never a literal).
+_STAR = "**"
+_ANY = "??"
+
+
+def _pattern_tokens(pattern: str) -> tuple[str, ...]:
+    tokens: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "*":
+            if not tokens or tokens[-1] != _STAR:  # `**` matches what `*` does
+                tokens.append(_STAR)
+        elif ch == "?":
+            tokens.append(_ANY)
+        elif ch == "\\":
+            escaped = next(chars, "\ufffd")
+            # `\}` and `\/` are escaped for `${}`'s sake, the others for the pattern's.
+            if escaped in ("}", "/", "*", "?", "\\"):
+                tokens.append(escaped)
+            else:
+                raise ExpansionError(
+                    f"invalid pattern ({pattern}) in substitution: invalid escape '\\{escaped}'"
+                )
+        else:
+            tokens.append(ch)
+    return tuple(tokens)
+
+
+def _reverse_pattern(pattern: str) -> str:
+    """BuildKit's reversePattern: reversed, each `\\x` kept as a pair."""
+    pairs: list[str] = []
+    index = 0
+    while index < len(pattern):
+        width = 2 if pattern[index] == "\\" and index + 1 < len(pattern) else 1
+        pairs.append(pattern[index : index + width])
+        index += width
+    return "".join(reversed(pairs))
+
+
+class _Glob:
+    """An automaton whose state i (bit i) means "the first i tokens matched"."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.literal: dict[str, int] = {}
+        self.any = 0
+        self.star = 0
+        for index, token in enumerate(tokens, 1):
+            bit = 1 << index
+            if token == _STAR:
+                self.star |= bit
+            elif token == _ANY:
+                self.any |= bit
+            else:
+                self.literal[token] = self.literal.get(token, 0) | bit
+        self.accept = 1 << len(tokens)
+        self.start = self.close(1)
+
+    def close(self, states: int) -> int:
+        return states | ((states << 1) & self.star)  # a star may match nothing
+
+    def step(self, states: int, ch: str) -> int:
+        if ch == "\n":  # neither `*` nor `?` matches a newline (Go's `.`)
+            return self.close((states << 1) & self.literal.get(ch, 0))
+        moved = (states << 1) & (self.literal.get(ch, 0) | self.any)
+        return self.close(moved | (states & self.star))
+
+    def prefix_ends(self, text: str, start: int = 0, *, first: bool = False) -> list[int]:
+        """The ends of the matches that start at `start`, in order."""
+        ends = []
+        states = self.start
+        for index in range(start, len(text)):
+            if states & self.accept:
+                ends.append(index)
+                if first:
+                    return ends
+            states = self.step(states, text[index])
+            if not states:
+                return ends
+        if states & self.accept:
+            ends.append(len(text))
+        return ends
+
+    def starts(self, text: str) -> list[int]:
+        """Where a match starts, for a glob built from the reversed tokens."""
+        found = []
+        states = self.start
+        if states & self.accept:
+            found.append(len(text))
+        for index in range(len(text) - 1, -1, -1):
+            states = self.step(states, text[index]) | self.start
+            if states & self.accept:
+                found.append(index)
+        found.reverse()
+        return found
 
 
 def _trim(value: str, pattern: str, *, suffix: bool, longest: bool) -> str:
-    regex = re.compile(_glob(pattern), re.DOTALL)
-    cuts = range(len(value) + 1)
+    """`${V#p}`, `${V##p}`, `${V%p}`, `${V%%p}`: a suffix is a prefix of the reversed text."""
     if suffix:
-        starts = cuts if longest else reversed(cuts)
-        for start in starts:
-            if regex.fullmatch(value, start):
-                return value[:start]
+        text = value[::-1]
+        glob = _Glob(_pattern_tokens(_reverse_pattern(pattern)))
     else:
-        ends = reversed(cuts) if longest else cuts
-        for end in ends:
-            if regex.fullmatch(value, 0, end):
-                return value[end:]
-    return value
+        text = value
+        glob = _Glob(_pattern_tokens(pattern))
+    ends = glob.prefix_ends(text, first=not longest)
+    if not ends:
+        return value
+    rest = text[ends[-1] :]
+    return rest[::-1] if suffix else rest
 
 
 def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
-    if not pattern:
+    """`${V/p/r}` and `${V//p/r}` as Go's FindStringIndex and ReplaceAllString do them:
+    the leftmost match, the longest there; an empty match right after a match is skipped,
+    and `//` expands `$0`/`${0}` in the replacement to the match (`$$` to `$`)."""
+    tokens = _pattern_tokens(pattern)
+    forward = _Glob(tokens)
+    starts = _Glob(tokens[::-1]).starts(value)
+    if not starts:
         return value
-    regex = re.compile(_glob(pattern), re.DOTALL)
-    return regex.sub(lambda _: replacement, value, count=0 if every else 1)
+    if not every:
+        end = forward.prefix_ends(value, starts[0])[-1]
+        return value[: starts[0]] + replacement + value[end:]
+    out: list[str] = []
+    last_end = 0
+    search = 0
+    following = iter(starts)
+    start: int | None = next(following, None)
+    while start is not None:
+        end = forward.prefix_ends(value, start)[-1]
+        out.append(value[last_end:start])
+        if end > last_end or start == 0:
+            out.append(_expand_template(replacement, value[start:end]))
+        last_end = end
+        search = search + 1 if search + 1 > end else end
+        while start is not None and start < search:
+            start = next(following, None)
+        if search > len(value):
+            break
+    out.append(value[last_end:])
+    return "".join(out)
+
+
+def _expand_template(template: str, match: str) -> str:
+    """Go's Regexp.Expand for a pattern without groups: `$0` is the match."""
+    if "$" not in template:
+        return template
+    out: list[str] = []
+    rest = template
+    while "$" in rest:
+        before, _, rest = rest.partition("$")
+        out.append(before)
+        if rest.startswith("$"):
+            out.append("$")
+            rest = rest[1:]
+            continue
+        braced = rest.startswith("{")
+        body = rest[1:] if braced else rest
+        length = 0
+        while length < len(body) and (body[length].isalnum() or body[length] == "_"):
+            length += 1
+        if length == 0 or (braced and body[length : length + 1] != "}"):
+            out.append("$")  # malformed: the `$` is text
+            continue
+        name = body[:length]
+        rest = body[length + 1 :] if braced else body[length:]
+        if name == "0":
+            out.append(match)
+    out.append(rest)
+    return "".join(out)
 
 
 def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> str:
@@ -219,12 +415,14 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
 
 
 def _escape_token(text: str) -> str:
-    """The `# escape=` parser directive, which only counts at the very top of the file."""
-    for line in text.lstrip("\ufeff").splitlines():
-        match = _DIRECTIVE_RE.match(line)
-        if match is None:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
+    """The `# escape=` parser directive, which only counts among the directives at the very
+    top: the first line that is not `# escape=` or `# syntax=` (a comment, an unknown
+    directive) ends them, as in BuildKit's DirectiveParser. The parser has already refused
+    an invalid or repeated one."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    for line in lines[: _directive_count(lines)]:
+        match = _DIRECTIVE_RE.match(line.strip())
+        if match is not None and match.group(1).lower() == "escape":
             return match.group(2)
     return "\\"
 
@@ -279,24 +477,69 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
         return _commands("".join(ch if ch.isascii() else "?" for ch in text), path)
 
 
+_ERROR_WINDOW = 256  # lines parsed at a time while looking for an error's line
+
+
 def _error_line(text: str, message: str) -> int | None:
     """The line BuildKit's parser gave up on: its errors do not say.
 
     The first prefix of the file that fails with the same message ends on that line (an
-    unterminated heredoc fails where it opens). Only walked on an error, and only so far.
+    unterminated heredoc fails where it opens). Parsing every prefix would cost the square
+    of the file (a minute for 2000 lines), so windows of lines are parsed instead, each
+    from an instruction's first line with the parser directives in front: BuildKit's
+    parser carries nothing else from one instruction to the next. A window that parses
+    moves the start to its last instruction (which may be cut short); one that fails
+    otherwise (a heredoc cut in two) grows. The failing window is then halved.
     """
     if message == "file with no instructions":
         return None  # the whole file is to blame, not a line of it
     lines = text.split("\n")  # BuildKit's lines: `str.splitlines` also cuts at \x1c and more
-    for end in range(1, min(len(lines), 2000) + 1):
+    head = lines[: _directive_count(lines)]
+
+    def parse(start: int, end: int) -> tuple[dockerfile.Command, ...] | str:
+        """The commands of lines[start:end] behind the directives, or the error's message."""
         try:
-            dockerfile.parse_string("\n".join(lines[:end]))
+            return tuple(dockerfile.parse_string("\n".join([*head, *lines[start:end]])))
         except dockerfile.GoParseError as exc:
-            if str(exc) == message:
-                return end
-        except UnicodeDecodeError:
-            return None
-    return None
+            return str(exc)
+
+    try:
+        start, size = len(head), _ERROR_WINDOW
+        if head and parse(start, start) == message:
+            head, start = [], 0  # a directive is at fault: plain prefixes find it
+        while True:
+            end = min(start + size, len(lines))
+            outcome = parse(start, end)
+            if outcome == message:
+                break
+            if end == len(lines):
+                return None
+            last = start
+            if isinstance(outcome, tuple) and outcome:
+                last = start + outcome[-1].start_line - 1 - len(head)
+            if last > start:
+                start = last
+            else:
+                size *= 2
+        low = start  # lines[start:low] does not fail this way; lines[start:end] does
+        while end - low > 1:
+            middle = (low + end) // 2
+            if parse(start, middle) == message:
+                end = middle
+            else:
+                low = middle
+    except UnicodeDecodeError:
+        return None
+    return end
+
+
+def _directive_count(lines: Sequence[str]) -> int:
+    """How many lines at the top are parser directives (`# escape=`, `# syntax=`)."""
+    for number, line in enumerate(lines):
+        match = _DIRECTIVE_RE.match((line.removeprefix("\ufeff") if number == 0 else line).strip())
+        if match is None or match.group(1).lower() not in ("escape", "syntax"):
+            return number
+    return len(lines)
 
 
 _PLATFORM_ARG_RE = re.compile(r"(TARGET|BUILD)(PLATFORM|OS|ARCH|VARIANT)")
@@ -400,7 +643,7 @@ class _Reader:
             return expand(raw, self.global_args, escape=self.escape)
         except ExpansionError as exc:
             raise DockerfileError(
-                f"cannot expand {raw!r}: {exc}", file=self.path, line=line
+                f"cannot expand {_shorten(raw)!r}: {exc}", file=self.path, line=line
             ) from None
 
     def reference(self, raw: str, kind: RefKind, line: int) -> None:
@@ -429,6 +672,14 @@ class _Reader:
         elif _STAGE_INDEX_RE.match(lowered):
             self.needs[current].add(int(lowered))
             return  # a stage by index
+        if len(_repository_part(name)) > _NAME_MAX:
+            # distribution/reference's NameTotalLengthMax; and a line of 64 KiB is no message.
+            raise DockerfileError(
+                f"invalid image reference {_shorten(name)!r}: "
+                f"repository name must not be more than {_NAME_MAX} characters",
+                file=self.path,
+                line=line,
+            )
         try:
             repository = parse_reference(name).repository
         except InvalidReference as exc:

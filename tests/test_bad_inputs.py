@@ -1109,6 +1109,42 @@ CASES = [
         ),
         "image-yaml-recursive-alias",
     ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: cannot expand '"
+            + "${V:-" * 16
+            + "... (600 characters)': '${' nested more than 64 levels deep",
+            {"images/cli/Dockerfile": "ARG V=alpine\nFROM " + "${V:-" * 100 + "}" * 100 + "\n"},
+        ),
+        "dockerfile-nested-substitution",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: cannot expand '${V%\\\\a}': "
+            "invalid pattern (\\a) in substitution: invalid escape '\\a'",
+            {"images/cli/Dockerfile": "ARG V=alpine\nFROM ${V%\\a}\n"},
+        ),
+        "dockerfile-pattern-invalid-escape",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2000: cannot parse Dockerfile: ENV must have two arguments",
+            {"images/cli/Dockerfile": "FROM alpine\n" + "RUN true\n" * 1998 + "ENV ONLY\n"},
+        ),
+        "dockerfile-error-on-line-2000",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/cli/Dockerfile:1: invalid image reference '{'a' * 80}... (300 characters)': "
+            "repository name must not be more than 255 characters",
+            {"images/cli/Dockerfile": "FROM " + "a" * 300 + "\n"},
+        ),
+        "dockerfile-name-too-long",
+    ),
 ]
 
 
