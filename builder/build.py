@@ -26,7 +26,7 @@ from builder.repo import Overrides
 from builder.revisions import in_github_actions, is_ci, warning_lines
 from builder.workspace import Selection, select
 
-_VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+_VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$", re.ASCII)
 _USERINFO_RE = re.compile(r"//[^/@]+@")
 _SCP_REMOTE_RE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+\.[\w.-]+):(?!//)(?P<path>.+)$")
 
@@ -126,12 +126,12 @@ def compute_revision(
         ref_type, ref_name = environ.get("GITHUB_REF_TYPE"), environ.get("GITHUB_REF_NAME")
         if ref_type == "branch" and environ.get("GITHUB_EVENT_NAME") != "pull_request":
             branch = ref_name
-        if ref_type == "tag" and ref_name and _VERSION_TAG_RE.match(ref_name):
+        if ref_type == "tag" and ref_name and _VERSION_TAG_RE.fullmatch(ref_name):
             version_tag = ref_name
     elif is_head:
         branch = git.branch()
     if version_tag is None:
-        version_tag = next((t for t in git.tags_at(sha) if _VERSION_TAG_RE.match(t)), None)
+        version_tag = next((t for t in git.tags_at(sha) if _VERSION_TAG_RE.fullmatch(t)), None)
     created = git.commit_time(sha)
     return Revision(
         sha=sha,

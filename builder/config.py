@@ -274,7 +274,7 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
         )
     args = []
     for name, arg in value.items():
-        if not isinstance(name, str) or not _ARG_NAME_RE.match(name):
+        if not isinstance(name, str) or not _ARG_NAME_RE.fullmatch(name):
             raise ConfigError(
                 f"invalid build arg name {name!r}", file=path, line=entry.line_of(name)
             )
@@ -308,7 +308,7 @@ def _platforms(entry: _Entry, path: str) -> tuple[str, ...]:
     if not platforms:
         raise ConfigError("'platforms' must not be empty", file=path, line=entry.line)
     for index, platform in enumerate(platforms):
-        if not _PLATFORM_RE.match(platform):
+        if not _PLATFORM_RE.fullmatch(platform):
             raise ConfigError(
                 f"invalid platform {platform!r}",
                 file=path,
@@ -328,7 +328,7 @@ def _describe(value: object) -> str:
 
 
 def validate_platform(text: str, *, source: str | None = None) -> str:
-    if not _PLATFORM_RE.match(text):
+    if not _PLATFORM_RE.fullmatch(text):
         raise ConfigError(
             f"invalid platform {text!r}",
             file=source,
@@ -358,7 +358,7 @@ def validate_registry(text: str, *, source: str = "registry", line: int | None =
 
 
 def validate_namespace(text: str, *, source: str = "namespace", line: int | None = None) -> str:
-    if not _NAMESPACE_RE.match(text):
+    if not _NAMESPACE_RE.fullmatch(text):
         raise ConfigError(
             f"invalid namespace {text!r}",
             file=source,
@@ -473,7 +473,7 @@ def parse_image_config(
         return convert(entries[key]) if key in entries else default
 
     name = get("name", lambda e: _string(e, "name", path), directory.name)
-    if not COMPONENT_RE.match(name):
+    if not COMPONENT_RE.fullmatch(name):
         line = entries["name"].line if "name" in entries else None
         source = path if "name" in entries else str(directory)
         raise ConfigError(

@@ -421,7 +421,7 @@ def _escape_token(text: str) -> str:
     an invalid or repeated one."""
     lines = text.removeprefix("\ufeff").split("\n")
     for line in lines[: _directive_count(lines)]:
-        match = _DIRECTIVE_RE.match(line.strip())
+        match = _DIRECTIVE_RE.fullmatch(line.strip())
         if match is not None and match.group(1).lower() == "escape":
             return match.group(2)
     return "\\"
@@ -536,7 +536,9 @@ def _error_line(text: str, message: str) -> int | None:
 def _directive_count(lines: Sequence[str]) -> int:
     """How many lines at the top are parser directives (`# escape=`, `# syntax=`)."""
     for number, line in enumerate(lines):
-        match = _DIRECTIVE_RE.match((line.removeprefix("\ufeff") if number == 0 else line).strip())
+        match = _DIRECTIVE_RE.fullmatch(
+            (line.removeprefix("\ufeff") if number == 0 else line).strip()
+        )
         if match is None or match.group(1).lower() not in ("escape", "syntax"):
             return number
     return len(lines)
@@ -669,7 +671,7 @@ class _Reader:
         elif lowered in self.all_stages:
             self.needs[current].add(self.stage_numbers[lowered])
             return  # a stage by name, not an image
-        elif _STAGE_INDEX_RE.match(lowered):
+        elif _STAGE_INDEX_RE.fullmatch(lowered):
             self.needs[current].add(int(lowered))
             return  # a stage by index
         if len(_repository_part(name)) > _NAME_MAX:

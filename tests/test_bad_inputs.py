@@ -46,6 +46,7 @@ class Case:
     error: str  # stderr's one line after "error: "; "{repo}" is the directory run in
     files: FileMap = field(default_factory=dict)  # laid over BASE; None deletes
     setup: Setup | None = None
+    env: dict[str, str] = field(default_factory=dict)  # laid over the test's environment
 
 
 def write(repo: Path, files: FileMap) -> None:
@@ -1145,12 +1146,46 @@ CASES = [
         ),
         "dockerfile-name-too-long",
     ),
+    P(
+        Case(
+            ("graph",),
+            "--namespace: invalid namespace 'acme\\n' "
+            "(lowercase letters, digits and separators, e.g. acme)",
+            env={"BUILDER_NAMESPACE": "acme\n"},
+        ),
+        "env-namespace-trailing-newline",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "--registry: invalid registry 'ghcr.io\\n' (a host name such as docker.io, ghcr.io "
+            "or localhost:5000; put an organisation in 'namespace')",
+            env={"BUILDER_REGISTRY": "ghcr.io\n"},
+        ),
+        "env-registry-trailing-newline",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/new\\n: invalid image name 'new\\n'" + NAME_HINT,
+            {"images/new\n/Dockerfile": "FROM alpine:3.20\n"},
+        ),
+        "image-directory-trailing-newline",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: invalid tag '3\u00e9' in image reference 'alpine:3\u00e9'",
+            {"images/cli/Dockerfile": "FROM alpine:3\u00e9\n"},
+        ),
+        "dockerfile-non-ascii-tag",
+    ),
 ]
 
 
 def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> tuple[Result, Path]:
     target = new_repo(tmp_path, case.files) if case.setup is None else case.setup(tmp_path)
-    return invoke(*case.args, "-C", target, env=env), target
+    return invoke(*case.args, "-C", target, env={**env, **case.env}), target
 
 
 @pytest.mark.parametrize("case", CASES)
