@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.build import BuildReport, metadata_json
+from builder.errors import UserError
 from builder.graph import render_mermaid
 from builder.plan import BuildPlan
 from builder.revisions import in_github_actions
@@ -81,22 +82,44 @@ def compute_outputs(report: BuildReport) -> dict[str, str]:
     }
 
 
-def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str]) -> None:
-    """Append to $GITHUB_OUTPUT with heredoc delimiters, safe for any value."""
-    path = environ.get("GITHUB_OUTPUT")
+_FILES = ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")
+
+
+def _append(variable: str, text: str, environ: Mapping[str, str]) -> None:
+    """Append to the file an Actions variable names; a failure is the variable's fault."""
+    path = environ.get(variable)
     if not path:
         return
-    with Path(path).open("a", encoding="utf-8") as handle:
-        for key, value in outputs.items():
-            delimiter = f"builder_{uuid.uuid4().hex}"
-            handle.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+    try:
+        if Path(path).is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        with Path(path).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {variable} {path}: {exc.strerror or exc}",
+            hint=f"the runner sets {variable} to a writable file; check the workflow's env",
+        ) from None
+
+
+def check_files(environ: Mapping[str, str]) -> None:
+    """Fail before any work, not after a long build, when an Actions file is unwritable."""
+    if in_github_actions(environ):
+        for variable in _FILES:
+            _append(variable, "", environ)
+
+
+def write_outputs(outputs: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """Append to $GITHUB_OUTPUT with heredoc delimiters, safe for any value."""
+    text = ""
+    for key, value in outputs.items():
+        delimiter = f"builder_{uuid.uuid4().hex}"
+        text += f"{key}<<{delimiter}\n{value}\n{delimiter}\n"
+    _append("GITHUB_OUTPUT", text, environ)
 
 
 def write_summary(text: str, environ: Mapping[str, str]) -> None:
-    path = environ.get("GITHUB_STEP_SUMMARY")
-    if path:
-        with Path(path).open("a", encoding="utf-8") as handle:
-            handle.write(text)
+    _append("GITHUB_STEP_SUMMARY", text, environ)
 
 
 def publish(report: BuildReport, environ: Mapping[str, str]) -> None:

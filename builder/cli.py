@@ -316,12 +316,14 @@ def build(
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
+    from builder.actions import check_files
     from builder.build import BuildRequest, render_dry_run, run_build
     from builder.plan import parse_secret
     from builder.workspace import open_git
 
     def body() -> None:
         environ = dict(os.environ)
+        check_files(environ)
         at_least_one(jobs, "--jobs")
         check_output(metadata_file, "--metadata-file")
         check_output(digests_dir, "--digests-dir", directory=True)
@@ -385,7 +387,13 @@ def plan(
     repo: RepoOpt = Path(),
 ) -> None:
     """Print the build plan: waves of images, for people or as a GitHub Actions matrix."""
-    from builder.actions import compute_matrix, compute_matrix_outputs, matrix_json, write_outputs
+    from builder.actions import (
+        check_files,
+        compute_matrix,
+        compute_matrix_outputs,
+        matrix_json,
+        write_outputs,
+    )
     from builder.build import BuildRequest, prepare
     from builder.errors import UserError
     from builder.render import render_table
@@ -393,6 +401,7 @@ def plan(
 
     def body() -> None:
         environ = dict(os.environ)
+        check_files(environ)
         at_least_one(max_generations, "--max-generations")
         platforms = platforms_of(platform)
         request = BuildRequest(
@@ -469,12 +478,14 @@ def merge(
     repo: RepoOpt = Path(),
 ) -> None:
     """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
+    from builder.actions import check_files
     from builder.build import BuildRequest
     from builder.merge import run_merge
     from builder.workspace import open_git
 
     def body() -> None:
         environ = dict(os.environ)
+        check_files(environ)
         check_output(metadata_file, "--metadata-file")
         request = BuildRequest(
             base=base,
@@ -510,6 +521,7 @@ def refresh(
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
+    from builder.actions import check_files
     from builder.build import BuildRequest
     from builder.plan import parse_secret
     from builder.refresh import run_refresh
@@ -517,6 +529,7 @@ def refresh(
 
     def body() -> None:
         environ = dict(os.environ)
+        check_files(environ)
         at_least_one(jobs, "--jobs")
         check_output(metadata_file, "--metadata-file")
         request = BuildRequest(

@@ -1180,6 +1180,24 @@ CASES = [
         ),
         "dockerfile-non-ascii-tag",
     ),
+    P(
+        Case(
+            ("plan",),
+            "cannot write GITHUB_OUTPUT /: is a directory "
+            "(the runner sets GITHUB_OUTPUT to a writable file; check the workflow's env)",
+            env={"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": "/"},
+        ),
+        "actions-output-is-a-directory",
+    ),
+    P(
+        Case(
+            PUSH,
+            "cannot write GITHUB_STEP_SUMMARY /nonexistent/summary.md: No such file or directory "
+            "(the runner sets GITHUB_STEP_SUMMARY to a writable file; check the workflow's env)",
+            env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "/nonexistent/summary.md"},
+        ),
+        "actions-summary-unwritable",
+    ),
 ]
 
 
