@@ -22,6 +22,27 @@ class Change:
     path: str
 
 
+def _discover_error(cwd: Path, stderr: str) -> GitError:
+    """Why git found no work tree, in git's own first line and with its fix."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    reason = lines[0].removeprefix("fatal: ") if lines else ""
+    if not reason or reason.startswith("not a git repository"):
+        return GitError(
+            f"{cwd} is not inside a git repository",
+            hint="run builder from a git checkout, or `git init` one",
+        )
+    if reason.startswith("detected dubious ownership"):
+        fix = next((line for line in lines if "safe.directory" in line), None)
+        hint = f"if you trust it, run: {fix}" if fix else "check who owns the repository"
+        return GitError(f"git: {reason}", hint=hint)
+    if reason.startswith("this operation must be run in a work tree"):
+        return GitError(
+            f"git: {reason}",
+            hint=f"{cwd} is a bare repository or inside .git; run builder in a checkout",
+        )
+    return GitError(f"git: {reason}", hint=f"run builder in a git checkout ({cwd})")
+
+
 class Git:
     """A repository's git, run with a stable, non-interactive environment."""
 
@@ -44,10 +65,7 @@ class Git:
         if result.returncode == 127:
             raise GitError("git is not installed", hint="install git and retry")
         if not result.ok:
-            raise GitError(
-                f"{cwd} is not inside a git repository",
-                hint="run builder from a git checkout, or `git init` one",
-            )
+            raise _discover_error(cwd, result.err_text())
         return cls(Path(result.stdout.decode().strip()), environ=environ)
 
     def run(self, *args: str, stdin: bytes | None = None) -> bytes:

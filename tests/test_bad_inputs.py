@@ -132,6 +132,24 @@ def symlinked_context_parent(tmp_path: Path) -> Path:
     return repo
 
 
+def not_owned(tmp_path: Path) -> Path:
+    """A checkout someone else owns: git refuses it (safe.directory) unless told to trust it."""
+    repo = new_repo(tmp_path, {})
+    for path in (repo, *repo.rglob("*")):
+        os.lchown(path, 65534, 65534)
+    return repo
+
+
+def bare_repository(tmp_path: Path) -> Path:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(bare))
+    return bare
+
+
+def inside_dot_git(tmp_path: Path) -> Path:
+    return new_repo(tmp_path, {}) / ".git"
+
+
 def symlinked_dockerfile(tmp_path: Path) -> Path:
     repo = new_repo(tmp_path, {})
     (repo / "images/cli/Dockerfile").unlink()
@@ -1197,6 +1215,34 @@ CASES = [
             env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "/nonexistent/summary.md"},
         ),
         "actions-summary-unwritable",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "git: this operation must be run in a work tree "
+            "({repo} is a bare repository or inside .git; run builder in a checkout)",
+            setup=bare_repository,
+        ),
+        "git-bare-repository",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "git: this operation must be run in a work tree "
+            "({repo} is a bare repository or inside .git; run builder in a checkout)",
+            setup=inside_dot_git,
+        ),
+        "git-inside-dot-git",
+    ),
+    pytest.param(
+        Case(
+            ("graph",),
+            "git: detected dubious ownership in repository at '{repo}' (if you trust it, "
+            "run: git config --global --add safe.directory {repo})",
+            setup=not_owned,
+        ),
+        id="git-dubious-ownership",
+        marks=pytest.mark.skipif(os.geteuid() != 0, reason="only root can chown a checkout"),
     ),
 ]
 
