@@ -395,12 +395,14 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
         )
     if "image_roots" in entries:
         entry = entries["image_roots"]
-        roots = tuple(
-            _clean_root(r, path, entry.line) for r in _string_list(entry, "image_roots", path)
-        )
-        if not roots:
+        lines: dict[str, int] = {}
+        for index, root in enumerate(_string_list(entry, "image_roots", path)):
+            line = entry.line_of(index)
+            lines.setdefault(_clean_root(root, path, line), line)
+        if not lines:
             raise ConfigError("'image_roots' must not be empty", file=path, line=entry.line)
-        values["image_roots"] = tuple(dict.fromkeys(roots))
+        values["image_roots"] = tuple(lines)
+        values["root_lines"] = tuple(lines.items())
     if "platforms" in entries:
         values["platforms"] = _platforms(entries["platforms"], path)
     if "default_branch" in entries:
@@ -420,6 +422,13 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
 
 
 def _clean_root(root: str, path: str, line: int) -> str:
+    if "*" in root or "?" in root:
+        raise ConfigError(
+            f"image root {root!r} is a glob, and image_roots takes directories",
+            file=path,
+            line=line,
+            hint="list each directory whose subdirectories are images",
+        )
     cleaned = posixpath.normpath(root)
     if root.startswith("/") or cleaned == ".." or cleaned.startswith("../") or cleaned == ".":
         raise ConfigError(

@@ -293,11 +293,20 @@ class WorktreeSnapshot:
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         return frozenset(p for p in paths if (self.git.root / p).is_symlink())
 
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        out = self.git.run("ls-files", "-s", "-z", "--", *paths) if paths else b""
+        return frozenset(
+            os.fsdecode(path)
+            for meta, _, path in (e.partition(b"\t") for e in out.split(b"\0") if e)
+            if meta.startswith(_GITLINK_MODE.encode())
+        )
+
     def link_targets(self, paths: Iterable[str]) -> dict[str, str]:
         return {p: self._targets[p] for p in paths if p in self._targets}
 
 
 _SYMLINK_MODE = "120000"
+_GITLINK_MODE = "160000"  # a submodule: a commit of another repository, no files here
 _MAX_LINKS = 40  # as Linux's MAXSYMLINKS: a longer chain is a loop
 
 
@@ -414,6 +423,12 @@ class RevisionSnapshot:
 
     def link_targets(self, paths: Iterable[str]) -> dict[str, str]:
         return {p: self._targets[p] for p in paths if p in self._targets}
+
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        if not paths:
+            return frozenset()
+        out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *paths)
+        return frozenset(p for mode, _k, _o, p in self._entries(out) if mode == _GITLINK_MODE)
 
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         wanted = list(dict.fromkeys(paths))

@@ -29,6 +29,8 @@ class Settings:
     default_branch: str = "main"
     build_args: BuildArgs = ()
     cache: bool = True
+    # builder.yaml's line for each root it lists; empty when the roots are the defaults.
+    root_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     @property
     def prefix(self) -> str:

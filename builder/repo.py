@@ -33,6 +33,10 @@ class Snapshot(Protocol):
         """For those of `paths` that were read through a link: the file they name."""
         ...
 
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        """Which of `paths` are submodules: commits of another repository, no files here."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Overrides:
@@ -224,6 +228,9 @@ def check_contexts(configs: Sequence[ImageConfig], symlinks: frozenset[str]) -> 
 
 def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Settings:
     raw = snapshot.read([str(CONFIG_FILE)]).get(str(CONFIG_FILE))
+    if raw is None and snapshot.list_files([str(CONFIG_FILE)]):
+        # Files under builder.yaml/: the defaults would silently stand in for the settings.
+        raise ConfigError("is a directory", file=CONFIG_FILE, hint="builder.yaml must be a file")
     settings = parse_settings(_decode(raw, str(CONFIG_FILE))) if raw is not None else Settings()
     if overrides is not None:
         if overrides.registry:
@@ -233,15 +240,90 @@ def load_settings(snapshot: Snapshot, overrides: Overrides | None = None) -> Set
     return settings
 
 
+def check_image_roots(
+    settings: Settings,
+    files: Sequence[str],
+    dirs: Sequence[PurePosixPath],
+    gitlinks: frozenset[str],
+    *,
+    require_images: bool,
+) -> None:
+    """Builder never builds nothing silently: every root it reads holds images it can see.
+
+    A typo in image_roots, a submodule (whose files this repository does not hold) or a
+    directory named Dockerfile would each drop images without a word.
+    """
+    roots = settings.image_roots
+    lines = dict(settings.root_lines)
+    for path in sorted(gitlinks):
+        if path in roots:
+            raise ConfigError(
+                f"image root {path!r} is a git submodule",
+                file=CONFIG_FILE,
+                line=lines.get(path),
+                hint="builder reads only this repository's files; build those images "
+                "in the submodule's own repository",
+            )
+        raise ConfigError(
+            "is a git submodule: builder cannot see an image inside it",
+            file=path,
+            hint="build it in its own repository, or move it out of the image roots",
+        )
+    for path in files:
+        for root in roots:
+            if path.startswith(f"{root}/"):
+                name, _, rest = path[len(root) + 1 :].partition("/")
+                leaf = rest.partition("/")[0]
+                if leaf in ("Dockerfile", IMAGE_FILE) and rest != leaf:
+                    raise ConfigError(
+                        "is a directory",
+                        file=f"{root}/{name}/{leaf}",
+                        hint=f"an image's {leaf} must be a file",
+                    )
+    if not require_images:
+        return
+    with_images = {str(d.parent) for d in dirs}
+    for root, line in lines.items():
+        if root in with_images:
+            continue
+        if not any(p.startswith(f"{root}/") for p in files):
+            raise ConfigError(
+                f"image root {root!r} is not a directory of the repository",
+                file=CONFIG_FILE,
+                line=line,
+                hint="check the name; roots are relative to the repository root",
+            )
+        raise ConfigError(
+            f"image root {root!r} holds no image",
+            file=CONFIG_FILE,
+            line=line,
+            hint="an image is a directory right under a root, with a Dockerfile or image.yaml",
+        )
+    if not dirs:
+        raise ConfigError(
+            "no images: no directory under "
+            + " or ".join(repr(r) for r in roots)
+            + " holds a Dockerfile or image.yaml",
+            hint="add one, or list the directories that hold images in builder.yaml's image_roots",
+        )
+
+
 def load_repo(
     snapshot: Snapshot,
     overrides: Overrides | None = None,
     *,
     parse: DockerfileParser = parse_dockerfile,
+    require_images: bool = True,
 ) -> Repo:
+    """The settings and image graph of a snapshot. `require_images=False` reads a base
+    revision, which may predate the first image."""
     settings = load_settings(snapshot, overrides)
     files = snapshot.list_files(settings.image_roots)
     dirs = compute_image_dirs(files, settings.image_roots)
+    roots = set(settings.image_roots)
+    candidates = [p for p in files if p in roots or p.rpartition("/")[0] in roots]
+    gitlinks = snapshot.gitlinks(candidates) if candidates else frozenset()
+    check_image_roots(settings, files, dirs, gitlinks, require_images=require_images)
     yaml_paths = [str(d / IMAGE_FILE) for d in dirs]
     yaml_texts = snapshot.read(yaml_paths)
     configs = []

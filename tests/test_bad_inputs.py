@@ -150,6 +150,46 @@ def inside_dot_git(tmp_path: Path) -> Path:
     return new_repo(tmp_path, {}) / ".git"
 
 
+def gitlink(repo: Path, path: str) -> None:
+    """Record a submodule at `path`: a commit of another repository, no files."""
+    sha = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sha},{path}")
+    git(repo, "commit", "--quiet", "--message", "submodule")
+
+
+def no_images(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    git(repo, "rm", "--quiet", "-r", "base-images", "images")
+    commit(repo)
+    return repo
+
+
+def settings_directory(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    git(repo, "rm", "--quiet", "builder.yaml")
+    commit(repo, {"builder.yaml/settings.yaml": "namespace: acme\n"})
+    return repo
+
+
+def dockerfile_directory(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    git(repo, "rm", "--quiet", "images/cli/Dockerfile")
+    commit(repo, {"images/cli/Dockerfile/Dockerfile": "FROM alpine:3.20\n"})
+    return repo
+
+
+def submodule_image(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    gitlink(repo, "images/vendored")
+    return repo
+
+
+def submodule_root(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {"builder.yaml": "namespace: acme\nimage_roots: [images, vendor]\n"})
+    gitlink(repo, "vendor")
+    return repo
+
+
 def symlinked_dockerfile(tmp_path: Path) -> Path:
     repo = new_repo(tmp_path, {})
     (repo / "images/cli/Dockerfile").unlink()
@@ -1234,6 +1274,80 @@ CASES = [
         ),
         "git-inside-dot-git",
     ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: image root 'imgaes' is not a directory of the repository "
+            "(check the name; roots are relative to the repository root)",
+            {"builder.yaml": "namespace: acme\nimage_roots: [base-images, imgaes]\n"},
+        ),
+        "image-roots-typo",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "builder.yaml:4: image root 'debian/*/*' is a glob, and image_roots takes "
+            "directories (list each directory whose subdirectories are images)",
+            {"builder.yaml": "namespace: acme\nimage_roots:\n  - images\n  - debian/*/*\n"},
+        ),
+        "image-roots-glob",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "builder.yaml:2: image root 'docs' holds no image (an image is a directory right "
+            "under a root, with a Dockerfile or image.yaml)",
+            {
+                "builder.yaml": "namespace: acme\nimage_roots: [images, docs]\n",
+                "docs/guide/README.md": "# guide\n",
+            },
+        ),
+        "image-root-without-images",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "no images: no directory under 'base-images' or 'images' holds a Dockerfile or "
+            "image.yaml (add one, or list the directories that hold images in builder.yaml's "
+            "image_roots)",
+            setup=no_images,
+        ),
+        "no-images-at-all",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml: is a directory (builder.yaml must be a file)",
+            setup=settings_directory,
+        ),
+        "builder-yaml-is-a-directory",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/cli/Dockerfile: is a directory (an image's Dockerfile must be a file)",
+            setup=dockerfile_directory,
+        ),
+        "dockerfile-is-a-directory",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/vendored: is a git submodule: builder cannot see an image inside it "
+            "(build it in its own repository, or move it out of the image roots)",
+            setup=submodule_image,
+        ),
+        "image-is-a-submodule",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: image root 'vendor' is a git submodule (builder reads only this "
+            "repository's files; build those images in the submodule's own repository)",
+            setup=submodule_root,
+        ),
+        "image-root-is-a-submodule",
+    ),
     pytest.param(
         Case(
             ("graph",),
@@ -1410,6 +1524,18 @@ def test_dockerignore_excluding_the_dockerfile_still_counts_it(
     commit(repo, {"images/cli/notes.txt": "x\n"})
     after = names(invoke("affected", "-C", repo, "--head", "HEAD", "-f", "names"))
     assert after == (["cli"] if notes_count else [])
+
+
+def test_a_base_from_before_the_first_image_still_loads(tmp_path: Path) -> None:
+    """Only the head must hold images: the commit before them is a base like any other."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    commit(repo, {"builder.yaml": "namespace: acme\n"}, message="config first")
+    commit(repo, {**BASE, "builder.yaml": "namespace: acme\nimage_roots: [images]\n"})
+    result = invoke("affected", "--format", "names", "-C", repo)
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    assert result.stdout.split() == ["api", "cli"]
 
 
 def test_no_commits_lists_every_image_against_the_empty_tree(tmp_path: Path) -> None:
