@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -414,6 +415,35 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
     return _Lexer(text, variables, escape).word()
 
 
+def _last_index(items: Sequence[str | None], item: str) -> int:
+    return len(items) - 1 - list(reversed(items)).index(item)
+
+
+def _cycle_line(edges: Mapping[int, Sequence[tuple[int, int]]], start: int) -> int | None:
+    """The line of the edge that closes a cycle reachable from `start`, if there is one;
+    a walk with its own stack (a Dockerfile may have thousands of stages)."""
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[int, int]] = [(start, 0)]
+    on_path.add(start)
+    while stack:
+        stage, index = stack[-1]
+        out = edges.get(stage, ())
+        if index == len(out):
+            stack.pop()
+            on_path.discard(stage)
+            done.add(stage)
+            continue
+        stack[-1] = (stage, index + 1)
+        named, line = out[index]
+        if named in on_path:
+            return line
+        if named not in done:
+            on_path.add(named)
+            stack.append((named, 0))
+    return None
+
+
 def _escape_token(text: str) -> str:
     """The `# escape=` parser directive, which only counts among the directives at the very
     top: the first line that is not `# escape=` or `# syntax=` (a comment, an unknown
@@ -440,13 +470,15 @@ def _flag(flags: tuple[str, ...], name: str) -> list[str]:
     return [_utf8(flag)[len(prefix) :] for flag in flags if flag.startswith(prefix)]
 
 
-def _mount_froms(flags: tuple[str, ...]) -> list[str]:
+def _mount_froms(flags: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Each `--mount` that reads from a stage or image: (from, target)."""
     froms = []
     for mount in _flag(flags, "mount"):
-        for field in mount.split(","):
-            key, _, value = field.partition("=")
-            if key.strip().lower() == "from" and value.strip():
-                froms.append(value.strip())
+        fields = dict(field.partition("=")[::2] for field in mount.split(","))
+        fields = {key.strip().lower(): value.strip() for key, value in fields.items()}
+        if fields.get("from"):
+            target = fields.get("target") or fields.get("dst") or fields.get("destination")
+            froms.append((fields["from"], target or ""))
     return froms
 
 
@@ -544,6 +576,203 @@ def _directive_count(lines: Sequence[str]) -> int:
     return len(lines)
 
 
+# -- what BuildKit's instruction parser refuses (frontend/dockerfile/instructions/parse.go) ----
+# Checked before any word is expanded, in file order, as BuildKit does: each with its words.
+
+_INSTRUCTIONS = (
+    "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck",
+    "label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+)  # fmt: skip
+_STAGE_NAME_RE = re.compile(r"[a-z][a-z0-9-_.]*")
+_ONBUILD_FLAG_RE = re.compile(r"\s*onbuild\s+--([^\s=]*)", re.IGNORECASE)
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, as github.com/agext/levenshtein with default costs."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def _suggest(value: str, options: Sequence[str], *, case_sensitive: bool) -> str:
+    """BuildKit's suggest.WrapError: ` (did you mean x?)` for a distance under 3."""
+    wanted = value if case_sensitive else value.lower()
+    best, best_distance = "", 3
+    for option in options:
+        candidate = option if case_sensitive else option.lower()
+        if len(wanted) - len(candidate) >= best_distance:
+            continue  # too far apart to matter, and a 64 KiB word costs nothing
+        distance = _distance(wanted, candidate)
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    if not best:
+        return ""
+    if not case_sensitive and value == value.upper():
+        best = best.upper()
+    return f" (did you mean {best}?)"
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q for the common case: double quotes, escaped quotes and backslashes."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _check_flags(flags: Sequence[str], allowed: Sequence[str]) -> str | None:
+    """BuildKit's BFlags.Parse for string flags: the first problem, or None."""
+    seen: set[str] = set()
+    for flag in flags:
+        if not flag.startswith("--"):
+            return f"Arg {_go_quote(flag)} must start with '--'"
+        name, eq, _ = flag[2:].partition("=")
+        if name not in allowed:
+            return f"unknown flag: {name}" + _suggest(name, allowed, case_sensitive=True)
+        if name in seen:
+            return f"duplicate flag specified: {name}"
+        if not eq:
+            return f"missing a value on flag: {name}"
+        seen.add(name)
+    return None
+
+
+def _check_instructions(commands: Sequence[dockerfile.Command], path: str) -> None:
+    """What instructions.Parse refuses: unknown instructions, bad stage names, FROM's
+    flags, ONBUILD's triggers, and anything before the first FROM but ARG."""
+    seen_from = False
+    for command in commands:
+        line = command.start_line
+        instruction = command.cmd.lower()
+
+        def fail(message: str, hint: str | None = None, line: int = line) -> DockerfileError:
+            return DockerfileError(message, file=path, line=line, hint=hint)
+
+        if instruction not in _INSTRUCTIONS:
+            raise fail(
+                f"unknown instruction: {command.cmd}"
+                + _suggest(command.cmd, [i.upper() for i in _INSTRUCTIONS], case_sensitive=False)
+            )
+        if instruction == "from":
+            seen_from = True
+            problem = _check_flags(_utf8_flags(command.flags), ("platform",))
+            if problem is not None:
+                raise fail(problem)
+            values = command.value
+            if len(values) == 3 and values[1].lower() == "as":
+                name = values[2].lower()
+                if not _STAGE_NAME_RE.fullmatch(name):
+                    raise fail(
+                        f"invalid name for build stage: {_go_quote(values[2])}, "
+                        "name can't start with a number or contain symbols",
+                        hint="a stage name is lowercase letters, digits, '-', '_' and '.'",
+                    )
+        elif instruction == "onbuild":
+            flag = _ONBUILD_FLAG_RE.match(command.original)
+            if not command.value and not command.sub_cmd:
+                raise fail("ONBUILD requires at least one argument")
+            if flag is not None:
+                raise fail(f"unknown flag: {flag.group(1)}")
+            trigger = (command.sub_cmd or "").upper()
+            if trigger == "ONBUILD":
+                raise fail("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+            if trigger in ("MAINTAINER", "FROM"):
+                raise fail(f"{trigger} isn't allowed as an ONBUILD trigger")
+        if not seen_from and instruction not in ("arg", "from"):
+            raise fail(
+                f"{command.cmd} before the first FROM",
+                hint="a Dockerfile must start with FROM; only ARG may precede it",
+            )
+
+
+# containerd's platforms.Parse, which BuildKit applies to FROM --platform once expanded.
+_KNOWN_OS = frozenset(
+    (
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "windows",
+        "zos",
+        "",
+    )
+)
+_KNOWN_ARCH = frozenset(
+    (
+        "386",
+        "amd64",
+        "amd64p32",
+        "arm",
+        "armbe",
+        "arm64",
+        "arm64be",
+        "ppc64",
+        "ppc64le",
+        "loong64",
+        "mips",
+        "mipsle",
+        "mips64",
+        "mips64le",
+        "mips64p32",
+        "mips64p32le",
+        "ppc",
+        "riscv",
+        "riscv64",
+        "s390",
+        "s390x",
+        "sparc",
+        "sparc64",
+        "wasm",
+        "",
+    )
+)
+_ARCH_ALIASES = {"i386": "386", "x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}
+_OS_COMPONENT = r"^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.-]*)\))?$"
+_COMPONENT = r"^[A-Za-z0-9_-]+$"
+
+
+def platform_problem(specifier: str) -> str | None:
+    """Why containerd's platforms.Parse refuses a specifier, in its words; None if it does not."""
+    quoted = _go_quote(specifier)
+    if "*" in specifier:
+        return f"{quoted}: wildcards not yet supported: invalid argument"
+    parts = specifier.split("/")
+    for index, part in enumerate(parts):
+        if index == 0 and not re.fullmatch(_OS_COMPONENT[1:-1], part):
+            return (
+                f"{_go_quote(part)} is an invalid OS component of {quoted}: OSAndVersion "
+                f"specifier component must match {_go_quote(_OS_COMPONENT)}: invalid argument"
+            )
+        if index > 0 and not re.fullmatch(_COMPONENT[1:-1], part):
+            return (
+                f"{_go_quote(part)} is an invalid component of {quoted}: platform specifier "
+                f"component must match {_go_quote(_COMPONENT)}: invalid argument"
+            )
+    if len(parts) == 1:
+        name = parts[0].partition("(")[0].lower()
+        if name in _KNOWN_OS or name == "macos" or _ARCH_ALIASES.get(name, name) in _KNOWN_ARCH:
+            return None
+        return f"{quoted}: unknown operating system or architecture: invalid argument"
+    if len(parts) > 3:
+        return f"{quoted}: cannot parse platform specifier: invalid argument"
+    return None
+
+
+def _utf8_flags(flags: Sequence[str]) -> list[str]:
+    return [_utf8(flag) for flag in flags]
+
+
 _PLATFORM_ARG_RE = re.compile(r"(TARGET|BUILD)(PLATFORM|OS|ARCH|VARIANT)")
 
 
@@ -582,6 +811,7 @@ def parse_dockerfile(
     and the references of every platform count.
     """
     commands = _commands(text, path)
+    _check_instructions(commands, path)
     reader = _Reader(commands, path=path, escape=_escape_token(text))
     walks = list(dict.fromkeys(platforms)) or ["linux/amd64"]
     if not _PLATFORM_ARG_RE.search(text):
@@ -602,8 +832,11 @@ def parse_dockerfile(
             file=path,
             hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",
         )
-    built = stages.index(target.lower()) if target is not None else len(stages) - 1
+    # A name two stages share is the later one's, for the target as for --from (BuildKit
+    # keeps the last in its table of names).
+    built = reader.stage_numbers[target.lower()] if target is not None else len(stages) - 1
     reached = reader.reached(built)
+    reader.check_stage_order(reached)
     return DockerfileInfo(
         stages=tuple(stages),
         references=tuple(reader.references.values()),
@@ -628,7 +861,7 @@ class _Reader:
         self.stage_numbers: dict[str, int] = {}
         for number, c in enumerate(froms):
             if len(c.value) == 3 and c.value[1].lower() == "as":
-                self.stage_numbers.setdefault(c.value[2].lower(), number)
+                self.stage_numbers[c.value[2].lower()] = number
         self.all_stages = set(self.stage_numbers)
         # Which stage each reference is read in, and which stages each stage needs: BuildKit
         # builds only what the built stage reaches, so only those stages' images count.
@@ -639,6 +872,9 @@ class _Reader:
         self.references: dict[tuple[str, str, int], ImageReference] = {}
         self.global_args: dict[str, str] = {}
         self.stage_roots: list[ImageReference | None] = []
+        # `COPY --from` and `RUN --mount=from=` naming a stage: (stage read in, stage named,
+        # the name as written, line, the mount's target).
+        self.stage_refs: list[tuple[int, int, str, int, str | None]] = []
 
     def expanded(self, raw: str, line: int) -> str:
         try:
@@ -648,7 +884,9 @@ class _Reader:
                 f"cannot expand {_shorten(raw)!r}: {exc}", file=self.path, line=line
             ) from None
 
-    def reference(self, raw: str, kind: RefKind, line: int) -> None:
+    def reference(
+        self, raw: str, kind: RefKind, line: int, mount_target: str | None = None
+    ) -> None:
         name = self.expanded(raw, line)
         if not name:
             if kind != "from":
@@ -663,17 +901,21 @@ class _Reader:
         # FROM opens the stage it is read in; the others sit in the last one opened.
         current = len(self.stages) if kind == "from" else len(self.stages) - 1
         if kind == "from":
-            if lowered in self.stages:
-                self.needs[current].add(self.stages.index(lowered))
-                return  # an earlier stage of this Dockerfile
+            if name in self.stages:
+                # An earlier stage, matched as written: BuildKit looks FROM names up without
+                # lowering them, so `FROM Build` is an image even after `AS build`.
+                self.needs[current].add(_last_index(self.stages, name))
+                return
             if lowered == "scratch":
                 return  # no image at all
-        elif lowered in self.all_stages:
-            self.needs[current].add(self.stage_numbers[lowered])
-            return  # a stage by name, not an image
-        elif _STAGE_INDEX_RE.fullmatch(lowered):
-            self.needs[current].add(int(lowered))
-            return  # a stage by index
+        elif lowered in self.all_stages or _STAGE_INDEX_RE.fullmatch(lowered):
+            named = self.stage_numbers.get(lowered)
+            number = named if named is not None else int(lowered)
+            if number >= len(self.needs):
+                raise DockerfileError(f"invalid stage index {number}", file=self.path, line=line)
+            self.needs[current].add(number)
+            self.stage_refs.append((current, number, name, line, mount_target))
+            return  # a stage by name or index, not an image
         if len(_repository_part(name)) > _NAME_MAX:
             # distribution/reference's NameTotalLengthMax; and a line of 64 KiB is no message.
             raise DockerfileError(
@@ -691,6 +933,34 @@ class _Reader:
             ImageReference(text=name, repository=repository, kind=kind, line=line),
         )
         self.reference_stage[kind, name, line] = current
+
+    def stage_name(self, number: int) -> str:
+        return self.stages[number] or f"stage-{number}"
+
+    def check_stage_order(self, reached: set[int]) -> None:
+        """A stage copies only from stages before it: BuildKit refuses a cycle anywhere,
+        then, in the stages it builds, a stage named before it is defined."""
+        edges: dict[int, list[tuple[int, int]]] = {}
+        for stage, named, _name, line, _target in self.stage_refs:
+            edges.setdefault(stage, []).append((named, line))
+        for start in range(len(self.stages)):
+            cycle = _cycle_line(edges, start)
+            if cycle is not None:
+                raise DockerfileError(
+                    f"circular dependency detected on stage: {self.stage_name(start)}",
+                    file=self.path,
+                    line=cycle,
+                )
+        for stage, named, name, line, target in self.stage_refs:
+            if stage in reached and named > stage:
+                message = (
+                    f"cannot copy from stage {_go_quote(name)}, it needs to be defined before "
+                    f"current stage {_go_quote(self.stage_name(stage))}"
+                    if target is None
+                    else f"cannot mount from stage {_go_quote(name)} to {_go_quote(target)}, "
+                    "stage needs to be defined before current command"
+                )
+                raise DockerfileError(message, file=self.path, line=line)
 
     def reached(self, built: int) -> set[int]:
         """The stages a build of stage `built` runs: it and every stage it needs."""
@@ -725,7 +995,7 @@ class _Reader:
                             self.global_args[name] = self.expanded(default, line)
                 continue
             if instruction == "FROM":
-                self.read_from(command.value, line)
+                self.read_from(command.value, line, command.flags)
                 continue
             if not self.stages:
                 raise DockerfileError(
@@ -738,10 +1008,25 @@ class _Reader:
                 for source in _flag(command.flags, "from"):
                     self.reference(source, "copy", line)
             elif instruction == "RUN":
-                for source in _mount_froms(command.flags):
-                    self.reference(source, "mount", line)
+                for source, target in _mount_froms(command.flags):
+                    self.reference(source, "mount", line, target)
 
-    def read_from(self, values: tuple[str, ...], line: int) -> None:
+    def check_platform(self, platforms: Sequence[str], line: int) -> None:
+        """FROM --platform, expanded with the global ARGs as BuildKit does, must parse."""
+        for raw in platforms:
+            if not raw:
+                continue  # `--platform=` is no platform at all
+            value = self.expanded(raw, line)
+            problem = platform_problem(value)
+            if problem is not None:
+                raise DockerfileError(
+                    f"failed to parse platform {value}: {problem}",
+                    file=self.path,
+                    line=line,
+                    hint="expected os/arch[/variant], e.g. linux/arm64",
+                )
+
+    def read_from(self, values: tuple[str, ...], line: int, flags: tuple[str, ...] = ()) -> None:
         if not values:
             raise DockerfileError(
                 "FROM names no image",
@@ -759,11 +1044,12 @@ class _Reader:
                 line=line,
                 hint="expected FROM IMAGE [AS NAME]",
             )
+        self.check_platform(_flag(flags, "platform"), line)
         self.reference(values[0], "from", line)
         name = self.expanded(values[0], line)
         lowered = name.lower()
-        if lowered in self.stages:
-            root = self.stage_roots[self.stages.index(lowered)]
+        if name in self.stages:
+            root = self.stage_roots[_last_index(self.stages, name)]
         elif lowered == "scratch":
             root = None
         else:

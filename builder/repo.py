@@ -185,12 +185,38 @@ def compute_images(
     return tuple(images)
 
 
+# What Go's strings.TrimSpace removes; Python's str.strip also takes \x1c-\x1f.
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+_SCAN_LIMIT = 64 * 1024  # bufio.Scanner's buffer: a longer line is "token too long"
+
+
+def _unsendable(text: str) -> tuple[int, str, str] | None:
+    """What BuildKit fails on before it reads a pattern: a line its reader cannot hold, and
+    a control character, which the gRPC header carrying the patterns refuses ("exclude-
+    patterns contains value with non-printable ASCII characters", on the real engine)."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    for number, line in enumerate(lines, 1):
+        if len(line.encode("utf-8", "surrogatepass")) >= _SCAN_LIMIT:
+            return number, line, "a line longer than 64 KiB (bufio.Scanner: token too long)"
+    for number, line in enumerate(lines, 1):
+        if line.startswith("#"):
+            continue  # a comment is dropped before the patterns travel
+        pattern = line.strip(_GO_SPACE)
+        bad = next((ch for ch in pattern if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+        if bad is not None:
+            return number, pattern, f"contains the control character {bad!r}"
+    return None
+
+
 def check_ignore_file(path: PurePosixPath, text: str) -> None:
-    problem = ignore_problems(text)
+    problem = _unsendable(text) or ignore_problems(text)
     if problem is not None:
         line, pattern, why = problem
+        shown = pattern if len(pattern) <= 80 else f"{pattern[:80]}..."
         raise ConfigError(
-            f"invalid pattern {pattern!r}: {why}",
+            f"invalid pattern {shown!r}: {why}",
             file=path,
             line=line,
             hint="Docker refuses the whole file, so every build of this context would fail",

@@ -1348,6 +1348,112 @@ CASES = [
         ),
         "image-root-is-a-submodule",
     ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: unknown instruction: COPPY (did you mean COPY?)",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nCOPPY . /app\n"},
+        ),
+        "dockerfile-unknown-instruction",
+    ),
+    P(
+        Case(
+            ("graph",),
+            'images/cli/Dockerfile:1: invalid name for build stage: "acme/tools", name can\'t '
+            "start with a number or contain symbols (a stage name is lowercase letters, digits, "
+            "'-', '_' and '.')",
+            {"images/cli/Dockerfile": "FROM alpine:3.20 AS acme/tools\n"},
+        ),
+        "dockerfile-stage-named-like-an-image",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: invalid image reference 'Build' "
+            "(repository names must be lowercase)",
+            {"images/cli/Dockerfile": "FROM alpine:3.20 AS build\nFROM Build\n"},
+        ),
+        "dockerfile-from-stage-in-other-case",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nONBUILD ONBUILD RUN true\n"},
+        ),
+        "dockerfile-onbuild-onbuild",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: FROM isn't allowed as an ONBUILD trigger",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nONBUILD FROM alpine:3.20\n"},
+        ),
+        "dockerfile-onbuild-from",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: unknown flag: platfrom (did you mean platform?)",
+            {"images/cli/Dockerfile": "FROM --platfrom=linux/amd64 alpine:3.20\n"},
+        ),
+        "dockerfile-from-unknown-flag",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: failed to parse platform linux/amd64/v2/x: "
+            '"linux/amd64/v2/x": cannot parse platform specifier: invalid argument' + PLATFORM_HINT,
+            {"images/cli/Dockerfile": "FROM --platform=linux/amd64/v2/x alpine:3.20\n"},
+        ),
+        "dockerfile-from-platform-invalid",
+    ),
+    P(
+        Case(
+            ("graph",),
+            'images/cli/Dockerfile:2: cannot copy from stage "b", it needs to be defined '
+            'before current stage "a"',
+            {
+                "images/cli/Dockerfile": "FROM alpine:3.20 AS a\nCOPY --from=b /x /x\n"
+                "FROM alpine:3.20 AS b\nFROM a\n"
+            },
+        ),
+        "dockerfile-copy-from-a-later-stage",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: circular dependency detected on stage: a",
+            {"images/cli/Dockerfile": "FROM alpine:3.20 AS a\nCOPY --from=a /x /x\n"},
+        ),
+        "dockerfile-copy-from-itself",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: invalid stage index 3",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nCOPY --from=3 /x /x\n"},
+        ),
+        "dockerfile-copy-from-missing-index",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/api/.dockerignore:2: invalid pattern 'a\\x01b': contains the control "
+            "character '\\x01' (" + IGNORE_HINT + ")",
+            {"images/api/.dockerignore": "*.md\na\x01b\n"},
+        ),
+        "dockerignore-control-character",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/api/.dockerignore:1: invalid pattern '" + "a" * 80 + "...': a line longer "
+            "than 64 KiB (bufio.Scanner: token too long) (" + IGNORE_HINT + ")",
+            {"images/api/.dockerignore": "a" * 70_000 + "\n"},
+        ),
+        "dockerignore-line-too-long",
+    ),
     pytest.param(
         Case(
             ("graph",),
