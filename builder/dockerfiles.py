@@ -289,41 +289,60 @@ class _Glob:
                 self.literal[token] = self.literal.get(token, 0) | bit
         self.accept = 1 << len(tokens)
         self.start = self.close(1)
+        # Without a star every match is as long as the pattern: no need to walk it.
+        self.width = None if self.star else len(tokens)
 
     def close(self, states: int) -> int:
         return states | ((states << 1) & self.star)  # a star may match nothing
 
-    def step(self, states: int, ch: str) -> int:
+    def moves(self, ch: str) -> tuple[int, int]:
+        """What a character does: the states it advances into, the stars it keeps."""
         if ch == "\n":  # neither `*` nor `?` matches a newline (Go's `.`)
-            return self.close((states << 1) & self.literal.get(ch, 0))
-        moved = (states << 1) & (self.literal.get(ch, 0) | self.any)
-        return self.close(moved | (states & self.star))
+            return self.literal.get(ch, 0), 0
+        return self.literal.get(ch, 0) | self.any, self.star
 
-    def prefix_ends(self, text: str, start: int = 0, *, first: bool = False) -> list[int]:
-        """The ends of the matches that start at `start`, in order."""
-        ends = []
+    def match_end(self, text: str, start: int = 0, *, longest: bool) -> int | None:
+        """The end of the shortest or the longest match that starts at `start`."""
+        star, accept = self.star, self.accept
+        cache: dict[str, tuple[int, int]] = {}
+        found = None
         states = self.start
         for index in range(start, len(text)):
-            if states & self.accept:
-                ends.append(index)
-                if first:
-                    return ends
-            states = self.step(states, text[index])
+            if states & accept:
+                found = index
+                if not longest:
+                    return found
+            ch = text[index]
+            moves = cache.get(ch)
+            if moves is None:
+                moves = cache[ch] = self.moves(ch)
+            moved = ((states << 1) & moves[0]) | (states & moves[1])
+            states = moved | ((moved << 1) & star)
             if not states:
-                return ends
-        if states & self.accept:
-            ends.append(len(text))
-        return ends
+                return found
+        return len(text) if states & accept else found
+
+    def longest(self, text: str, start: int) -> int:
+        """The end of the longest match at `start`, where a match is known to start."""
+        end = self.match_end(text, start, longest=True)
+        return start if end is None else end
 
     def starts(self, text: str) -> list[int]:
         """Where a match starts, for a glob built from the reversed tokens."""
+        star, accept, initial = self.star, self.accept, self.start
+        cache: dict[str, tuple[int, int]] = {}
         found = []
-        states = self.start
-        if states & self.accept:
+        states = initial
+        if states & accept:
             found.append(len(text))
         for index in range(len(text) - 1, -1, -1):
-            states = self.step(states, text[index]) | self.start
-            if states & self.accept:
+            ch = text[index]
+            moves = cache.get(ch)
+            if moves is None:
+                moves = cache[ch] = self.moves(ch)
+            moved = ((states << 1) & moves[0]) | (states & moves[1])
+            states = moved | ((moved << 1) & star) | initial
+            if states & accept:
                 found.append(index)
         found.reverse()
         return found
@@ -337,10 +356,10 @@ def _trim(value: str, pattern: str, *, suffix: bool, longest: bool) -> str:
     else:
         text = value
         glob = _Glob(_pattern_tokens(pattern))
-    ends = glob.prefix_ends(text, first=not longest)
-    if not ends:
+    end = glob.match_end(text, longest=longest)
+    if end is None:
         return value
-    rest = text[ends[-1] :]
+    rest = text[end:]
     return rest[::-1] if suffix else rest
 
 
@@ -354,7 +373,7 @@ def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
     if not starts:
         return value
     if not every:
-        end = forward.prefix_ends(value, starts[0])[-1]
+        end = forward.longest(value, starts[0])
         return value[: starts[0]] + replacement + value[end:]
     out: list[str] = []
     last_end = 0
@@ -362,7 +381,7 @@ def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
     following = iter(starts)
     start: int | None = next(following, None)
     while start is not None:
-        end = forward.prefix_ends(value, start)[-1]
+        end = start + forward.width if forward.width is not None else forward.longest(value, start)
         out.append(value[last_end:start])
         if end > last_end or start == 0:
             out.append(_expand_template(replacement, value[start:end]))
@@ -415,15 +434,15 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
     return _Lexer(text, variables, escape).word()
 
 
-def _last_index(items: Sequence[str | None], item: str) -> int:
-    return len(items) - 1 - list(reversed(items)).index(item)
-
-
-def _cycle_line(edges: Mapping[int, Sequence[tuple[int, int]]], start: int) -> int | None:
-    """The line of the edge that closes a cycle reachable from `start`, if there is one;
-    a walk with its own stack (a Dockerfile may have thousands of stages)."""
+def _cycle_line(
+    edges: Mapping[int, Sequence[tuple[int, int]]], start: int, done: set[int]
+) -> int | None:
+    """The line of the edge that closes a cycle reachable from `start` through stages not
+    `done` yet, if there is one; a walk with its own stack (a Dockerfile may have
+    thousands of stages)."""
+    if start in done:
+        return None
     on_path: set[int] = set()
-    done: set[int] = set()
     stack: list[tuple[int, int]] = [(start, 0)]
     on_path.add(start)
     while stack:
@@ -868,6 +887,7 @@ class _Reader:
         self.reference_stage: dict[tuple[str, str, int], int] = {}
         self.needs: list[set[int]] = [set() for _ in froms]
         self.stages: list[str | None] = []
+        self.stage_index: dict[str, int] = {}  # a name -> its last stage read so far
         self.arg_names: set[str] = set()
         self.references: dict[tuple[str, str, int], ImageReference] = {}
         self.global_args: dict[str, str] = {}
@@ -901,10 +921,10 @@ class _Reader:
         # FROM opens the stage it is read in; the others sit in the last one opened.
         current = len(self.stages) if kind == "from" else len(self.stages) - 1
         if kind == "from":
-            if name in self.stages:
+            if name in self.stage_index:
                 # An earlier stage, matched as written: BuildKit looks FROM names up without
                 # lowering them, so `FROM Build` is an image even after `AS build`.
-                self.needs[current].add(_last_index(self.stages, name))
+                self.needs[current].add(self.stage_index[name])
                 return
             if lowered == "scratch":
                 return  # no image at all
@@ -943,8 +963,9 @@ class _Reader:
         edges: dict[int, list[tuple[int, int]]] = {}
         for stage, named, _name, line, _target in self.stage_refs:
             edges.setdefault(stage, []).append((named, line))
+        done: set[int] = set()  # shared, as BuildKit's `visited`: one walk in all
         for start in range(len(self.stages)):
-            cycle = _cycle_line(edges, start)
+            cycle = _cycle_line(edges, start, done)
             if cycle is not None:
                 raise DockerfileError(
                     f"circular dependency detected on stage: {self.stage_name(start)}",
@@ -980,6 +1001,7 @@ class _Reader:
         """
         self.global_args = dict(automatic)
         self.stages = []
+        self.stage_index = {}
         self.stage_roots = []
         for command in self.commands:
             line = command.start_line
@@ -1048,11 +1070,13 @@ class _Reader:
         self.reference(values[0], "from", line)
         name = self.expanded(values[0], line)
         lowered = name.lower()
-        if name in self.stages:
-            root = self.stage_roots[_last_index(self.stages, name)]
+        if name in self.stage_index:
+            root = self.stage_roots[self.stage_index[name]]
         elif lowered == "scratch":
             root = None
         else:
             root = self.references.get(("from", name, line))
         self.stage_roots.append(root)
+        if alias is not None:
+            self.stage_index[alias] = len(self.stages)  # the last of a name wins
         self.stages.append(alias)
