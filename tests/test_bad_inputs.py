@@ -1454,6 +1454,15 @@ CASES = [
         ),
         "dockerignore-line-too-long",
     ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'watch' lists 1001 patterns, more than 1000 "
+            "(watch directories with broader globs, e.g. shared/sql/**)",
+            {"images/cli/image.yaml": "watch:\n" + "".join(f"  - a/{i}/**\n" for i in range(1001))},
+        ),
+        "image-yaml-watch-too-many",
+    ),
     pytest.param(
         Case(
             ("graph",),
