@@ -52,6 +52,13 @@ def warn(message: str, ci: CIFacts) -> None:
         typer.echo(line, err=True)
 
 
+def check_ci_files(ci: CIFacts) -> None:
+    """Fail before any work, not after a long build, when a CI file cannot be written."""
+    from builder.publish import check_writable
+
+    check_writable(ci)
+
+
 def log(line: str) -> None:
     typer.echo(line, err=True)
 
@@ -363,6 +370,7 @@ def build(
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head, builder=builder)
+        check_ci_files(ctx.ci)
         report = run_build(ctx, request, log=log)
         if dry_run:
             hand_off(report, metadata_file, ctx.ci, show=False)
@@ -421,6 +429,7 @@ def plan(
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head)
+        check_ci_files(ctx.ci)
         the_plan = run_plan(ctx, request, log=log).plan
         matrix = compute_matrix(the_plan)
         if ctx.ci.system == "github":
@@ -467,6 +476,7 @@ def merge(
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head, builder=builder)
+        check_ci_files(ctx.ci)
         report = run_merge(ctx, request, log=log)
         hand_off(report, metadata_file, ctx.ci, failed="not merged")
 
@@ -507,6 +517,7 @@ def refresh(
         )
         # What is committed, never the working tree's edits.
         ctx = context(repo, head="HEAD", builder=builder)
+        check_ci_files(ctx.ci)
         report, _moves = run_refresh(ctx, request, log=log)
         hand_off(report, metadata_file, ctx.ci)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -32,22 +32,137 @@ class _Entry:
         return self.items.get(item, self.line)
 
 
-# libyaml composes ten times faster; its error words differ, so a failure is composed again
-# by the pure-Python loader, whose messages the tests pin.
+# libyaml parses ten times faster; its error words differ, so a failure is parsed again by
+# the pure-Python loader, whose messages the tests pin, when it lies early enough in the
+# text for that to be quick. Both parsers are loops: only composing recurses.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PURE_RETRY_LIMIT = 128 * 1024  # characters: the pure loader reads about 1 MB in 3 s
+# Bounds that keep loading linear in the text (tests/test_bad_inputs.py, benchmarks/hostile.py).
+# builder's files nest three levels deep; the composer, the constructor and the checks below
+# all recurse per level, so a file nested past this would end in a RecursionError.
+MAX_YAML_DEPTH = 64
+# Aliases let 500 bytes stand for a billion values (the "billion laughs"): what they add
+# is counted before anything walks the values.
+MAX_ALIASED_VALUES = 10_000
+MAX_WATCH_PATTERNS = 1_000
 
 
-def _compose(text: str) -> yaml.Node | None:
+class _EventComposer(yaml.composer.Composer, yaml.resolver.Resolver):
+    """PyYAML's composer fed with events already parsed and checked, not with text."""
+
+    def __init__(self, events: list[yaml.Event]) -> None:
+        yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self._events = events
+        self._next = 0
+
+    def check_event(self, *choices: type[yaml.Event]) -> bool:
+        if self._next >= len(self._events):
+            return False
+        return not choices or isinstance(self._events[self._next], choices)
+
+    def peek_event(self) -> yaml.Event:
+        return self._events[self._next]
+
+    def get_event(self) -> yaml.Event:
+        event = self._events[self._next]
+        self._next += 1
+        return event
+
+
+def _checked_events(events: Iterable[yaml.Event], path: str) -> list[yaml.Event]:
+    """The events of a document whose values nest at most MAX_YAML_DEPTH deep and whose
+    aliases add at most MAX_ALIASED_VALUES values, counted without expanding anything:
+    each anchor's size and height are kept when it closes, and an alias adds them."""
+    kept: list[yaml.Event] = []
+    stack: list[list[int]] = []  # per open collection: [values in it, its height]
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values, height)
+    open_anchors: list[str | None] = []
+    aliased = 0
+
+    def add(size: int, height: int) -> None:
+        if stack:
+            stack[-1][0] += size
+            stack[-1][1] = max(stack[-1][1], height + 1)
+
+    for event in events:
+        kept.append(event)
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.CollectionStartEvent):
+            if len(stack) >= MAX_YAML_DEPTH:
+                raise ConfigError(
+                    f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep",
+                    file=path,
+                    line=line,
+                )
+            stack.append([1, 1])
+            open_anchors.append(event.anchor)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, height = stack.pop()
+            anchor = open_anchors.pop()
+            if anchor is not None:
+                anchors[anchor] = (size, height)
+            add(size, height)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+            add(1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in open_anchors:
+                raise ConfigError(
+                    f"invalid YAML: alias *{event.anchor} is inside the value it names",
+                    file=path,
+                    line=line,
+                    hint="a value cannot contain itself",
+                )
+            # An unknown anchor is the composer's error to report.
+            size, height = anchors.get(event.anchor or "", (1, 0))
+            aliased += size
+            if aliased > MAX_ALIASED_VALUES:
+                raise ConfigError(
+                    "expands to too many values through YAML aliases",
+                    file=path,
+                    line=line,
+                    hint=f"aliases may add at most {MAX_ALIASED_VALUES} values; "
+                    "write the values out",
+                )
+            if len(stack) + height > MAX_YAML_DEPTH:
+                raise ConfigError(
+                    f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep "
+                    f"through alias *{event.anchor}",
+                    file=path,
+                    line=line,
+                )
+            add(size, height)
+    return kept
+
+
+def _compose(text: str, path: str) -> yaml.Node | None:
+    """The document's node tree, after its events passed the bounds above."""
     try:
-        return yaml.compose(text, Loader=_FAST_LOADER)
-    except yaml.YAMLError:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        events = _checked_events(yaml.parse(text, Loader=_FAST_LOADER), path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):
+            # libyaml stops at 1000 levels, deeper than ours; the pure scanner would take a
+            # second to get there (its simple keys cost the square of the depth).
+            line = mark.line + 1 if mark is not None else None
+            raise ConfigError(
+                f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep",
+                file=path,
+                line=line,
+            ) from None
+        if mark is not None and mark.index > _PURE_RETRY_LIMIT:
+            raise  # the pure loader would take seconds to get there
+        events = _checked_events(yaml.parse(text, Loader=yaml.SafeLoader), path)
+    node: yaml.Node | None = _EventComposer(events).get_single_node()
+    return node
 
 
 def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
     """A YAML mapping whose values keep the line they were written on."""
     try:
-        node = _compose(text)
+        node = _compose(text, path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -71,6 +186,7 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
             file=path,
             line=node.start_mark.line + 1,
         )
+    _check_duplicates(node, path)
     constructor = yaml.SafeLoader("")
     entries: dict[str, _Entry] = {}
     for key_node, value_node in node.value:
@@ -78,9 +194,6 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
         if not isinstance(key_node, yaml.ScalarNode):
             raise ConfigError("keys must be plain strings", file=path, line=line)
         key = str(key_node.value)
-        if key in entries:
-            raise ConfigError(f"duplicate key {key!r}", file=path, line=line)
-        _check_duplicates(value_node, path)
         try:
             value = constructor.construct_object(value_node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
@@ -104,23 +217,32 @@ def _item_lines(node: yaml.Node) -> dict[Any, int]:
     return {}
 
 
-def _check_duplicates(node: yaml.Node, path: str) -> None:
-    """PyYAML keeps the last of two equal keys silently; a nested duplicate is an error too."""
-    if isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicates(item, path)
-    elif isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                if key_node.value in seen:
-                    raise ConfigError(
-                        f"duplicate key {key_node.value!r}",
-                        file=path,
-                        line=key_node.start_mark.line + 1,
-                    )
-                seen.add(key_node.value)
-            _check_duplicates(value_node, path)
+def _check_duplicates(root: yaml.Node, path: str) -> None:
+    """PyYAML keeps the last of two equal keys silently; a nested duplicate is an error too.
+
+    A walk with its own stack, each node once: an alias shares its node, it is not a copy.
+    """
+    seen_nodes: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in keys:
+                        raise ConfigError(
+                            f"duplicate key {key_node.value!r}",
+                            file=path,
+                            line=key_node.start_mark.line + 1,
+                        )
+                    keys.add(key_node.value)
+            stack.extend(value for _, value in reversed(node.value))
 
 
 def _check_keys(entries: dict[str, _Entry], known: tuple[str, ...], path: str) -> None:
@@ -162,7 +284,7 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
         )
     args = []
     for name, arg in value.items():
-        if not isinstance(name, str) or not _ARG_NAME_RE.match(name):
+        if not isinstance(name, str) or not _ARG_NAME_RE.fullmatch(name):
             raise ConfigError(
                 f"invalid build arg name {name!r}", file=path, line=entry.line_of(name)
             )
@@ -178,6 +300,23 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
 
 def _watch(entry: _Entry, path: str) -> tuple[str, ...]:
     patterns = _string_list(entry, "watch", path)
+    if len(patterns) > MAX_WATCH_PATTERNS:
+        # Each glob becomes a regex, compiled in Python at ~0.1 ms, for every image, on
+        # every run: 35,000 of them (1 MB) took 10 s to plan.
+        raise ConfigError(
+            f"'watch' lists {len(patterns)} patterns, more than {MAX_WATCH_PATTERNS}",
+            file=path,
+            line=entry.line,
+            hint="watch directories with broader globs, e.g. shared/sql/**",
+        )
+    try:
+        # One spec for the list: a spec per pattern cost a millisecond each (35 s for a
+        # watch list of 35,000 globs). Only a failure looks for the pattern at fault.
+        pathspec.GitIgnoreSpec.from_lines(patterns)
+    except (ValueError, re.error):
+        pass
+    else:
+        return patterns
     for index, pattern in enumerate(patterns):
         try:
             pathspec.GitIgnoreSpec.from_lines([pattern])
@@ -196,7 +335,7 @@ def _platforms(entry: _Entry, path: str) -> tuple[str, ...]:
     if not platforms:
         raise ConfigError("'platforms' must not be empty", file=path, line=entry.line)
     for index, platform in enumerate(platforms):
-        if not _PLATFORM_RE.match(platform):
+        if not _PLATFORM_RE.fullmatch(platform):
             raise ConfigError(
                 f"invalid platform {platform!r}",
                 file=path,
@@ -216,7 +355,7 @@ def _describe(value: object) -> str:
 
 
 def validate_platform(text: str, *, source: str | None = None) -> str:
-    if not _PLATFORM_RE.match(text):
+    if not _PLATFORM_RE.fullmatch(text):
         raise ConfigError(
             f"invalid platform {text!r}",
             file=source,
@@ -246,7 +385,7 @@ def validate_registry(text: str, *, source: str = "registry", line: int | None =
 
 
 def validate_namespace(text: str, *, source: str = "namespace", line: int | None = None) -> str:
-    if not _NAMESPACE_RE.match(text):
+    if not _NAMESPACE_RE.fullmatch(text):
         raise ConfigError(
             f"invalid namespace {text!r}",
             file=source,
@@ -285,12 +424,14 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
         )
     if "image_roots" in entries:
         entry = entries["image_roots"]
-        roots = tuple(
-            _clean_root(r, path, entry.line) for r in _string_list(entry, "image_roots", path)
-        )
-        if not roots:
+        lines: dict[str, int] = {}
+        for index, root in enumerate(_string_list(entry, "image_roots", path)):
+            line = entry.line_of(index)
+            lines.setdefault(_clean_root(root, path, line), line)
+        if not lines:
             raise ConfigError("'image_roots' must not be empty", file=path, line=entry.line)
-        values["image_roots"] = tuple(dict.fromkeys(roots))
+        values["image_roots"] = tuple(lines)
+        values["root_lines"] = tuple(lines.items())
     if "platforms" in entries:
         values["platforms"] = _platforms(entries["platforms"], path)
     if "default_branch" in entries:
@@ -316,6 +457,13 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
 
 
 def _clean_root(root: str, path: str, line: int) -> str:
+    if "*" in root or "?" in root:
+        raise ConfigError(
+            f"image root {root!r} is a glob, and image_roots takes directories",
+            file=path,
+            line=line,
+            hint="list each directory whose subdirectories are images",
+        )
     cleaned = posixpath.normpath(root)
     if root.startswith("/") or cleaned == ".." or cleaned.startswith("../") or cleaned == ".":
         raise ConfigError(
@@ -369,7 +517,7 @@ def parse_image_config(
         return convert(entries[key]) if key in entries else default
 
     name = get("name", lambda e: _string(e, "name", path), directory.name)
-    if not COMPONENT_RE.match(name):
+    if not COMPONENT_RE.fullmatch(name):
         line = entries["name"].line if "name" in entries else None
         source = path if "name" in entries else str(directory)
         raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,21 @@ RefKind = Literal["from", "copy", "mount"]
 _DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _STAGE_INDEX_RE = re.compile(r"^[0-9]+$")
 _SPECIAL_PARAMS = "@*#?-$!0"
+
+
+_NAME_MAX = 255
+
+
+def _repository_part(name: str) -> str:
+    """`host:5000/a/b:tag@sha256:...` -> `host:5000/a/b`: a colon after the last slash tags."""
+    remainder = name.partition("@")[0]
+    directory, slash, last = remainder.rpartition("/")
+    return directory + slash + last.partition(":")[0]
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    """A word fit for a one-line message: its start and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class UnknownTarget(DockerfileError):
@@ -57,11 +73,17 @@ class DockerfileInfo:
         return tuple(r for i, r in enumerate(self.references) if i not in self.unreached)
 
 
+# `${` inside `${`: BuildKit has no bound (Go stacks grow), builder's lexer recurses per level.
+MAX_NESTING = 64
+
+
 class _Lexer:
-    """One word through BuildKit's shell lexer (frontend/dockerfile/shell/lex.go).
+    """One word through BuildKit's shell lexer (frontend/dockerfile/shell/lex.go, v0.13).
 
     Quotes are removed, the escape character escapes, and `$NAME`, `${NAME}` and the
-    `${NAME:-word}` family are substituted, with nested expansions inside the word.
+    `${NAME:-word}` family are substituted, with nested expansions inside the word. The
+    words of `#`, `%` and `/` keep their escape characters, as BuildKit's "raw escapes" do:
+    the pattern reads them.
     """
 
     def __init__(self, text: str, variables: Mapping[str, str], escape: str) -> None:
@@ -69,6 +91,7 @@ class _Lexer:
         self.pos = 0
         self.variables = variables
         self.escape = escape
+        self.depth = 0
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -78,7 +101,7 @@ class _Lexer:
         self.pos += len(ch)
         return ch
 
-    def word(self, stop: str = "") -> str:
+    def word(self, stop: str = "", *, raw_escapes: bool = False) -> str:
         out: list[str] = []
         while self.pos < len(self.text):
             ch = self.peek()
@@ -90,10 +113,12 @@ class _Lexer:
             elif ch == "'":
                 out.append(self.single_quoted())
             elif ch == '"':
-                out.append(self.double_quoted())
+                out.append(self.double_quoted(raw_escapes=raw_escapes))
             else:
                 self.next()
                 if ch == self.escape:
+                    if raw_escapes:
+                        out.append(ch)
                     ch = self.next()  # escapes the next character; a trailing one vanishes
                 out.append(ch)
         if stop:
@@ -109,7 +134,7 @@ class _Lexer:
         self.pos = end + 1
         return value
 
-    def double_quoted(self) -> str:
+    def double_quoted(self, *, raw_escapes: bool) -> str:
         self.next()
         out: list[str] = []
         while True:
@@ -123,8 +148,11 @@ class _Lexer:
                 out.append(self.dollar())
                 continue
             self.next()
-            if ch == self.escape and self.peek() in ('"', "$", self.escape):
-                ch = self.next()
+            if ch == self.escape:
+                if raw_escapes:
+                    out.append(ch)
+                if self.peek() in ('"', "$", self.escape):
+                    ch = self.next()
             out.append(ch)
 
     def name(self) -> str:
@@ -147,8 +175,20 @@ class _Lexer:
             name = self.name()
             return self.variables.get(name, "") if name else "$"
         self.next()
-        if self.peek() in ("", "{", "}", ":"):
+        if not self.peek():
+            raise ExpansionError("missing '}'")
+        if self.peek() in ("{", "}", ":"):
             raise ExpansionError("bad substitution")
+        if self.depth >= MAX_NESTING:
+            raise ExpansionError(f"'${{' nested more than {MAX_NESTING} levels deep")
+        self.depth += 1
+        try:
+            return self.substitution()
+        finally:
+            self.depth -= 1
+
+    def substitution(self) -> str:
+        """What follows `${`: a name, then `}` or a modifier and its word."""
         name = self.name()
         value = self.variables.get(name)
         op = self.next()
@@ -156,23 +196,28 @@ class _Lexer:
             return value or ""
         if not op:
             raise ExpansionError("missing '}'")
-        colon = op == ":"
-        if colon:
-            op = self.next()
-        if op in ("#", "%") and not colon:
-            longest = self.peek() == op
-            if longest:
-                self.next()
-            return _trim(value or "", self.word("}"), suffix=op == "%", longest=longest)
-        if op == "/" and not colon:
+        if op == "/":
             every = self.peek() == "/"
             if every:
                 self.next()
-            pattern = self.word("/")
-            return _replace(value or "", pattern, self.word("}"), every=every)
-        if op not in ("-", "+", "?"):
-            raise ExpansionError(f"unsupported modifier {op!r} in substitution")
-        word = self.word("}")
+            pattern = self.word("/", raw_escapes=True)
+            replacement = self.word("}", raw_escapes=True)
+            return _replace(value or "", pattern, replacement, every=every)
+        colon = op == ":"
+        if colon:
+            op = self.next()
+        modifier = f":{op}" if colon else op
+        if op not in ("-", "+", "?", "#", "%"):
+            if colon:  # BuildKit reads the word first: an unclosed one is the error
+                self.word("}")
+            raise ExpansionError(f"unsupported modifier {modifier!r} in substitution")
+        word = self.word("}", raw_escapes=op in ("#", "%"))
+        if op in ("#", "%"):
+            # `%%` and `##` cut the longest match; the word decides, after its expansion.
+            longest = word[:1] == op
+            return _trim(
+                value or "", word[1:] if longest else word, suffix=op == "%", longest=longest
+            )
         is_set = value is not None and (value != "" or not colon)
         if op == "-":
             return value if is_set and value is not None else word
@@ -183,31 +228,202 @@ class _Lexer:
         return value or ""
 
 
-def _glob(pattern: str) -> str:
-    return "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+# -- shell patterns, as BuildKit's convertShellPatternToRegex reads them ----------------------
+# BuildKit turns `*` into `.*` (`.*?` for the shortest match), `?` into `.` and runs Go's
+# regexp, whose `.` never matches a newline. Python's `re` would backtrack through every cut
+# (`${V%%*a*a*a*a*b}` took seconds), and RE2 falls back to quadratic time on long patterns,
+# so a pattern runs here as a bit-parallel automaton: one pass, a few big-int operations per
+# character, every match end at once.
+
+# A token is one literal character, or one of these two (two characters: never a literal).
+_STAR = "**"
+_ANY = "??"
+
+
+def _pattern_tokens(pattern: str) -> tuple[str, ...]:
+    tokens: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "*":
+            if not tokens or tokens[-1] != _STAR:  # `**` matches what `*` does
+                tokens.append(_STAR)
+        elif ch == "?":
+            tokens.append(_ANY)
+        elif ch == "\\":
+            escaped = next(chars, "\ufffd")
+            # `\}` and `\/` are escaped for `${}`'s sake, the others for the pattern's.
+            if escaped in ("}", "/", "*", "?", "\\"):
+                tokens.append(escaped)
+            else:
+                raise ExpansionError(
+                    f"invalid pattern ({pattern}) in substitution: invalid escape '\\{escaped}'"
+                )
+        else:
+            tokens.append(ch)
+    return tuple(tokens)
+
+
+def _reverse_pattern(pattern: str) -> str:
+    """BuildKit's reversePattern: reversed, each `\\x` kept as a pair."""
+    pairs: list[str] = []
+    index = 0
+    while index < len(pattern):
+        width = 2 if pattern[index] == "\\" and index + 1 < len(pattern) else 1
+        pairs.append(pattern[index : index + width])
+        index += width
+    return "".join(reversed(pairs))
+
+
+class _Glob:
+    """An automaton whose state i (bit i) means "the first i tokens matched"."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.literal: dict[str, int] = {}
+        self.any = 0
+        self.star = 0
+        for index, token in enumerate(tokens, 1):
+            bit = 1 << index
+            if token == _STAR:
+                self.star |= bit
+            elif token == _ANY:
+                self.any |= bit
+            else:
+                self.literal[token] = self.literal.get(token, 0) | bit
+        self.accept = 1 << len(tokens)
+        self.start = self.close(1)
+        # Without a star every match is as long as the pattern: no need to walk it.
+        self.width = None if self.star else len(tokens)
+
+    def close(self, states: int) -> int:
+        return states | ((states << 1) & self.star)  # a star may match nothing
+
+    def moves(self, ch: str) -> tuple[int, int]:
+        """What a character does: the states it advances into, the stars it keeps."""
+        if ch == "\n":  # neither `*` nor `?` matches a newline (Go's `.`)
+            return self.literal.get(ch, 0), 0
+        return self.literal.get(ch, 0) | self.any, self.star
+
+    def match_end(self, text: str, start: int = 0, *, longest: bool) -> int | None:
+        """The end of the shortest or the longest match that starts at `start`."""
+        star, accept = self.star, self.accept
+        cache: dict[str, tuple[int, int]] = {}
+        found = None
+        states = self.start
+        for index in range(start, len(text)):
+            if states & accept:
+                found = index
+                if not longest:
+                    return found
+            ch = text[index]
+            moves = cache.get(ch)
+            if moves is None:
+                moves = cache[ch] = self.moves(ch)
+            moved = ((states << 1) & moves[0]) | (states & moves[1])
+            states = moved | ((moved << 1) & star)
+            if not states:
+                return found
+        return len(text) if states & accept else found
+
+    def longest(self, text: str, start: int) -> int:
+        """The end of the longest match at `start`, where a match is known to start."""
+        end = self.match_end(text, start, longest=True)
+        return start if end is None else end
+
+    def starts(self, text: str) -> list[int]:
+        """Where a match starts, for a glob built from the reversed tokens."""
+        star, accept, initial = self.star, self.accept, self.start
+        cache: dict[str, tuple[int, int]] = {}
+        found = []
+        states = initial
+        if states & accept:
+            found.append(len(text))
+        for index in range(len(text) - 1, -1, -1):
+            ch = text[index]
+            moves = cache.get(ch)
+            if moves is None:
+                moves = cache[ch] = self.moves(ch)
+            moved = ((states << 1) & moves[0]) | (states & moves[1])
+            states = moved | ((moved << 1) & star) | initial
+            if states & accept:
+                found.append(index)
+        found.reverse()
+        return found
 
 
 def _trim(value: str, pattern: str, *, suffix: bool, longest: bool) -> str:
-    regex = re.compile(_glob(pattern), re.DOTALL)
-    cuts = range(len(value) + 1)
+    """`${V#p}`, `${V##p}`, `${V%p}`, `${V%%p}`: a suffix is a prefix of the reversed text."""
     if suffix:
-        starts = cuts if longest else reversed(cuts)
-        for start in starts:
-            if regex.fullmatch(value, start):
-                return value[:start]
+        text = value[::-1]
+        glob = _Glob(_pattern_tokens(_reverse_pattern(pattern)))
     else:
-        ends = reversed(cuts) if longest else cuts
-        for end in ends:
-            if regex.fullmatch(value, 0, end):
-                return value[end:]
-    return value
+        text = value
+        glob = _Glob(_pattern_tokens(pattern))
+    end = glob.match_end(text, longest=longest)
+    if end is None:
+        return value
+    rest = text[end:]
+    return rest[::-1] if suffix else rest
 
 
 def _replace(value: str, pattern: str, replacement: str, *, every: bool) -> str:
-    if not pattern:
+    """`${V/p/r}` and `${V//p/r}` as Go's FindStringIndex and ReplaceAllString do them:
+    the leftmost match, the longest there; an empty match right after a match is skipped,
+    and `//` expands `$0`/`${0}` in the replacement to the match (`$$` to `$`)."""
+    tokens = _pattern_tokens(pattern)
+    forward = _Glob(tokens)
+    starts = _Glob(tokens[::-1]).starts(value)
+    if not starts:
         return value
-    regex = re.compile(_glob(pattern), re.DOTALL)
-    return regex.sub(lambda _: replacement, value, count=0 if every else 1)
+    if not every:
+        end = forward.longest(value, starts[0])
+        return value[: starts[0]] + replacement + value[end:]
+    out: list[str] = []
+    last_end = 0
+    search = 0
+    following = iter(starts)
+    start: int | None = next(following, None)
+    while start is not None:
+        end = start + forward.width if forward.width is not None else forward.longest(value, start)
+        out.append(value[last_end:start])
+        if end > last_end or start == 0:
+            out.append(_expand_template(replacement, value[start:end]))
+        last_end = end
+        search = search + 1 if search + 1 > end else end
+        while start is not None and start < search:
+            start = next(following, None)
+        if search > len(value):
+            break
+    out.append(value[last_end:])
+    return "".join(out)
+
+
+def _expand_template(template: str, match: str) -> str:
+    """Go's Regexp.Expand for a pattern without groups: `$0` is the match."""
+    if "$" not in template:
+        return template
+    out: list[str] = []
+    rest = template
+    while "$" in rest:
+        before, _, rest = rest.partition("$")
+        out.append(before)
+        if rest.startswith("$"):
+            out.append("$")
+            rest = rest[1:]
+            continue
+        braced = rest.startswith("{")
+        body = rest[1:] if braced else rest
+        length = 0
+        while length < len(body) and (body[length].isalnum() or body[length] == "_"):
+            length += 1
+        if length == 0 or (braced and body[length : length + 1] != "}"):
+            out.append("$")  # malformed: the `$` is text
+            continue
+        name = body[:length]
+        rest = body[length + 1 :] if braced else body[length:]
+        if name == "0":
+            out.append(match)
+    out.append(rest)
+    return "".join(out)
 
 
 def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> str:
@@ -220,13 +436,44 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
     return _Lexer(text, variables, escape).word()
 
 
+def _cycle_line(
+    edges: Mapping[int, Sequence[tuple[int, int]]], start: int, done: set[int]
+) -> int | None:
+    """The line of the edge that closes a cycle reachable from `start` through stages not
+    `done` yet, if there is one; a walk with its own stack (a Dockerfile may have
+    thousands of stages)."""
+    if start in done:
+        return None
+    on_path: set[int] = set()
+    stack: list[tuple[int, int]] = [(start, 0)]
+    on_path.add(start)
+    while stack:
+        stage, index = stack[-1]
+        out = edges.get(stage, ())
+        if index == len(out):
+            stack.pop()
+            on_path.discard(stage)
+            done.add(stage)
+            continue
+        stack[-1] = (stage, index + 1)
+        named, line = out[index]
+        if named in on_path:
+            return line
+        if named not in done:
+            on_path.add(named)
+            stack.append((named, 0))
+    return None
+
+
 def _escape_token(text: str) -> str:
-    """The `# escape=` parser directive, which only counts at the very top of the file."""
-    for line in text.lstrip("\ufeff").splitlines():
-        match = _DIRECTIVE_RE.match(line)
-        if match is None:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
+    """The `# escape=` parser directive, which only counts among the directives at the very
+    top: the first line that is not `# escape=` or `# syntax=` (a comment, an unknown
+    directive) ends them, as in BuildKit's DirectiveParser. The parser has already refused
+    an invalid or repeated one."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    for line in lines[: _directive_count(lines)]:
+        match = _DIRECTIVE_RE.fullmatch(line.strip())
+        if match is not None and match.group(1).lower() == "escape":
             return match.group(2)
     return "\\"
 
@@ -244,13 +491,15 @@ def _flag(flags: tuple[str, ...], name: str) -> list[str]:
     return [_utf8(flag)[len(prefix) :] for flag in flags if flag.startswith(prefix)]
 
 
-def _mount_froms(flags: tuple[str, ...]) -> list[str]:
+def _mount_froms(flags: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Each `--mount` that reads from a stage or image: (from, target)."""
     froms = []
     for mount in _flag(flags, "mount"):
-        for field in mount.split(","):
-            key, _, value = field.partition("=")
-            if key.strip().lower() == "from" and value.strip():
-                froms.append(value.strip())
+        fields = dict(field.partition("=")[::2] for field in mount.split(","))
+        fields = {key.strip().lower(): value.strip() for key, value in fields.items()}
+        if fields.get("from"):
+            target = fields.get("target") or fields.get("dst") or fields.get("destination")
+            froms.append((fields["from"], target or ""))
     return froms
 
 
@@ -281,24 +530,268 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
         return _commands("".join(ch if ch.isascii() else "?" for ch in text), path)
 
 
+_ERROR_WINDOW = 256  # lines parsed at a time while looking for an error's line
+
+
 def _error_line(text: str, message: str) -> int | None:
     """The line BuildKit's parser gave up on: its errors do not say.
 
     The first prefix of the file that fails with the same message ends on that line (an
-    unterminated heredoc fails where it opens). Only walked on an error, and only so far.
+    unterminated heredoc fails where it opens). Parsing every prefix would cost the square
+    of the file (a minute for 2000 lines), so windows of lines are parsed instead, each
+    from an instruction's first line with the parser directives in front: BuildKit's
+    parser carries nothing else from one instruction to the next. A window that parses
+    moves the start to its last instruction (which may be cut short); one that fails
+    otherwise (a heredoc cut in two) grows. The failing window is then halved.
     """
     if message == "file with no instructions":
         return None  # the whole file is to blame, not a line of it
     lines = text.split("\n")  # BuildKit's lines: `str.splitlines` also cuts at \x1c and more
-    for end in range(1, min(len(lines), 2000) + 1):
+    head = lines[: _directive_count(lines)]
+
+    def parse(start: int, end: int) -> tuple[dockerfile.Command, ...] | str:
+        """The commands of lines[start:end] behind the directives, or the error's message."""
         try:
-            dockerfile.parse_string("\n".join(lines[:end]))
+            return tuple(dockerfile.parse_string("\n".join([*head, *lines[start:end]])))
         except dockerfile.GoParseError as exc:
-            if str(exc) == message:
-                return end
-        except UnicodeDecodeError:
-            return None
+            return str(exc)
+
+    try:
+        start, size = len(head), _ERROR_WINDOW
+        if head and parse(start, start) == message:
+            head, start = [], 0  # a directive is at fault: plain prefixes find it
+        while True:
+            end = min(start + size, len(lines))
+            outcome = parse(start, end)
+            if outcome == message:
+                break
+            if end == len(lines):
+                return None
+            last = start
+            if isinstance(outcome, tuple) and outcome:
+                last = start + outcome[-1].start_line - 1 - len(head)
+            if last > start:
+                start = last
+            else:
+                size *= 2
+        low = start  # lines[start:low] does not fail this way; lines[start:end] does
+        while end - low > 1:
+            middle = (low + end) // 2
+            if parse(start, middle) == message:
+                end = middle
+            else:
+                low = middle
+    except UnicodeDecodeError:
+        return None
+    return end
+
+
+def _directive_count(lines: Sequence[str]) -> int:
+    """How many lines at the top are parser directives (`# escape=`, `# syntax=`)."""
+    for number, line in enumerate(lines):
+        match = _DIRECTIVE_RE.fullmatch(
+            (line.removeprefix("\ufeff") if number == 0 else line).strip()
+        )
+        if match is None or match.group(1).lower() not in ("escape", "syntax"):
+            return number
+    return len(lines)
+
+
+# -- what BuildKit's instruction parser refuses (frontend/dockerfile/instructions/parse.go) ----
+# Checked before any word is expanded, in file order, as BuildKit does: each with its words.
+
+_INSTRUCTIONS = (
+    "add", "arg", "cmd", "copy", "entrypoint", "env", "expose", "from", "healthcheck",
+    "label", "maintainer", "onbuild", "run", "shell", "stopsignal", "user", "volume", "workdir",
+)  # fmt: skip
+_STAGE_NAME_RE = re.compile(r"[a-z][a-z0-9-_.]*")
+_ONBUILD_FLAG_RE = re.compile(r"\s*onbuild\s+--([^\s=]*)", re.IGNORECASE)
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, as github.com/agext/levenshtein with default costs."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def _suggest(value: str, options: Sequence[str], *, case_sensitive: bool) -> str:
+    """BuildKit's suggest.WrapError: ` (did you mean x?)` for a distance under 3."""
+    wanted = value if case_sensitive else value.lower()
+    best, best_distance = "", 3
+    for option in options:
+        candidate = option if case_sensitive else option.lower()
+        if len(wanted) - len(candidate) >= best_distance:
+            continue  # too far apart to matter, and a 64 KiB word costs nothing
+        distance = _distance(wanted, candidate)
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    if not best:
+        return ""
+    if not case_sensitive and value == value.upper():
+        best = best.upper()
+    return f" (did you mean {best}?)"
+
+
+def _go_quote(text: str) -> str:
+    """Go's %q for the common case: double quotes, escaped quotes and backslashes."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _check_flags(flags: Sequence[str], allowed: Sequence[str]) -> str | None:
+    """BuildKit's BFlags.Parse for string flags: the first problem, or None."""
+    seen: set[str] = set()
+    for flag in flags:
+        if not flag.startswith("--"):
+            return f"Arg {_go_quote(flag)} must start with '--'"
+        name, eq, _ = flag[2:].partition("=")
+        if name not in allowed:
+            return f"unknown flag: {name}" + _suggest(name, allowed, case_sensitive=True)
+        if name in seen:
+            return f"duplicate flag specified: {name}"
+        if not eq:
+            return f"missing a value on flag: {name}"
+        seen.add(name)
     return None
+
+
+def _check_instructions(commands: Sequence[dockerfile.Command], path: str) -> None:
+    """What instructions.Parse refuses: unknown instructions, bad stage names, FROM's
+    flags, ONBUILD's triggers, and anything before the first FROM but ARG."""
+    seen_from = False
+    for command in commands:
+        line = command.start_line
+        instruction = command.cmd.lower()
+
+        def fail(message: str, hint: str | None = None, line: int = line) -> DockerfileError:
+            return DockerfileError(message, file=path, line=line, hint=hint)
+
+        if instruction not in _INSTRUCTIONS:
+            raise fail(
+                f"unknown instruction: {command.cmd}"
+                + _suggest(command.cmd, [i.upper() for i in _INSTRUCTIONS], case_sensitive=False)
+            )
+        if instruction == "from":
+            seen_from = True
+            problem = _check_flags(_utf8_flags(command.flags), ("platform",))
+            if problem is not None:
+                raise fail(problem)
+            values = command.value
+            if len(values) == 3 and values[1].lower() == "as":
+                name = values[2].lower()
+                if not _STAGE_NAME_RE.fullmatch(name):
+                    raise fail(
+                        f"invalid name for build stage: {_go_quote(values[2])}, "
+                        "name can't start with a number or contain symbols",
+                        hint="a stage name is lowercase letters, digits, '-', '_' and '.'",
+                    )
+        elif instruction == "onbuild":
+            flag = _ONBUILD_FLAG_RE.match(command.original)
+            if not command.value and not command.sub_cmd:
+                raise fail("ONBUILD requires at least one argument")
+            if flag is not None:
+                raise fail(f"unknown flag: {flag.group(1)}")
+            trigger = (command.sub_cmd or "").upper()
+            if trigger == "ONBUILD":
+                raise fail("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
+            if trigger in ("MAINTAINER", "FROM"):
+                raise fail(f"{trigger} isn't allowed as an ONBUILD trigger")
+        if not seen_from and instruction not in ("arg", "from"):
+            raise fail(
+                f"{command.cmd} before the first FROM",
+                hint="a Dockerfile must start with FROM; only ARG may precede it",
+            )
+
+
+# containerd's platforms.Parse, which BuildKit applies to FROM --platform once expanded.
+_KNOWN_OS = frozenset(
+    (
+        "aix",
+        "android",
+        "darwin",
+        "dragonfly",
+        "freebsd",
+        "hurd",
+        "illumos",
+        "ios",
+        "js",
+        "linux",
+        "nacl",
+        "netbsd",
+        "openbsd",
+        "plan9",
+        "solaris",
+        "windows",
+        "zos",
+        "",
+    )
+)
+_KNOWN_ARCH = frozenset(
+    (
+        "386",
+        "amd64",
+        "amd64p32",
+        "arm",
+        "armbe",
+        "arm64",
+        "arm64be",
+        "ppc64",
+        "ppc64le",
+        "loong64",
+        "mips",
+        "mipsle",
+        "mips64",
+        "mips64le",
+        "mips64p32",
+        "mips64p32le",
+        "ppc",
+        "riscv",
+        "riscv64",
+        "s390",
+        "s390x",
+        "sparc",
+        "sparc64",
+        "wasm",
+        "",
+    )
+)
+_ARCH_ALIASES = {"i386": "386", "x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}
+_OS_COMPONENT = r"^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.-]*)\))?$"
+_COMPONENT = r"^[A-Za-z0-9_-]+$"
+
+
+def platform_problem(specifier: str) -> str | None:
+    """Why containerd's platforms.Parse refuses a specifier, in its words; None if it does not."""
+    quoted = _go_quote(specifier)
+    if "*" in specifier:
+        return f"{quoted}: wildcards not yet supported: invalid argument"
+    parts = specifier.split("/")
+    for index, part in enumerate(parts):
+        if index == 0 and not re.fullmatch(_OS_COMPONENT[1:-1], part):
+            return (
+                f"{_go_quote(part)} is an invalid OS component of {quoted}: OSAndVersion "
+                f"specifier component must match {_go_quote(_OS_COMPONENT)}: invalid argument"
+            )
+        if index > 0 and not re.fullmatch(_COMPONENT[1:-1], part):
+            return (
+                f"{_go_quote(part)} is an invalid component of {quoted}: platform specifier "
+                f"component must match {_go_quote(_COMPONENT)}: invalid argument"
+            )
+    if len(parts) == 1:
+        name = parts[0].partition("(")[0].lower()
+        if name in _KNOWN_OS or name == "macos" or _ARCH_ALIASES.get(name, name) in _KNOWN_ARCH:
+            return None
+        return f"{quoted}: unknown operating system or architecture: invalid argument"
+    if len(parts) > 3:
+        return f"{quoted}: cannot parse platform specifier: invalid argument"
+    return None
+
+
+def _utf8_flags(flags: Sequence[str]) -> list[str]:
+    return [_utf8(flag) for flag in flags]
 
 
 _PLATFORM_ARG_RE = re.compile(r"(TARGET|BUILD)(PLATFORM|OS|ARCH|VARIANT)")
@@ -339,6 +832,7 @@ def parse_dockerfile(
     and the references of every platform count.
     """
     commands = _commands(text, path)
+    _check_instructions(commands, path)
     reader = _Reader(commands, path=path, escape=_escape_token(text))
     walks = list(dict.fromkeys(platforms)) or ["linux/amd64"]
     if not _PLATFORM_ARG_RE.search(text):
@@ -359,8 +853,11 @@ def parse_dockerfile(
             file=path,
             hint="named stages: " + ", ".join(named) if named else "name a stage with FROM ... AS",
         )
-    built = stages.index(target.lower()) if target is not None else len(stages) - 1
+    # A name two stages share is the later one's, for the target as for --from (BuildKit
+    # keeps the last in its table of names).
+    built = reader.stage_numbers[target.lower()] if target is not None else len(stages) - 1
     reached = reader.reached(built)
+    reader.check_stage_order(reached)
     return DockerfileInfo(
         stages=tuple(stages),
         references=tuple(reader.references.values()),
@@ -385,27 +882,33 @@ class _Reader:
         self.stage_numbers: dict[str, int] = {}
         for number, c in enumerate(froms):
             if len(c.value) == 3 and c.value[1].lower() == "as":
-                self.stage_numbers.setdefault(c.value[2].lower(), number)
+                self.stage_numbers[c.value[2].lower()] = number
         self.all_stages = set(self.stage_numbers)
         # Which stage each reference is read in, and which stages each stage needs: BuildKit
         # builds only what the built stage reaches, so only those stages' images count.
         self.reference_stage: dict[tuple[str, str, int], int] = {}
         self.needs: list[set[int]] = [set() for _ in froms]
         self.stages: list[str | None] = []
+        self.stage_index: dict[str, int] = {}  # a name -> its last stage read so far
         self.arg_names: set[str] = set()
         self.references: dict[tuple[str, str, int], ImageReference] = {}
         self.global_args: dict[str, str] = {}
         self.stage_roots: list[ImageReference | None] = []
+        # `COPY --from` and `RUN --mount=from=` naming a stage: (stage read in, stage named,
+        # the name as written, line, the mount's target).
+        self.stage_refs: list[tuple[int, int, str, int, str | None]] = []
 
     def expanded(self, raw: str, line: int) -> str:
         try:
             return expand(raw, self.global_args, escape=self.escape)
         except ExpansionError as exc:
             raise DockerfileError(
-                f"cannot expand {raw!r}: {exc}", file=self.path, line=line
+                f"cannot expand {_shorten(raw)!r}: {exc}", file=self.path, line=line
             ) from None
 
-    def reference(self, raw: str, kind: RefKind, line: int) -> None:
+    def reference(
+        self, raw: str, kind: RefKind, line: int, mount_target: str | None = None
+    ) -> None:
         name = self.expanded(raw, line)
         if not name:
             if kind != "from":
@@ -420,17 +923,29 @@ class _Reader:
         # FROM opens the stage it is read in; the others sit in the last one opened.
         current = len(self.stages) if kind == "from" else len(self.stages) - 1
         if kind == "from":
-            if lowered in self.stages:
-                self.needs[current].add(self.stages.index(lowered))
-                return  # an earlier stage of this Dockerfile
+            if name in self.stage_index:
+                # An earlier stage, matched as written: BuildKit looks FROM names up without
+                # lowering them, so `FROM Build` is an image even after `AS build`.
+                self.needs[current].add(self.stage_index[name])
+                return
             if lowered == "scratch":
                 return  # no image at all
-        elif lowered in self.all_stages:
-            self.needs[current].add(self.stage_numbers[lowered])
-            return  # a stage by name, not an image
-        elif _STAGE_INDEX_RE.match(lowered):
-            self.needs[current].add(int(lowered))
-            return  # a stage by index
+        elif lowered in self.all_stages or _STAGE_INDEX_RE.fullmatch(lowered):
+            named = self.stage_numbers.get(lowered)
+            number = named if named is not None else int(lowered)
+            if number >= len(self.needs):
+                raise DockerfileError(f"invalid stage index {number}", file=self.path, line=line)
+            self.needs[current].add(number)
+            self.stage_refs.append((current, number, name, line, mount_target))
+            return  # a stage by name or index, not an image
+        if len(_repository_part(name)) > _NAME_MAX:
+            # distribution/reference's NameTotalLengthMax; and a line of 64 KiB is no message.
+            raise DockerfileError(
+                f"invalid image reference {_shorten(name)!r}: "
+                f"repository name must not be more than {_NAME_MAX} characters",
+                file=self.path,
+                line=line,
+            )
         try:
             parsed = parse_reference(name)
         except InvalidReference as exc:
@@ -447,6 +962,35 @@ class _Reader:
             ),
         )
         self.reference_stage[kind, name, line] = current
+
+    def stage_name(self, number: int) -> str:
+        return self.stages[number] or f"stage-{number}"
+
+    def check_stage_order(self, reached: set[int]) -> None:
+        """A stage copies only from stages before it: BuildKit refuses a cycle anywhere,
+        then, in the stages it builds, a stage named before it is defined."""
+        edges: dict[int, list[tuple[int, int]]] = {}
+        for stage, named, _name, line, _target in self.stage_refs:
+            edges.setdefault(stage, []).append((named, line))
+        done: set[int] = set()  # shared, as BuildKit's `visited`: one walk in all
+        for start in range(len(self.stages)):
+            cycle = _cycle_line(edges, start, done)
+            if cycle is not None:
+                raise DockerfileError(
+                    f"circular dependency detected on stage: {self.stage_name(start)}",
+                    file=self.path,
+                    line=cycle,
+                )
+        for stage, named, name, line, target in self.stage_refs:
+            if stage in reached and named > stage:
+                message = (
+                    f"cannot copy from stage {_go_quote(name)}, it needs to be defined before "
+                    f"current stage {_go_quote(self.stage_name(stage))}"
+                    if target is None
+                    else f"cannot mount from stage {_go_quote(name)} to {_go_quote(target)}, "
+                    "stage needs to be defined before current command"
+                )
+                raise DockerfileError(message, file=self.path, line=line)
 
     def reached(self, built: int) -> set[int]:
         """The stages a build of stage `built` runs: it and every stage it needs."""
@@ -466,6 +1010,7 @@ class _Reader:
         """
         self.global_args = dict(automatic)
         self.stages = []
+        self.stage_index = {}
         self.stage_roots = []
         for command in self.commands:
             line = command.start_line
@@ -481,7 +1026,7 @@ class _Reader:
                             self.global_args[name] = self.expanded(default, line)
                 continue
             if instruction == "FROM":
-                self.read_from(command.value, line)
+                self.read_from(command.value, line, command.flags)
                 continue
             if not self.stages:
                 raise DockerfileError(
@@ -494,10 +1039,25 @@ class _Reader:
                 for source in _flag(command.flags, "from"):
                     self.reference(source, "copy", line)
             elif instruction == "RUN":
-                for source in _mount_froms(command.flags):
-                    self.reference(source, "mount", line)
+                for source, target in _mount_froms(command.flags):
+                    self.reference(source, "mount", line, target)
 
-    def read_from(self, values: tuple[str, ...], line: int) -> None:
+    def check_platform(self, platforms: Sequence[str], line: int) -> None:
+        """FROM --platform, expanded with the global ARGs as BuildKit does, must parse."""
+        for raw in platforms:
+            if not raw:
+                continue  # `--platform=` is no platform at all
+            value = self.expanded(raw, line)
+            problem = platform_problem(value)
+            if problem is not None:
+                raise DockerfileError(
+                    f"failed to parse platform {value}: {problem}",
+                    file=self.path,
+                    line=line,
+                    hint="expected os/arch[/variant], e.g. linux/arm64",
+                )
+
+    def read_from(self, values: tuple[str, ...], line: int, flags: tuple[str, ...] = ()) -> None:
         if not values:
             raise DockerfileError(
                 "FROM names no image",
@@ -515,14 +1075,17 @@ class _Reader:
                 line=line,
                 hint="expected FROM IMAGE [AS NAME]",
             )
+        self.check_platform(_flag(flags, "platform"), line)
         self.reference(values[0], "from", line)
         name = self.expanded(values[0], line)
         lowered = name.lower()
-        if lowered in self.stages:
-            root = self.stage_roots[self.stages.index(lowered)]
+        if name in self.stage_index:
+            root = self.stage_roots[self.stage_index[name]]
         elif lowered == "scratch":
             root = None
         else:
             root = self.references.get(("from", name, line))
         self.stage_roots.append(root)
+        if alias is not None:
+            self.stage_index[alias] = len(self.stages)  # the last of a name wins
         self.stages.append(alias)

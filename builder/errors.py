@@ -37,7 +37,7 @@ class BuilderError(Exception):
     ) -> None:
         # One line, always: multi-line input (a YAML snippet, git's stderr) is folded.
         self.message = " ".join(message.split())
-        self.file = str(file) if file is not None else None
+        self.file = _printable(str(file)) if file is not None else None
         self.line = line
         self.hint = hint
         super().__init__(self.render())
@@ -48,6 +48,13 @@ class BuilderError(Exception):
             where = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
         hint = f" ({self.hint})" if self.hint else ""
         return f"{where}{self.message}{hint}"
+
+
+def _printable(text: str) -> str:
+    """A path as one line: a directory named `new\\n` must not split the message."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class UserError(BuilderError):

@@ -23,6 +23,27 @@ class Change:
     path: str
 
 
+def _discover_error(cwd: Path, stderr: str) -> GitError:
+    """Why git found no work tree, in git's own first line and with its fix."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    reason = lines[0].removeprefix("fatal: ") if lines else ""
+    if not reason or reason.startswith("not a git repository"):
+        return GitError(
+            f"{cwd} is not inside a git repository",
+            hint="run builder from a git checkout, or `git init` one",
+        )
+    if reason.startswith("detected dubious ownership"):
+        fix = next((line for line in lines if "safe.directory" in line), None)
+        hint = f"if you trust it, run: {fix}" if fix else "check who owns the repository"
+        return GitError(f"git: {reason}", hint=hint)
+    if reason.startswith("this operation must be run in a work tree"):
+        return GitError(
+            f"git: {reason}",
+            hint=f"{cwd} is a bare repository or inside .git; run builder in a checkout",
+        )
+    return GitError(f"git: {reason}", hint=f"run builder in a git checkout ({cwd})")
+
+
 class Git:
     """A repository's git, run with a stable, non-interactive environment."""
 
@@ -45,10 +66,7 @@ class Git:
         if result.returncode == 127:
             raise GitError("git is not installed", hint="install git and retry")
         if not result.ok:
-            raise GitError(
-                f"{cwd} is not inside a git repository",
-                hint="run builder from a git checkout, or `git init` one",
-            )
+            raise _discover_error(cwd, result.err_text())
         return cls(Path(result.stdout.decode().strip()), environ=environ)
 
     def run(self, *args: str, stdin: bytes | None = None) -> bytes:
@@ -353,12 +371,20 @@ class WorktreeSnapshot:
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         return frozenset(p for p in paths if (self.git.root / p).is_symlink())
 
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        out = self.git.run("ls-files", "-s", "-z", "--", *paths) if paths else b""
+        return frozenset(
+            os.fsdecode(path)
+            for meta, _, path in (e.partition(b"\t") for e in out.split(b"\0") if e)
+            if meta.startswith(_GITLINK_MODE.encode())
+        )
+
     def link_targets(self, paths: Iterable[str]) -> dict[str, str]:
         return {p: self._targets[p] for p in paths if p in self._targets}
 
 
 _SYMLINK_MODE = "120000"
-_GITLINK_MODE = "160000"
+_GITLINK_MODE = "160000"  # a submodule: a commit of another repository, no files here
 _MAX_LINKS = 40  # as Linux's MAXSYMLINKS: a longer chain is a loop
 
 
@@ -475,6 +501,12 @@ class RevisionSnapshot:
 
     def link_targets(self, paths: Iterable[str]) -> dict[str, str]:
         return {p: self._targets[p] for p in paths if p in self._targets}
+
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        if not paths:
+            return frozenset()
+        out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *paths)
+        return frozenset(p for mode, _k, _o, p in self._entries(out) if mode == _GITLINK_MODE)
 
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         wanted = list(dict.fromkeys(paths))

@@ -35,6 +35,8 @@ class Settings:
     # only `builder pin` reads it, through builder.consumers.config.
     consumers: object = field(default=None, compare=False, repr=False)
     consumers_lines: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    # builder.yaml's line for each root it lists; empty when the roots are the defaults.
+    root_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     @property
     def prefix(self) -> str:

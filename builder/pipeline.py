@@ -44,7 +44,7 @@ from builder.reports import BuildReport, ImageResult, KeyReport, Selection
 from builder.revisions import warning_lines
 from builder.workspace import select
 
-_VERSION_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+_VERSION_TAG_RE = re.compile(r"v\d+\.\d+\.\d+", re.ASCII)
 _USERINFO_RE = re.compile(r"//[^/@]+@")
 _SCP_REMOTE_RE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+\.[\w.-]+):(?!//)(?P<path>.+)$")
 
@@ -128,9 +128,9 @@ def compute_revision(ctx: RunContext, settings: Settings) -> Revision:
     if sha is None:
         raise UserError("the repository has no commits to build", hint="commit first")
     branch = current_branch(ctx)
-    version_tag = ci.tag if ci.tag and _VERSION_TAG_RE.match(ci.tag) else None
+    version_tag = ci.tag if ci.tag and _VERSION_TAG_RE.fullmatch(ci.tag) else None
     if version_tag is None:
-        version_tag = next((t for t in git.tags_at(sha) if _VERSION_TAG_RE.match(t)), None)
+        version_tag = next((t for t in git.tags_at(sha) if _VERSION_TAG_RE.fullmatch(t)), None)
     created = git.commit_time(sha)
     return Revision(
         sha=sha,

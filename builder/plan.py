@@ -15,7 +15,7 @@ from builder.model import Settings, identity_index, named_image
 from builder.refs import TAG_RE, context_key
 
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
-_VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$")
+_VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$", re.ASCII)
 _TARGET_RE = re.compile(r"[^A-Za-z0-9_-]")
 # Tags builder gives a meaning to: a branch of that name must not move them.
 _RESERVED_TAG_RE = re.compile(
@@ -105,7 +105,7 @@ _SECRET_RE = re.compile(r"^id=[A-Za-z0-9_.-]+,(env=[A-Za-z_][A-Za-z0-9_]*|src=[^
 def parse_secret(text: str) -> str:
     """Validate a `--secret` spec; the value itself never passes through builder."""
     spec = text.strip()
-    if not _SECRET_RE.match(spec):
+    if not _SECRET_RE.fullmatch(spec):
         raise ConfigError(
             f"invalid --secret {text!r}",
             hint="use id=NAME,env=VARIABLE or id=NAME,src=PATH",
@@ -116,7 +116,7 @@ def parse_secret(text: str) -> str:
 def sanitize_tag(text: str) -> str:
     """A branch name as a Docker tag: `feature/ETL-12` -> `feature-etl-12`."""
     tag = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).lstrip(".-")[:128].rstrip("-")
-    return tag if tag and TAG_RE.match(tag) else ""
+    return tag if tag and TAG_RE.fullmatch(tag) else ""
 
 
 def compute_tags(revision: Revision) -> tuple[str, ...]:
@@ -127,12 +127,12 @@ def compute_tags(revision: Revision) -> tuple[str, ...]:
     tags = [short]
     if revision.branch:
         branch = sanitize_tag(revision.branch)
-        if branch and not _RESERVED_TAG_RE.match(branch):
+        if branch and not _RESERVED_TAG_RE.fullmatch(branch):
             tags.append(branch)
         if revision.branch == revision.default_branch:
             tags.append("latest")
     if revision.version_tag:
-        match = _VERSION_RE.match(revision.version_tag)
+        match = _VERSION_RE.fullmatch(revision.version_tag)
         if match:
             major, minor, patch = match.group("major", "minor", "patch")
             tags += [f"{major}.{minor}.{patch}", f"{major}.{minor}", major]

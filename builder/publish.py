@@ -15,12 +15,26 @@ from builder.render.github import compute_outputs, render_summary
 from builder.reports import BuildReport
 
 
-def _append(path: Path, text: str, what: str) -> None:
+def _append(path: Path, text: str, variable: str) -> None:
+    """Append to the file a CI variable names; a failure is the variable's fault."""
     try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory")
         with path.open("a", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        raise UserError(f"cannot write {what}: {exc.strerror}", file=str(path)) from None
+        raise UserError(
+            f"cannot write {variable} {path}: {exc.strerror or exc}",
+            hint=f"the runner sets {variable} to a writable file; check the workflow's env",
+        ) from None
+
+
+def check_writable(ci: CIFacts) -> None:
+    """Fail before any work, not after a long build, when a CI file is unwritable."""
+    if ci.outputs is not None:
+        _append(ci.outputs, "", "GITHUB_OUTPUT")
+    if ci.summary is not None:
+        _append(ci.summary, "", "GITHUB_STEP_SUMMARY")
 
 
 def write_outputs(outputs: Mapping[str, str], ci: CIFacts) -> None:

@@ -22,7 +22,7 @@ _DOMAIN_RE = re.compile(
     r"(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*"
     r"|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
 )
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
 
 
@@ -57,18 +57,18 @@ def parse_reference(text: str) -> Reference:
     remainder, digest = text, None
     if "@" in text:
         remainder, _, digest = text.partition("@")
-        if not _DIGEST_RE.match(digest):
+        if not _DIGEST_RE.fullmatch(digest):
             raise InvalidReference(f"invalid digest in image reference {text!r}")
     domain, path = _split_domain(remainder)
     tag = None
     # A colon after the last slash is a tag; one before it belongs to a registry port.
     if ":" in path.rsplit("/", 1)[-1]:
         path, _, tag = path.rpartition(":")
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise InvalidReference(f"invalid tag {tag!r} in image reference {text!r}")
-    if not _DOMAIN_RE.match(domain):
+    if not _DOMAIN_RE.fullmatch(domain):
         raise InvalidReference(f"invalid registry {domain!r} in image reference {text!r}")
-    if not _PATH_RE.match(path):
+    if not _PATH_RE.fullmatch(path):
         hint = " (repository names must be lowercase)" if path.lower() != path else ""
         raise InvalidReference(f"invalid image reference {text!r}{hint}")
     if domain in DOCKER_HUB_ALIASES:

@@ -41,6 +41,10 @@ class Snapshot(Protocol):
         """For those of `paths` that were read through a link: the file they name."""
         ...
 
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
+        """Which of `paths` are submodules: commits of another repository, no files here."""
+        ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Overrides:
@@ -202,12 +206,38 @@ def compute_images(
     return tuple(images)
 
 
+# What Go's strings.TrimSpace removes; Python's str.strip also takes \x1c-\x1f.
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
+    chr(c) for c in range(0x2000, 0x200B)
+)
+_SCAN_LIMIT = 64 * 1024  # bufio.Scanner's buffer: a longer line is "token too long"
+
+
+def _unsendable(text: str) -> tuple[int, str, str] | None:
+    """What BuildKit fails on before it reads a pattern: a line its reader cannot hold, and
+    a control character, which the gRPC header carrying the patterns refuses ("exclude-
+    patterns contains value with non-printable ASCII characters", on the real engine)."""
+    lines = text.removeprefix("\ufeff").split("\n")
+    for number, line in enumerate(lines, 1):
+        if len(line.encode("utf-8", "surrogatepass")) >= _SCAN_LIMIT:
+            return number, line, "a line longer than 64 KiB (bufio.Scanner: token too long)"
+    for number, line in enumerate(lines, 1):
+        if line.startswith("#"):
+            continue  # a comment is dropped before the patterns travel
+        pattern = line.strip(_GO_SPACE)
+        bad = next((ch for ch in pattern if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+        if bad is not None:
+            return number, pattern, f"contains the control character {bad!r}"
+    return None
+
+
 def check_ignore_file(path: PurePosixPath, text: str) -> None:
-    problem = ignore_problems(text)
+    problem = _unsendable(text) or ignore_problems(text)
     if problem is not None:
         line, pattern, why = problem
+        shown = pattern if len(pattern) <= 80 else f"{pattern[:80]}..."
         raise ConfigError(
-            f"invalid pattern {pattern!r}: {why}",
+            f"invalid pattern {shown!r}: {why}",
             file=path,
             line=line,
             hint="Docker refuses the whole file, so every build of this context would fail",
@@ -259,7 +289,78 @@ def apply_overrides(settings: Settings, overrides: Overrides | None) -> Settings
 def load_declared_settings(snapshot: Snapshot) -> Settings:
     """builder.yaml as written, before the command line or the environment override it."""
     raw = snapshot.read([str(CONFIG_FILE)]).get(str(CONFIG_FILE))
+    if raw is None and snapshot.list_files([str(CONFIG_FILE)]):
+        # Files under builder.yaml/: the defaults would silently stand in for the settings.
+        raise ConfigError("is a directory", file=CONFIG_FILE, hint="builder.yaml must be a file")
     return parse_settings(_decode(raw, str(CONFIG_FILE))) if raw is not None else Settings()
+
+
+def check_image_roots(
+    settings: Settings,
+    files: Sequence[str],
+    dirs: Sequence[PurePosixPath],
+    gitlinks: frozenset[str],
+    *,
+    require_images: bool,
+) -> None:
+    """Builder never builds nothing silently: every root it reads holds images it can see.
+
+    A typo in image_roots, a submodule (whose files this repository does not hold) or a
+    directory named Dockerfile would each drop images without a word.
+    """
+    roots = settings.image_roots
+    lines = dict(settings.root_lines)
+    for path in sorted(gitlinks):
+        if path in roots:
+            raise ConfigError(
+                f"image root {path!r} is a git submodule",
+                file=CONFIG_FILE,
+                line=lines.get(path),
+                hint="builder reads only this repository's files; build those images "
+                "in the submodule's own repository",
+            )
+        raise ConfigError(
+            "is a git submodule: builder cannot see an image inside it",
+            file=path,
+            hint="build it in its own repository, or move it out of the image roots",
+        )
+    for path in files:
+        for root in roots:
+            if path.startswith(f"{root}/"):
+                name, _, rest = path[len(root) + 1 :].partition("/")
+                leaf = rest.partition("/")[0]
+                if leaf in ("Dockerfile", IMAGE_FILE) and rest != leaf:
+                    raise ConfigError(
+                        "is a directory",
+                        file=f"{root}/{name}/{leaf}",
+                        hint=f"an image's {leaf} must be a file",
+                    )
+    if not require_images:
+        return
+    with_images = {str(d.parent) for d in dirs}
+    for root, line in lines.items():
+        if root in with_images:
+            continue
+        if not any(p.startswith(f"{root}/") for p in files):
+            raise ConfigError(
+                f"image root {root!r} is not a directory of the repository",
+                file=CONFIG_FILE,
+                line=line,
+                hint="check the name; roots are relative to the repository root",
+            )
+        raise ConfigError(
+            f"image root {root!r} holds no image",
+            file=CONFIG_FILE,
+            line=line,
+            hint="an image is a directory right under a root, with a Dockerfile or image.yaml",
+        )
+    if not dirs:
+        raise ConfigError(
+            "no images: no directory under "
+            + " or ".join(repr(r) for r in roots)
+            + " holds a Dockerfile or image.yaml",
+            hint="add one, or list the directories that hold images in builder.yaml's image_roots",
+        )
 
 
 def load_repo(
@@ -267,11 +368,18 @@ def load_repo(
     overrides: Overrides | None = None,
     *,
     parse: DockerfileParser = parse_dockerfile,
+    require_images: bool = True,
 ) -> Repo:
+    """The settings and image graph of a snapshot. `require_images=False` reads a base
+    revision, which may predate the first image."""
     declared = load_declared_settings(snapshot)
     settings = apply_overrides(declared, overrides)
     files = snapshot.list_files(settings.image_roots)
     dirs = compute_image_dirs(files, settings.image_roots)
+    roots = set(settings.image_roots)
+    candidates = [p for p in files if p in roots or p.rpartition("/")[0] in roots]
+    gitlinks = snapshot.gitlinks(candidates) if candidates else frozenset()
+    check_image_roots(settings, files, dirs, gitlinks, require_images=require_images)
     yaml_paths = [str(d / IMAGE_FILE) for d in dirs]
     yaml_texts = snapshot.read(yaml_paths)
     configs = []

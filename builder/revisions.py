@@ -96,7 +96,7 @@ def resolve_range(
                         )
                         return found(merge_base, f"merge-base({candidate})")
         return everything(f"new branch with no merge base with {default_branch}")
-    if not (_FULL_SHA_RE if source == "--base" else _SHA_RE).match(base):
+    if not (_FULL_SHA_RE if source == "--base" else _SHA_RE).fullmatch(base):
         return found(git.resolve(base), base)
     if git.has_commit(base) or git.fetch_history(base):
         return found(git.resolve(base), base[:12])

@@ -79,7 +79,9 @@ def _select(
     if settings_changed or redefined:
         try:
             base_snapshot = RevisionSnapshot(git, rng.base)
-            base_graph = load_repo(base_snapshot, overrides, parse=cache.parse).graph
+            base_graph = load_repo(
+                base_snapshot, overrides, parse=cache.parse, require_images=False
+            ).graph
             cache.save()
         except UserError as exc:
             if settings_changed:

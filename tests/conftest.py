@@ -127,6 +127,9 @@ class DictSnapshot:
     def link_targets(self, paths: Sequence[str]) -> dict[str, str]:  # noqa: ARG002 - none here
         return {}
 
+    def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:  # noqa: ARG002 - none here
+        return frozenset()
+
 
 def load_files(files: Mapping[str, str | bytes], **overrides: str) -> Repo:
     """Load a repo from `{path: text}`, as builder would from a commit."""

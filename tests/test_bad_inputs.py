@@ -46,6 +46,7 @@ class Case:
     error: str  # stderr's one line after "error: "; "{repo}" is the directory run in
     files: FileMap = field(default_factory=dict)  # laid over BASE; None deletes
     setup: Setup | None = None
+    env: dict[str, str] = field(default_factory=dict)  # laid over the test's environment
 
 
 def write(repo: Path, files: FileMap) -> None:
@@ -131,6 +132,64 @@ def symlinked_context_parent(tmp_path: Path) -> Path:
     return repo
 
 
+def not_owned(tmp_path: Path) -> Path:
+    """A checkout someone else owns: git refuses it (safe.directory) unless told to trust it."""
+    repo = new_repo(tmp_path, {})
+    for path in (repo, *repo.rglob("*")):
+        os.lchown(path, 65534, 65534)
+    return repo
+
+
+def bare_repository(tmp_path: Path) -> Path:
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(bare))
+    return bare
+
+
+def inside_dot_git(tmp_path: Path) -> Path:
+    return new_repo(tmp_path, {}) / ".git"
+
+
+def gitlink(repo: Path, path: str) -> None:
+    """Record a submodule at `path`: a commit of another repository, no files."""
+    sha = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sha},{path}")
+    git(repo, "commit", "--quiet", "--message", "submodule")
+
+
+def no_images(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    git(repo, "rm", "--quiet", "-r", "base-images", "images")
+    commit(repo)
+    return repo
+
+
+def settings_directory(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    git(repo, "rm", "--quiet", "builder.yaml")
+    commit(repo, {"builder.yaml/settings.yaml": "namespace: acme\n"})
+    return repo
+
+
+def dockerfile_directory(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    git(repo, "rm", "--quiet", "images/cli/Dockerfile")
+    commit(repo, {"images/cli/Dockerfile/Dockerfile": "FROM alpine:3.20\n"})
+    return repo
+
+
+def submodule_image(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {})
+    gitlink(repo, "images/vendored")
+    return repo
+
+
+def submodule_root(tmp_path: Path) -> Path:
+    repo = new_repo(tmp_path, {"builder.yaml": "namespace: acme\nimage_roots: [images, vendor]\n"})
+    gitlink(repo, "vendor")
+    return repo
+
+
 def symlinked_dockerfile(tmp_path: Path) -> Path:
     repo = new_repo(tmp_path, {})
     (repo / "images/cli/Dockerfile").unlink()
@@ -186,6 +245,19 @@ def dirty_consumer(tmp_path: Path) -> Path:
 
 def P(case: Case, id: str) -> object:  # noqa: N802 - reads like pytest.param
     return pytest.param(case, id=id)
+
+
+# -- hostile inputs: each once hung builder or ended in a traceback ---------------------
+
+# The "billion laughs": nine aliases of nine aliases of ..., 400 bytes for 10**9 values.
+LAUGHS = "namespace: acme\nlol0: &a0 [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"lol{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 9)
+)
+# Each anchor holds the one before: two levels in the text, a hundred through the aliases.
+ALIAS_CHAIN = "name: cli\nx0: &x0 [a]\n" + "".join(
+    f"x{i}: &x{i} [*x{i - 1}]\n" for i in range(1, 100)
+)
+ALIASES_HINT = " (aliases may add at most 10000 values; write the values out)"
 
 
 CASES = [
@@ -1290,13 +1362,361 @@ CASES = [
         ),
         "pin-commit-dirty-consumer",
     ),
+    # -- hostile input: linear time, bounded depth, one line ----------------------------
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:6: expands to too many values through YAML aliases" + ALIASES_HINT,
+            {"builder.yaml": LAUGHS},
+        ),
+        "builder-yaml-billion-laughs",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: invalid YAML: nested more than 64 levels deep",
+            {"images/cli/image.yaml": "name: " + "[" * 1_000_000 + "\n"},
+        ),
+        "image-yaml-deep-flow",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:65: invalid YAML: nested more than 64 levels deep",
+            {"images/cli/image.yaml": "".join(" " * i + f"k{i}:\n" for i in range(2000))},
+        ),
+        "image-yaml-deep-block",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:65: invalid YAML: nested more than 64 levels deep "
+            "through alias *x62",
+            {"images/cli/image.yaml": ALIAS_CHAIN},
+        ),
+        "image-yaml-deep-through-aliases",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: invalid YAML: alias *a is inside the value it names "
+            "(a value cannot contain itself)",
+            {"images/cli/image.yaml": "watch: &a [*a]\n"},
+        ),
+        "image-yaml-recursive-alias",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: cannot expand '"
+            + "${V:-" * 16
+            + "... (600 characters)': '${' nested more than 64 levels deep",
+            {"images/cli/Dockerfile": "ARG V=alpine\nFROM " + "${V:-" * 100 + "}" * 100 + "\n"},
+        ),
+        "dockerfile-nested-substitution",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: cannot expand '${V%\\\\a}': "
+            "invalid pattern (\\a) in substitution: invalid escape '\\a'",
+            {"images/cli/Dockerfile": "ARG V=alpine\nFROM ${V%\\a}\n"},
+        ),
+        "dockerfile-pattern-invalid-escape",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2000: cannot parse Dockerfile: ENV must have two arguments",
+            {"images/cli/Dockerfile": "FROM alpine\n" + "RUN true\n" * 1998 + "ENV ONLY\n"},
+        ),
+        "dockerfile-error-on-line-2000",
+    ),
+    P(
+        Case(
+            ("graph",),
+            f"images/cli/Dockerfile:1: invalid image reference '{'a' * 80}... (300 characters)': "
+            "repository name must not be more than 255 characters",
+            {"images/cli/Dockerfile": "FROM " + "a" * 300 + "\n"},
+        ),
+        "dockerfile-name-too-long",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "--namespace: invalid namespace 'acme\\n' "
+            "(lowercase letters, digits and separators, e.g. acme)",
+            env={"BUILDER_NAMESPACE": "acme\n"},
+        ),
+        "env-namespace-trailing-newline",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "--registry: invalid registry 'ghcr.io\\n' (a host name such as docker.io, ghcr.io "
+            "or localhost:5000; put an organisation in 'namespace')",
+            env={"BUILDER_REGISTRY": "ghcr.io\n"},
+        ),
+        "env-registry-trailing-newline",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/new\\n: invalid image name 'new\\n'" + NAME_HINT,
+            {"images/new\n/Dockerfile": "FROM alpine:3.20\n"},
+        ),
+        "image-directory-trailing-newline",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: invalid tag '3\u00e9' in image reference 'alpine:3\u00e9'",
+            {"images/cli/Dockerfile": "FROM alpine:3\u00e9\n"},
+        ),
+        "dockerfile-non-ascii-tag",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "cannot write GITHUB_OUTPUT /: is a directory "
+            "(the runner sets GITHUB_OUTPUT to a writable file; check the workflow's env)",
+            env={"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": "/"},
+        ),
+        "actions-output-is-a-directory",
+    ),
+    P(
+        Case(
+            PUSH,
+            "cannot write GITHUB_STEP_SUMMARY /nonexistent/summary.md: No such file or directory "
+            "(the runner sets GITHUB_STEP_SUMMARY to a writable file; check the workflow's env)",
+            env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": "/nonexistent/summary.md"},
+        ),
+        "actions-summary-unwritable",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "git: this operation must be run in a work tree "
+            "({repo} is a bare repository or inside .git; run builder in a checkout)",
+            setup=bare_repository,
+        ),
+        "git-bare-repository",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "git: this operation must be run in a work tree "
+            "({repo} is a bare repository or inside .git; run builder in a checkout)",
+            setup=inside_dot_git,
+        ),
+        "git-inside-dot-git",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: image root 'imgaes' is not a directory of the repository "
+            "(check the name; roots are relative to the repository root)",
+            {"builder.yaml": "namespace: acme\nimage_roots: [base-images, imgaes]\n"},
+        ),
+        "image-roots-typo",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "builder.yaml:4: image root 'debian/*/*' is a glob, and image_roots takes "
+            "directories (list each directory whose subdirectories are images)",
+            {"builder.yaml": "namespace: acme\nimage_roots:\n  - images\n  - debian/*/*\n"},
+        ),
+        "image-roots-glob",
+    ),
+    P(
+        Case(
+            ("plan",),
+            "builder.yaml:2: image root 'docs' holds no image (an image is a directory right "
+            "under a root, with a Dockerfile or image.yaml)",
+            {
+                "builder.yaml": "namespace: acme\nimage_roots: [images, docs]\n",
+                "docs/guide/README.md": "# guide\n",
+            },
+        ),
+        "image-root-without-images",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "no images: no directory under 'base-images' or 'images' holds a Dockerfile or "
+            "image.yaml (add one, or list the directories that hold images in builder.yaml's "
+            "image_roots)",
+            setup=no_images,
+        ),
+        "no-images-at-all",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml: is a directory (builder.yaml must be a file)",
+            setup=settings_directory,
+        ),
+        "builder-yaml-is-a-directory",
+    ),
+    P(
+        Case(
+            ("affected",),
+            "images/cli/Dockerfile: is a directory (an image's Dockerfile must be a file)",
+            setup=dockerfile_directory,
+        ),
+        "dockerfile-is-a-directory",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/vendored: is a git submodule: builder cannot see an image inside it "
+            "(build it in its own repository, or move it out of the image roots)",
+            setup=submodule_image,
+        ),
+        "image-is-a-submodule",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: image root 'vendor' is a git submodule (builder reads only this "
+            "repository's files; build those images in the submodule's own repository)",
+            setup=submodule_root,
+        ),
+        "image-root-is-a-submodule",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: unknown instruction: COPPY (did you mean COPY?)",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nCOPPY . /app\n"},
+        ),
+        "dockerfile-unknown-instruction",
+    ),
+    P(
+        Case(
+            ("graph",),
+            'images/cli/Dockerfile:1: invalid name for build stage: "acme/tools", name can\'t '
+            "start with a number or contain symbols (a stage name is lowercase letters, digits, "
+            "'-', '_' and '.')",
+            {"images/cli/Dockerfile": "FROM alpine:3.20 AS acme/tools\n"},
+        ),
+        "dockerfile-stage-named-like-an-image",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: invalid image reference 'Build' "
+            "(repository names must be lowercase)",
+            {"images/cli/Dockerfile": "FROM alpine:3.20 AS build\nFROM Build\n"},
+        ),
+        "dockerfile-from-stage-in-other-case",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nONBUILD ONBUILD RUN true\n"},
+        ),
+        "dockerfile-onbuild-onbuild",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: FROM isn't allowed as an ONBUILD trigger",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nONBUILD FROM alpine:3.20\n"},
+        ),
+        "dockerfile-onbuild-from",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: unknown flag: platfrom (did you mean platform?)",
+            {"images/cli/Dockerfile": "FROM --platfrom=linux/amd64 alpine:3.20\n"},
+        ),
+        "dockerfile-from-unknown-flag",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:1: failed to parse platform linux/amd64/v2/x: "
+            '"linux/amd64/v2/x": cannot parse platform specifier: invalid argument' + PLATFORM_HINT,
+            {"images/cli/Dockerfile": "FROM --platform=linux/amd64/v2/x alpine:3.20\n"},
+        ),
+        "dockerfile-from-platform-invalid",
+    ),
+    P(
+        Case(
+            ("graph",),
+            'images/cli/Dockerfile:2: cannot copy from stage "b", it needs to be defined '
+            'before current stage "a"',
+            {
+                "images/cli/Dockerfile": "FROM alpine:3.20 AS a\nCOPY --from=b /x /x\n"
+                "FROM alpine:3.20 AS b\nFROM a\n"
+            },
+        ),
+        "dockerfile-copy-from-a-later-stage",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: circular dependency detected on stage: a",
+            {"images/cli/Dockerfile": "FROM alpine:3.20 AS a\nCOPY --from=a /x /x\n"},
+        ),
+        "dockerfile-copy-from-itself",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/Dockerfile:2: invalid stage index 3",
+            {"images/cli/Dockerfile": "FROM alpine:3.20\nCOPY --from=3 /x /x\n"},
+        ),
+        "dockerfile-copy-from-missing-index",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/api/.dockerignore:2: invalid pattern 'a\\x01b': contains the control "
+            "character '\\x01' (" + IGNORE_HINT + ")",
+            {"images/api/.dockerignore": "*.md\na\x01b\n"},
+        ),
+        "dockerignore-control-character",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/api/.dockerignore:1: invalid pattern '" + "a" * 80 + "...': a line longer "
+            "than 64 KiB (bufio.Scanner: token too long) (" + IGNORE_HINT + ")",
+            {"images/api/.dockerignore": "a" * 70_000 + "\n"},
+        ),
+        "dockerignore-line-too-long",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:1: 'watch' lists 1001 patterns, more than 1000 "
+            "(watch directories with broader globs, e.g. shared/sql/**)",
+            {"images/cli/image.yaml": "watch:\n" + "".join(f"  - a/{i}/**\n" for i in range(1001))},
+        ),
+        "image-yaml-watch-too-many",
+    ),
+    pytest.param(
+        Case(
+            ("graph",),
+            "git: detected dubious ownership in repository at '{repo}' (if you trust it, "
+            "run: git config --global --add safe.directory {repo})",
+            setup=not_owned,
+        ),
+        id="git-dubious-ownership",
+        marks=pytest.mark.skipif(os.geteuid() != 0, reason="only root can chown a checkout"),
+    ),
 ]
 
 
 def run_case(case: Case, tmp_path: Path, env: dict[str, str]) -> tuple[Result, Path]:
     target = new_repo(tmp_path, case.files) if case.setup is None else case.setup(tmp_path)
     args = [a.replace("{repo}", str(target)) for a in case.args]  # e.g. a metadata file there
-    return invoke(*args, "-C", target, env=env), target
+    return invoke(*args, "-C", target, env={**env, **case.env}), target
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -1457,6 +1877,18 @@ def test_dockerignore_excluding_the_dockerfile_still_counts_it(
     commit(repo, {"images/cli/notes.txt": "x\n"})
     after = names(invoke("affected", "-C", repo, "--head", "HEAD", "-f", "names"))
     assert after == (["cli"] if notes_count else [])
+
+
+def test_a_base_from_before_the_first_image_still_loads(tmp_path: Path) -> None:
+    """Only the head must hold images: the commit before them is a base like any other."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    commit(repo, {"builder.yaml": "namespace: acme\n"}, message="config first")
+    commit(repo, {**BASE, "builder.yaml": "namespace: acme\nimage_roots: [images]\n"})
+    result = invoke("affected", "--format", "names", "-C", repo)
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    assert result.stdout.split() == ["api", "cli"]
 
 
 def test_no_commits_lists_every_image_against_the_empty_tree(tmp_path: Path) -> None:

@@ -72,13 +72,15 @@ def refs(text: str, **build_args: str) -> list[tuple[str, str]]:
             "ARG A=1 B=2\nFROM img:$A.$B\n", {}, [("from", "img:1.2")], id="two-args-one-line"
         ),
         pytest.param(
-            "FROM golang:1.22 AS Build\nFROM build\nFROM BUILD AS again\n",
+            # A stage's name is kept lowercased, and FROM looks it up as written: `FROM
+            # BUILD` would be an (invalid) image, as on the real engine.
+            "FROM golang:1.22 AS Build\nFROM build\nCOPY --from=BUILD /x /y\n",
             {},
             [("from", "golang:1.22")],
             id="stage-names-case-insensitive",
         ),
         pytest.param(
-            "from golang:1.22 as build\ncopy --from=build /x /y\nfrom alpine\n",
+            "from golang:1.22 as build\nfrom alpine\ncopy --from=build /x /y\n",
             {},
             [("from", "golang:1.22"), ("from", "alpine")],
             id="lowercase-instructions",
@@ -97,6 +99,7 @@ def refs(text: str, **build_args: str) -> list[tuple[str, str]]:
         ),
         pytest.param(
             "FROM a AS build\n"
+            "FROM scratch\n"  # a stage copying from itself is a cycle to BuildKit
             "COPY --from=build /x /y\n"
             "COPY --from=0 /x /y\n"
             "COPY --from=busybox:1.36 /bin/sh /sh\n",
@@ -149,8 +152,8 @@ def refs(text: str, **build_args: str) -> list[tuple[str, str]]:
         ),
         pytest.param(
             "FROM \\\n  python:3.12 \\\n  AS build\n"
-            "COPY --from=build \\\n  /a /b\n"
-            "FROM \\\n  alpine\n",
+            "FROM \\\n  alpine\n"
+            "COPY --from=build \\\n  /a /b\n",
             {},
             [("from", "python:3.12"), ("from", "alpine")],
             id="line-continuations",
@@ -446,6 +449,58 @@ def test_expand(word: str, variables: dict[str, str], expected: str) -> None:
     assert expand(word, variables) == expected
 
 
+# Each read from a label the real engine (BuildKit 0.13) built: `ARG V` then `LABEL x=WORD`.
+@pytest.mark.parametrize(
+    ("word", "variables", "expected"),
+    [
+        ("${V/a/b\\c}", {"V": "xay"}, "xb\\cy"),  # the replacement keeps its escapes
+        ("${V//*/x}", {"V": "abc"}, "x"),  # no second, empty match at the end
+        ("${V///x}", {"V": "abc"}, "xaxbxcx"),  # an empty pattern matches everywhere
+        ("${V/$E/x}", {"V": "abc", "E": ""}, "xabc"),
+        ("${V:#a}", {"V": "abc"}, "bc"),
+        ("${V:%c}", {"V": "abc"}, "ab"),
+        ("${V%\\*}", {"V": "a*"}, "a"),
+        ("${V%%'*'}", {"V": "a*"}, ""),  # a quoted star is still a wildcard
+        ("${V//a/$R}", {"V": "xay", "R": "$0"}, "xay"),  # `//` expands Go's $0 ...
+        ("${V/a/$R}", {"V": "xay", "R": "$0"}, "x$0y"),  # ... `/` does not
+        ("${V//a/$R}", {"V": "xay", "R": "[$$][${0}][$1][$x]"}, "x[$][a][][]y"),
+        ("${V##*}", {"V": "a\nb"}, "\nb"),  # neither * nor ? matches a newline
+        ("${V%%*}", {"V": "a\nb"}, "a\n"),
+        ("${V//*/x}", {"V": "a\nb"}, "x\nx"),
+        ("${V#a?}", {"V": "a\nb"}, "a\nb"),
+        ("${V/a\\/b/x}", {"V": "a/b"}, "x"),
+        ("${V%'%'b}", {"V": "a%b"}, "a%"),  # `%%` is read after quotes go
+        ("${V#a*b}", {"V": "aXbYb"}, "Yb"),
+        ("${V##a*b}", {"V": "aXbYb"}, ""),
+        ("${V%b*}", {"V": "aXbYb"}, "aXbY"),
+        ("${V%%b*}", {"V": "aXbYb"}, "aX"),
+        ("${V/X*b/z}", {"V": "aXbYb"}, "az"),
+        ("${V#h?}", {"V": "h\u00e9llo"}, "llo"),
+        ("${V//[/x}", {"V": "a[b.c(d"}, "axb.c(d"),
+        ("${V%(*}", {"V": "a[b.c(d"}, "a[b.c"),
+        ("${V/\\}/x}", {"V": "a}b"}, "axb"),
+        ("${V/b/${E:-\\}}}", {"V": "abc"}, "a}c"),
+    ],
+)
+def test_expand_as_buildkit(word: str, variables: dict[str, str], expected: str) -> None:
+    assert expand(word, variables) == expected
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "${V%%" + "*a" * 15_000 + "b}",
+        "${V##" + "*a" * 15_000 + "}",
+        "${V//" + "*a" * 15_000 + "/b}",
+        "${V//" + "?" * 15_000 + "/b}",
+        "${V//a/b}",
+    ],
+)
+def test_patterns_take_one_pass(word: str) -> None:
+    """Python's `re` tried every cut of `${V%%*a*a*a*b}`: seconds for a few wildcards."""
+    assert isinstance(expand(word, {"V": "a" * 30_000}), str)
+
+
 @pytest.mark.parametrize(
     ("word", "expected"),
     [("`$A", "$A"), ("\\$A", "\\x"), ("a``b", "a`b")],
@@ -465,6 +520,11 @@ def test_expand_with_backtick_escape(word: str, expected: str) -> None:
         ("${A!x}", "unsupported modifier '!' in substitution"),
         ("'x", "unclosed single quote"),
         ('"x', "unclosed double quote"),
+        ("${A:/x/y}", "unsupported modifier ':/' in substitution"),
+        ("${A%\\a}", "invalid pattern (\\a) in substitution: invalid escape '\\a'"),
+        ("${A%'c\\'}", "invalid pattern (\\c) in substitution: invalid escape '\\c'"),
+        ("${A/x}", "missing '/'"),
+        ("${A:-" * 65 + "}" * 65, "'${' nested more than 64 levels deep"),
     ],
 )
 def test_expand_rejects(word: str, message: str) -> None:

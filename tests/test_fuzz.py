@@ -493,3 +493,47 @@ def test_a_literal_pattern_excludes_its_path_and_a_negation_restores_it(
     assert IgnoreMatcher.from_text("\n".join([*others, path])).excludes(path)
     assert IgnoreMatcher.from_text(path).excludes(f"{path}/deeper/file")
     assert not IgnoreMatcher.from_text("\n".join([*others, path, f"!{path}"])).excludes(path)
+
+
+# -- hostile shapes: aliases, depth and control characters ---------------------------------
+
+
+@st.composite
+def aliased_documents(draw: st.DrawFn, keys: tuple[str, ...]) -> str:
+    """Anchors of aliases of anchors (a billion laughs, in small), a known key set to one of
+    them, and a value nested up to 200 deep."""
+    count = draw(st.integers(min_value=1, max_value=9))
+    lines = ["a0: &a0 [" + ", ".join(draw(st.lists(st.sampled_from(TRICKY[:6]), max_size=9))) + "]"]
+    for index in range(1, count):
+        refs = draw(st.lists(st.integers(min_value=0, max_value=index - 1), max_size=9))
+        lines.append(f"a{index}: &a{index} [{', '.join(f'*a{r}' for r in refs)}]")
+    lines.append(f"{draw(st.sampled_from(keys))}: *a{draw(st.integers(0, count - 1))}")
+    depth = draw(st.integers(min_value=0, max_value=200))
+    opening, closing = draw(st.sampled_from((("[", "]"), ("{a: ", "}"))))
+    lines.append(f"deep: {opening * depth}{closing * depth}")
+    return "\n".join(lines) + "\n"
+
+
+@FUZZ
+@given(aliased_documents(SETTINGS_KEYS))
+def test_aliases_and_depth_in_settings(text: str) -> None:
+    result = outcome(lambda: parse_settings(text))
+    assert isinstance(result, (Settings, ConfigError))
+
+
+@FUZZ
+@given(aliased_documents(IMAGE_KEYS))
+def test_aliases_and_depth_in_image_config(text: str) -> None:
+    result = outcome(
+        lambda: parse_image_config(text, directory=PurePosixPath("images/a"), settings=Settings())
+    )
+    assert isinstance(result, (ImageConfig, ConfigError))
+
+
+@FUZZ
+@given(st.text(alphabet=st.sampled_from("a*?!#/ \t\x00\x01\x1b\x1c\x7f\u00e9\r\n"), max_size=30))
+def test_control_characters_in_an_ignore_file(text: str) -> None:
+    files = {"images/a/Dockerfile": "FROM alpine\n", "images/a/.dockerignore": text}
+    result = outcome(lambda: load_files(files))
+    if isinstance(result, UserError):
+        assert result.file == "images/a/.dockerignore", result.render()

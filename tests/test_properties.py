@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TypeVar
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from builder.changes import compute_affected
@@ -274,3 +276,104 @@ def test_a_directory_excluded_takes_its_subtree(pattern: str) -> None:
     matcher = IgnoreMatcher.from_text(pattern)
     if matcher.excludes("a") and not pattern.startswith("!"):
         assert matcher.excludes("a/deep/file")
+
+
+# -- hostile shapes: aliases, depth, repeated wildcards (tests/test_bad_inputs.py has one of
+# each through the CLI; these vary them) --------------------------------------------------
+
+PATTERN_TOKENS = ("a", "b", "\n", "*", "?", "\\*", "\\?", "\\\\", "}")
+SHELL_VALUES = st.text(alphabet="ab\n*?\\}", max_size=12)
+shell_patterns = st.lists(st.sampled_from(PATTERN_TOKENS), max_size=7).map("".join)
+
+
+def reference_regex(pattern: str) -> str:
+    """BuildKit's convertShellPatternToRegex, in Python's `re`: fine for a dozen characters."""
+    out, chars = [], iter(pattern)
+    for ch in chars:
+        if ch == "*":
+            out.append("[^\n]*")
+        elif ch == "?":
+            out.append("[^\n]")
+        else:
+            out.append(re.escape(next(chars) if ch == "\\" else ch))
+    return "".join(out)
+
+
+def reference_trim(value: str, pattern: str, *, suffix: bool, longest: bool) -> str:
+    regex = reference_regex(pattern)
+    if suffix:
+        starts = [i for i in range(len(value) + 1) if re.fullmatch(regex, value[i:])]
+        return value[: (min if longest else max)(starts)] if starts else value
+    ends = [i for i in range(len(value) + 1) if re.fullmatch(regex, value[:i])]
+    return value[(max if longest else min)(ends) :] if ends else value
+
+
+def reference_find(value: str, regex: str, search: int) -> tuple[int, int] | None:
+    """Go's leftmost match from `search`, the longest there (every star greedy)."""
+    for start in range(search, len(value) + 1):
+        for end in range(len(value), start - 1, -1):
+            if re.fullmatch(regex, value[start:end]):
+                return start, end
+    return None
+
+
+def reference_replace_all(value: str, pattern: str, replacement: str) -> str:
+    """Go's ReplaceAllString loop, without `$` in the replacement."""
+    regex, out, last, search = reference_regex(pattern), [], 0, 0
+    while search <= len(value):
+        found = reference_find(value, regex, search)
+        if found is None:
+            break
+        start, end = found
+        out.append(value[last:start])
+        if end > last or start == 0:
+            out.append(replacement)
+        last = end
+        search = search + 1 if search + 1 > end else end
+    return "".join([*out, value[last:]])
+
+
+@FUZZ
+@given(SHELL_VALUES, shell_patterns, st.booleans(), st.booleans())
+def test_trims_match_a_regex_reference(
+    value: str, pattern: str, suffix: bool, longest: bool
+) -> None:
+    # A backslash before `}` would escape the escape this test adds: the reference would
+    # read another pattern than the lexer does.
+    assume("\\}" not in pattern)
+    op = ("%" if suffix else "#") * (2 if longest else 1)
+    escaped = pattern.replace("}", "\\}")  # inside ${...} the brace must be escaped
+    expected = reference_trim(value, pattern.replace("\\}", "}"), suffix=suffix, longest=longest)
+    assert expand(f"${{V{op}{escaped}}}", {"V": value}) == expected
+
+
+@FUZZ
+@given(SHELL_VALUES, shell_patterns.filter(lambda p: "\n" not in p))
+def test_replacements_match_go_semantics(value: str, pattern: str) -> None:
+    assume("\\}" not in pattern)  # see test_trims_match_a_regex_reference
+    escaped = pattern.replace("}", "\\}")
+    plain = pattern.replace("\\}", "}")
+    assert expand(f"${{V//{escaped}/x}}", {"V": value}) == reference_replace_all(value, plain, "x")
+    found = reference_find(value, reference_regex(plain), 0)
+    once = value if found is None else value[: found[0]] + "x" + value[found[1] :]
+    # Through a variable: `${V//x}` would be `//` with the pattern "x".
+    assert expand("${V/$P/x}", {"V": value, "P": plain}) == once
+
+
+@FUZZ
+@given(
+    st.integers(min_value=0, max_value=120),
+    st.lists(st.sampled_from(("*a", "*", "?", "a", "*b")), min_size=1, max_size=300).map("".join),
+    st.sampled_from(("%", "%%", "#", "##", "/", "//")),
+    st.text(alphabet="ab", max_size=400),
+)
+def test_deep_words_and_many_wildcards_are_a_value_or_one_error(
+    depth: int, pattern: str, op: str, value: str
+) -> None:
+    tail = "/x" if op.startswith("/") else ""
+    word = "${V:-" * depth + f"${{V{op}{pattern}{tail}}}" + "}" * depth
+    if depth + 1 > 64:  # the substitution itself is one more level
+        with pytest.raises(ExpansionError, match="nested more than 64 levels deep"):
+            expand(word, {"V": value})
+    else:
+        assert isinstance(expand(word, {"V": value}), str)
