@@ -200,7 +200,9 @@ def test_right_credentials_push_and_the_password_goes_nowhere(
 
     # The pushed images, read back through the registry's API with basic auth.
     api = registry.api(auth=(AUTH_USER, password))
-    assert api.catalog() == sorted(repo.repository(n) for n in ("alpha", "beta"))
+    # The images, and the reconcile state the push recorded beside them.
+    state = repo.repository("builder-state")
+    assert api.catalog() == sorted([state, *(repo.repository(n) for n in ("alpha", "beta"))])
     images = repo.metadata(meta)
     for name in ("alpha", "beta"):
         tags = assert_consistent(api, repo.repository(name))
@@ -352,7 +354,8 @@ def test_registry_killed_mid_push_leaves_no_partial_tags_and_a_rerun_completes(
     # where the immutable one does not, and the images that failed earned no moving tag.
     registry.start()
     api = registry.api()
-    assert set(api.catalog()) <= {repo.repository(n) for n in KILL_NAMES}
+    state = repo.repository("builder-state")
+    assert set(api.catalog()) <= {state, *(repo.repository(n) for n in KILL_NAMES)}
     first = assert_consistent(api, repo.repository("img1"))
     assert first[immutable] == images["img1"]["digest"]
     assert {first[t] for t in MOVING} == {first[immutable]}
