@@ -246,7 +246,8 @@ def _go_text(text: str) -> str:
 
 def _match_problem(pattern: bytes) -> str | None:
     """Why Go's filepath.Match(pattern, ".") returns ErrBadPattern, else None; a port of
-    path/filepath/match.go, whose early returns decide which mistakes it sees."""
+    path/filepath/match.go, whose early returns decide which mistakes it sees: only those
+    up to the first chunk that fails to match "."."""
     name = b"."
     while pattern:
         star, chunk, pattern = _scan_chunk(pattern)
@@ -275,11 +276,8 @@ def _match_problem(pattern: bytes) -> str | None:
                 i += 1
             if advanced:
                 continue
-        while pattern:
-            _, chunk, pattern = _scan_chunk(pattern)
-            _, _, problem = _match_chunk(chunk, b"")
-            if problem is not None:
-                return problem
+        # Newer Go also checks the rest of the pattern here; the buildx this was checked
+        # against does not: it takes `a*[` (its regexp then fails the walk) and `x*\\`.
         return None
     return None
 
@@ -457,14 +455,24 @@ def pattern_problem(pattern: str) -> str | None:
 def ignore_problems(text: str) -> tuple[int, str, str] | None:
     """What fails a build reading this .dockerignore: (line number, the line, why).
 
-    In Docker's order: a line longer than bufio's 64 KiB limit fails the reading itself,
-    then patternmatcher.New refuses its first bad pattern, then a regexp fails the walk."""
+    In Docker's order: a line longer than bufio's 64 KiB limit fails the reading itself; a
+    control character the patterns cannot carry to the client fails the transfer; then
+    patternmatcher.New refuses its first bad pattern, and a bad regexp fails the walk."""
     lines = _go_lines(text)
     for number, line in enumerate(lines, start=1):
         if len(_utf8(line)) > MAX_LINE_BYTES:
             shown = _go_trim_space(line)
             return number, shown[:40] + "...", "it is longer than Docker reads (64 KiB)"
     read = _read_all(text)
+    # The daemon hands the patterns to the BuildKit client in a gRPC header, which takes
+    # printable ASCII only; buildkit's filesync URL-encodes the whole list only when some
+    # pattern has a character beyond ASCII (encodeStringForHeader). So a tab inside a
+    # pattern fails the build, unless another pattern has an `é`.
+    if all(pattern.isascii() for _, pattern in read):
+        for number, pattern in read:
+            if any(ch < " " or ch == "\x7f" for ch in pattern):
+                why = "it holds a control character, which Docker cannot pass on to BuildKit"
+                return number, _go_trim_space(lines[number - 1]), why
     for number, pattern in read:
         compiled = _new(pattern)
         if isinstance(compiled, str):
