@@ -178,6 +178,9 @@ SPECIAL = [
     ("comments", "#*.md\n  #hash\n# README.md\n"),
     ("bang-spaces", "!  README.md\n*.md\n!   docs/guide.md  \n"),
     ("cleaning", "/src/app.py\n./docs\n//build\nx/../dist\nsrc/..\n.\n..\n"),
+    # ReadAll cleans, then New trims and cleans again: `docs/ /` is `docs`, and
+    # `/ /README.md` becomes `/README.md`, which no relative path equals.
+    ("clean-then-trim", "docs/ /\n/ /README.md\n"),
     ("dockerignore-itself", ".dockerignore\n*.md\n"),
     # fsutil's walk: a directory hands its matches down, a pattern tried on a directory
     # is not tried again on its parents, and a matched directory no `!` reaches is skipped.
