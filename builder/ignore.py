@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,8 @@ _FSUTIL_PATTERN_CHARS = frozenset("*[]?^\\")
 # character from 64 up: `|`, `{` and `}` reach the regexp raw, so `a*|b` is an
 # alternation and `*{2}` a repeat. The engine agrees (tests/test_ignore.py pins it).
 _GO_ESCAPED = frozenset(".+()$")
+_GO_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _GO_ESCAPED})
+_PIECES = re.compile(r"\*\*/?|\*|\?|\\.?|[][]|[^][*?\\]+", re.DOTALL)
 
 # Characters that are not literal in a pattern's Go regexp: the wildcards, the escape, a
 # class, and what patternmatcher leaves unescaped (`^` anchors; `|`, `{`, `}`).
@@ -62,6 +65,8 @@ def _go_trim_space(text: str) -> str:
 
 def _go_clean(path: str) -> str:
     """Go's filepath.Clean on Unix (posixpath.normpath keeps a leading `//`; Go does not)."""
+    if not {"", ".", ".."} & set(path.split("/")):
+        return path  # already clean: the common case
     rooted = path.startswith("/")
     parts: list[str] = []
     for part in path.split("/"):
@@ -169,48 +174,37 @@ def _compile(cleaned: str, exclusion: bool) -> _Pattern:
     chars = cleaned.removeprefix("\ufeff")
     out = ["^"]
     kind = _Kind.EXACT
-    k, n = 0, len(chars)
-    for i in range(n):
-        if k >= n:
-            break
-        ch = chars[k]
-        k += 1
-        if ch == "*":
-            if k < n and chars[k] == "*":
-                k += 1
-                if k < n and chars[k] == "/":
-                    k += 1
-                if k >= n:
-                    if kind is _Kind.EXACT:
-                        kind = _Kind.PREFIX
-                    else:
-                        out.append(".*")
-                        kind = _Kind.REGEXP
+    # One piece per turn of Go's loop, except that a run of plain characters is one piece:
+    # only a `**` asks which turn it is, and only whether it is the first.
+    pieces = _PIECES.findall(chars)
+    for i, piece in enumerate(pieces):
+        if piece.startswith("**"):
+            if i == len(pieces) - 1:  # `**` or `**/` at the end
+                if kind is _Kind.EXACT:
+                    kind = _Kind.PREFIX
                 else:
-                    out.append("(.*/)?")
+                    out.append(".*")
                     kind = _Kind.REGEXP
-                if i == 0:
-                    kind = _Kind.SUFFIX
             else:
-                out.append("[^/]*")
+                out.append("(.*/)?")
                 kind = _Kind.REGEXP
-        elif ch == "?":
+            if i == 0:
+                kind = _Kind.SUFFIX
+        elif piece == "*":
+            out.append("[^/]*")
+            kind = _Kind.REGEXP
+        elif piece == "?":
             out.append("[^/]")
             kind = _Kind.REGEXP
-        elif ch in _GO_ESCAPED:
-            out.append("\\" + ch)
-        elif ch == "\\":
-            if k < n:
-                out.append("\\" + chars[k])
-                k += 1
+        elif piece[0] == "\\":
+            out.append(piece)  # the escape and its character, or a lone trailing `\`
+            if len(piece) == 2:
                 kind = _Kind.REGEXP
-            else:
-                out.append("\\")
-        elif ch in "[]":
-            out.append(ch)
+        elif piece in ("[", "]"):
+            out.append(piece)
             kind = _Kind.REGEXP
         else:
-            out.append(ch)
+            out.append(piece.translate(_GO_ESCAPES))
     if kind is _Kind.REGEXP:
         out.append("$")
     if kind is _Kind.PREFIX:
@@ -248,6 +242,8 @@ def _match_problem(pattern: bytes) -> str | None:
     """Why Go's filepath.Match(pattern, ".") returns ErrBadPattern, else None; a port of
     path/filepath/match.go, whose early returns decide which mistakes it sees: only those
     up to the first chunk that fails to match "."."""
+    if b"[" not in pattern and b"\\" not in pattern:
+        return None  # only a class or an escape can be malformed
     name = b"."
     while pattern:
         star, chunk, pattern = _scan_chunk(pattern)
@@ -485,51 +481,14 @@ def ignore_problems(text: str) -> tuple[int, str, str] | None:
 
 
 # -- which patterns can match a path: indexes, so a path never meets every pattern --------
-
-
-class _Regexps:
-    """Regexp patterns that share a bucket. Cheap literal checks come first; RE2 runs on
-    the rest, a chunk of regexps at a time as one alternation, and one by one only inside
-    a chunk that matched. Each regexp compiles on first use: most never meet a path."""
-
-    CHUNK = 64
-
-    def __init__(self) -> None:
-        self.members: list[_Member] = []
-        self._chunks: list[list[_Member]] = []
-        self._alternations: list[Any] = []  # compiled on first use, one per chunk
-
-    def add(self, member: _Member) -> None:
-        self.members.append(member)
-
-    def seal(self) -> None:
-        if len(self.members) > 4:
-            for start in range(0, len(self.members), self.CHUNK):
-                self._chunks.append(self.members[start : start + self.CHUNK])
-
-    def hits(self, path: str, data: bytes, found: list[int]) -> None:
-        if not self._chunks:
-            self._check(self.members, path, data, found)
-            return
-        for number, members in enumerate(self._chunks):
-            if number == len(self._alternations):
-                self._alternations.append(_alternation(members))
-            if self._alternations[number].search(data):
-                self._check(members, path, data, found)
-
-    @staticmethod
-    def _check(members: Iterable[_Member], path: str, data: bytes, found: list[int]) -> None:
-        for member in members:
-            if member.tail and not path.endswith(member.tail):
-                continue
-            if member.slashes >= 0 and path.count("/") != member.slashes:
-                continue
-            if member.compiled().search(data):
-                found.append(member.index)
+# Most patterns never match a given path. Exact, prefix and suffix patterns are dict
+# lookups; a regexp pattern is filed under a literal fact every path it matches shares (a
+# whole path component, the text it ends with, or its number of `/`), and RE2 runs only on
+# the regexps filed under what the path has, a chunk of them per call.
 
 
 class _Member:
-    """One regexp pattern in a bucket, with the literal facts every match must share."""
+    """One regexp pattern in a group, with the literal facts each match must share."""
 
     __slots__ = ("_compiled", "index", "slashes", "source", "tail")
 
@@ -540,12 +499,51 @@ class _Member:
         self.slashes = slashes  # every match has this many `/` (-1 when unknown)
         self._compiled: Any = None
 
-    def compiled(self) -> Any:
+    def matches(self, path: str, data: bytes) -> bool:
+        if self.tail and not path.endswith(self.tail):
+            return False
+        if self.slashes >= 0 and path.count("/") != self.slashes:
+            return False
         if self._compiled is None:
             regexp = _compile_regexp(self.source)
             # A regexp Go refuses fails the build (ignore_problems); here it never matches.
             self._compiled = _NEVER if isinstance(regexp, str) else regexp
-        return self._compiled
+        return self._compiled.search(data) is not None
+
+
+class _Group:
+    """Regexp patterns filed under one fact. A big group is asked a chunk at a time: first
+    one alternation ("could any match?"), then, if so, an RE2 set for which ones do. A
+    set that runs out of memory answers nothing; after a yes from the alternation that is
+    noticed, and the members are tried one by one."""
+
+    CHUNK = 128
+
+    def __init__(self) -> None:
+        self.members: list[_Member] = []
+        self._alternations: list[Any] = []  # compiled on first use, one per chunk
+        self._sets: list[Any] = []
+
+    def add(self, member: _Member) -> None:
+        self.members.append(member)
+
+    def hits(self, path: str, data: bytes, found: list[int]) -> None:
+        members = self.members
+        if len(members) <= 4:
+            found.extend(m.index for m in members if m.matches(path, data))
+            return
+        for chunk, start in enumerate(range(0, len(members), self.CHUNK)):
+            if chunk == len(self._alternations):
+                self._alternations.append(_alternation(members[start : start + self.CHUNK]))
+                self._sets.append(_set(members[start : start + self.CHUNK]))
+            if self._alternations[chunk].search(data) is None:
+                continue
+            matched = self._sets[chunk].Match(data) if self._sets[chunk] is not None else None
+            if matched:
+                found.extend(members[start + i].index for i in matched)
+            else:
+                part = members[start : start + self.CHUNK]
+                found.extend(m.index for m in part if m.matches(path, data))
 
 
 _ALWAYS = re2.compile("", _OPTIONS)
@@ -553,17 +551,35 @@ _NEVER = re2.compile("[^\\x00-\\x{10FFFF}]", _OPTIONS)
 
 
 def _alternation(members: Sequence[_Member]) -> Any:
-    """One RE2 for "does any of these match?": each alternative keeps its own anchors.
+    """One RE2 for "could any of these match?": each alternative keeps its own anchors.
     `\\Q` quotes to the end of its regexp, so it could not be one alternative of many."""
-    sources = [m.source for m in members if m.compiled() is not _NEVER]
-    if not sources:
-        return _NEVER
+    sources = [m.source for m in members]
     if any("\\Q" in s for s in sources):
         return _ALWAYS
     try:
         return re2.compile("|".join(f"(?:{s})" for s in sources), _OPTIONS)
     except re2.error:
+        pass
+    # Some regexp does not compile (Go fails the build on it): leave it out.
+    sources = [s for s in sources if not isinstance(_regexp(s), str)]
+    if not sources:
+        return _NEVER
+    try:
+        return re2.compile("|".join(f"(?:{s})" for s in sources), _OPTIONS)
+    except re2.error:
         return _ALWAYS
+
+
+def _set(members: Sequence[_Member]) -> Any:
+    """An RE2 set of the members' regexps (None when one of them does not compile)."""
+    regexps = re2.Set.SearchSet(_OPTIONS)
+    try:
+        for member in members:
+            regexps.Add(member.source)
+        regexps.Compile()
+    except re2.error:
+        return None
+    return regexps
 
 
 def _literal_tail(chars: str) -> str:
@@ -580,12 +596,19 @@ def _literal_tail(chars: str) -> str:
     return chars[cut:]
 
 
-def _literal_head(chars: str) -> str | None:
-    """The first path component when it is literal: every match starts with it and `/`."""
-    head, slash, _ = chars.partition("/")
-    if not slash or not head or any(ch in _NOT_LITERAL for ch in head):
-        return None
-    return head
+def _whole_components(chars: str) -> list[str]:
+    """Literal components every match has as whole path components: the slash before one
+    is literal unless a `**` glued to other text eats it (`x**/c` matches `xc`)."""
+    parts = chars.split("/")
+    found = []
+    for number, part in enumerate(parts):
+        if not part or any(ch in _NOT_LITERAL for ch in part):
+            continue
+        before = parts[number - 1] if number else ""
+        if before.endswith("**") and before != "**":
+            continue
+        found.append(part)
+    return found
 
 
 def _fixed_slashes(chars: str) -> int:
@@ -596,17 +619,18 @@ def _fixed_slashes(chars: str) -> int:
 
 
 class _Index:
-    """The patterns that match a path, found without trying every pattern."""
+    """The patterns that can match a path, found without trying every pattern."""
 
     def __init__(self, patterns: Sequence[_Pattern]) -> None:
         self.exact: dict[str, list[int]] = {}
         prefixes: dict[int, dict[str, list[int]]] = {}
         suffixes: dict[int, dict[str, list[int]]] = {}
         self.everything: list[int] = []
-        self.heads: dict[str, _Regexps] = {}
-        tails: dict[int, dict[str, _Regexps]] = {}
-        self.depths: dict[int, _Regexps] = {}
-        self.rest = _Regexps()
+        self.components: dict[str, _Group] = {}
+        tails: dict[int, dict[str, _Group]] = {}
+        self.depths: dict[int, _Group] = {}
+        self.rest = _Group()
+        regexps = []
         for index, pattern in enumerate(patterns):
             literal = pattern.literal
             if pattern.kind is _Kind.EXACT:
@@ -621,42 +645,38 @@ class _Index:
                 if literal.startswith("/"):  # `**/foo` matches `foo` too
                     self.exact.setdefault(literal[1:], []).append(index)
             else:
-                self._add_regexp(index, pattern, tails)
+                regexps.append((index, pattern))
+        # File each regexp under its rarest whole component, else its tail, else its depth.
+        facts: list[tuple[int, _Pattern, list[str], str, int]] = []
+        counts: dict[str, int] = {}
+        for index, pattern in regexps:
+            chars = pattern.chars
+            if "\\Q" in chars or "|" in chars or "{" in chars:
+                # `\Q` quotes the rest of the regexp, `$` included; `|` splits it in two;
+                # `/{0}` drops a slash: no literal fact is sure to hold.
+                facts.append((index, pattern, [], "", -1))
+                continue
+            components = _whole_components(chars)
+            for component in set(components):
+                counts[component] = counts.get(component, 0) + 1
+            facts.append((index, pattern, components, _literal_tail(chars), _fixed_slashes(chars)))
+        for index, pattern, components, tail, slashes in facts:
+            if components:
+                key = min(components, key=lambda c: (counts[c], -len(c)))
+                group = self.components.setdefault(key, _Group())
+            elif tail:
+                group = tails.setdefault(len(tail), {}).setdefault(tail, _Group())
+            elif slashes >= 0:
+                group = self.depths.setdefault(slashes, _Group())
+            else:
+                group = self.rest
+            group.add(_Member(index, pattern.regexp, tail, slashes))
         self.prefixes = sorted(prefixes.items())
         self.suffixes = sorted(suffixes.items())
         self.tails = sorted(tails.items())
-        for group in (
-            *self.heads.values(),
-            *(g for _, table in self.tails for g in table.values()),
-            *self.depths.values(),
-            self.rest,
-        ):
-            group.seal()
-        self.any_regexp = bool(self.heads or self.tails or self.depths or self.rest.members)
-
-    def _add_regexp(
-        self, index: int, pattern: _Pattern, tails: dict[int, dict[str, _Regexps]]
-    ) -> None:
-        chars = pattern.chars
-        if "\\Q" in chars or "|" in chars or "{" in chars:
-            # `\\Q` quotes the rest of the regexp, `$` included; `|` splits it in two;
-            # `/{0}` drops a slash: no literal fact is sure to hold.
-            self.rest.add(_Member(index, pattern.regexp, "", -1))
-            return
-        tail = _literal_tail(chars)
-        slashes = _fixed_slashes(chars)
-        head = _literal_head(chars)
-        if head is not None:
-            group = self.heads.setdefault(head, _Regexps())
-        elif tail:
-            group = tails.setdefault(len(tail), {}).setdefault(tail, _Regexps())
-        elif slashes >= 0:
-            group = self.depths.setdefault(slashes, _Regexps())
-        else:
-            group = self.rest
-        group.add(_Member(index, pattern.regexp, tail, slashes))
 
     def matching(self, path: str) -> list[int]:
+        """The patterns that match `path`, in no order (perhaps some twice)."""
         found = list(self.everything)
         hit = self.exact.get(path)
         if hit:
@@ -674,20 +694,16 @@ class _Index:
             hit = table.get(path[size - length :])
             if hit:
                 found += hit
-        if self.any_regexp:
-            self._regexp_hits(path, found)
-        return found
-
-    def _regexp_hits(self, path: str, found: list[int]) -> None:
         groups = []
-        head, slash, _ = path.partition("/")
-        if slash and head in self.heads:
-            groups.append(self.heads[head])
-        size = len(path)
-        for length, table in self.tails:
+        if self.components:
+            for component in set(path.split("/")):
+                group = self.components.get(component)
+                if group is not None:
+                    groups.append(group)
+        for length, tails in self.tails:
             if length > size:
                 break
-            group = table.get(path[size - length :])
+            group = tails.get(path[size - length :])
             if group is not None:
                 groups.append(group)
         if self.depths:
@@ -700,6 +716,7 @@ class _Index:
             data = _go_text(path).encode("utf-8")
             for group in groups:
                 group.hits(path, data, found)
+        return found
 
 
 # -- the walk --------------------------------------------------------------------------
@@ -789,9 +806,10 @@ class IgnoreMatcher:
         return state
 
     def _evaluate(self, path: str, inherited: tuple[int, ...]) -> tuple[bool, tuple[int, ...]]:
-        """patternmatcher's MatchesUsingParentResults over the patterns that can matter: the
-        ones the directory matched (they hold without a test) and the ones matching `path`.
-        A pattern is tried only when it could flip the verdict (`!` only once matched)."""
+        """patternmatcher's MatchesUsingParentResults over the patterns that can matter:
+        the ones the directory matched (they hold without a test) and the ones matching
+        `path`. A pattern is tried only when it could flip the verdict (a `!` one only
+        once matched); one that is not tried does not count as matched."""
         found = self._index.matching(path)
         if not found and not inherited:
             return False, ()
