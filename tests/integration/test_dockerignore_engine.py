@@ -284,10 +284,77 @@ class BakeResult:
     seconds: float
 
 
+# What builder refuses (ignore_problems) must fail the real build.
+REFUSED = [
+    ("bare-bang", "*.md\n!\n"),
+    ("bang-slash", "!a\n!/\n"),  # patternmatcher.New cleans `!/` to `!`
+    ("unclosed-class", "src/[abc\n"),
+    ("class-edge", "[]a]\n"),
+    ("trailing-backslash", "tmp\\\n"),
+    ("reversed-range", "[z-a]\n"),
+    ("go-only-escape", "a\\C\n"),  # RE2 takes `\C`, Go's regexp does not
+    ("unknown-escape", "*\\y\n"),
+    ("repeat-too-big", "*{1001}\n"),
+    ("nested-repeat", "*{2}\n"),
+    ("regexp-class-not-closed", "a*[\n"),  # filepath.Match passes it; the regexp fails
+    ("line-too-long", "a" * 65536 + "\n"),
+    ("control-character", "logs\x0cbuild.log\n"),  # a gRPC header refuses it (see above)
+    ("tab-inside", "tab\tname\n"),
+    ("comment-too-long", "# " + "a" * 65534 + "\n"),
+]
+
+
+# Builds of one context each, beside the bake: (.dockerignore text, files) by name.
+SINGLE = {
+    **{name: (text, ("a.txt", "sub/b.txt")) for name, text in REFUSED},
+    "longest-line": ("a" * 65535 + "\n*.md\n", ("a.txt", "x.md")),
+    "regexp-never-tried": ("*\n[z-a]\n", ("a.txt", "sub/b.txt")),
+}
+
+
+@dataclass(frozen=True)
+class Built:
+    returncode: int
+    stderr: str
+    sent: set[str]
+
+
+def _build_one(engine: Engine, root: Path, name: str) -> tuple[str, Built]:
+    text, files = SINGLE[name]
+    _write_context(root / name / "context", text, files)
+    done = _build(engine, root / name)
+    return name, Built(done.returncode, done.stderr, _sent(root / name / "out"))
+
+
+@dataclass(frozen=True)
+class EngineRuns:
+    baked: BakeResult
+    single: Mapping[str, Built]
+
+
 @pytest.fixture(scope="module")
-def baked(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> BakeResult:
-    """Every case in one `docker buildx bake`: one target per case."""
+def engine_runs(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> EngineRuns:
+    """The bake and the single builds, side by side: much of each is waiting."""
     root = tmp_path_factory.mktemp("dockerignore")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        single = [pool.submit(_build_one, engine, root / "single", n) for n in SINGLE]
+        baked = _bake(engine, root / "bake")
+        return EngineRuns(baked=baked, single=dict(f.result() for f in single))
+
+
+@pytest.fixture(scope="module")
+def baked(engine_runs: EngineRuns) -> BakeResult:
+    return engine_runs.baked
+
+
+@pytest.fixture(scope="module")
+def built_one_by_one(engine_runs: EngineRuns) -> Mapping[str, Built]:
+    return engine_runs.single
+
+
+def _bake(engine: Engine, root: Path) -> BakeResult:
+    """Every case in one `docker buildx bake`: one target per case."""
+    root.mkdir(parents=True)
     dockerfile = root / "Dockerfile"
     dockerfile.write_text(DOCKERFILE, encoding="utf-8")
     targets = {}
@@ -338,58 +405,9 @@ def test_the_bake_is_quick(baked: BakeResult) -> None:
     assert baked.seconds < 120, f"{len(CASES)} contexts baked in {baked.seconds:.1f} s"
 
 
-# What builder refuses must fail the real build: each one (line, reason) and the build.
-REFUSED = [
-    ("bare-bang", "*.md\n!\n"),
-    ("bang-slash", "!a\n!/\n"),  # patternmatcher.New cleans `!/` to `!`
-    ("unclosed-class", "src/[abc\n"),
-    ("class-edge", "[]a]\n"),
-    ("trailing-backslash", "tmp\\\n"),
-    ("reversed-range", "[z-a]\n"),
-    ("go-only-escape", "a\\C\n"),  # RE2 takes `\C`, Go's regexp does not
-    ("unknown-escape", "*\\y\n"),
-    ("repeat-too-big", "*{1001}\n"),
-    ("nested-repeat", "*{2}\n"),
-    ("regexp-class-not-closed", "a*[\n"),  # filepath.Match passes it; the regexp fails
-    ("line-too-long", "a" * 65536 + "\n"),
-    ("control-character", "logs\x0cbuild.log\n"),  # a gRPC header refuses it (see above)
-    ("tab-inside", "tab\tname\n"),
-    ("comment-too-long", "# " + "a" * 65534 + "\n"),
-]
-
-
-# Builds of one context each, four at a time: (.dockerignore text, files) by name.
-SINGLE = {
-    **{name: (text, ("a.txt", "sub/b.txt")) for name, text in REFUSED},
-    "longest-line": ("a" * 65535 + "\n*.md\n", ("a.txt", "x.md")),
-    "regexp-never-tried": ("*\n[z-a]\n", ("a.txt", "sub/b.txt")),
-}
-
-
-@dataclass(frozen=True)
-class Built:
-    returncode: int
-    stderr: str
-    sent: set[str]
-
-
-@pytest.fixture(scope="module")
-def built_one_by_one(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Built]:
-    root = tmp_path_factory.mktemp("dockerignore-single")
-
-    def build(name: str) -> tuple[str, Built]:
-        text, files = SINGLE[name]
-        _write_context(root / name / "context", text, files)
-        done = _build(engine, root / name)
-        return name, Built(done.returncode, done.stderr, _sent(root / name / "out"))
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(pool.map(build, SINGLE))
-
-
 @pytest.mark.parametrize(("name", "text"), REFUSED, ids=[n for n, _ in REFUSED])
 def test_what_builder_refuses_fails_the_build(
-    built_one_by_one: dict[str, Built], name: str, text: str
+    built_one_by_one: Mapping[str, Built], name: str, text: str
 ) -> None:
     assert ignore_problems(text) is not None
     built = built_one_by_one[name]
@@ -397,7 +415,7 @@ def test_what_builder_refuses_fails_the_build(
     assert "pattern" in built.stderr or "dockerignore" in built.stderr, built.stderr[-2000:]
 
 
-def test_the_longest_line_docker_reads_is_fine(built_one_by_one: dict[str, Built]) -> None:
+def test_the_longest_line_docker_reads_is_fine(built_one_by_one: Mapping[str, Built]) -> None:
     text, files = SINGLE["longest-line"]
     assert ignore_problems(text) is None
     built = built_one_by_one["longest-line"]
@@ -406,7 +424,7 @@ def test_the_longest_line_docker_reads_is_fine(built_one_by_one: dict[str, Built
     assert built.sent == set(kept) == {".dockerignore", "a.txt"}
 
 
-def test_a_bad_regexp_the_walk_never_tries_passes(built_one_by_one: dict[str, Built]) -> None:
+def test_a_bad_regexp_the_walk_never_tries_passes(built_one_by_one: Mapping[str, Built]) -> None:
     """Where builder is stricter than Docker: Go compiles a pattern's regexp when the walk
     first tries it, and after `*` every entry is matched, so `[z-a]` (an include, tried
     only while unmatched) never is. builder refuses the file anyway: another tree would
