@@ -644,6 +644,10 @@ class _Index:
                 suffixes.setdefault(len(literal), {}).setdefault(literal, []).append(index)
                 if literal.startswith("/"):  # `**/foo` matches `foo` too
                     self.exact.setdefault(literal[1:], []).append(index)
+            elif ("\\" in pattern.chars or "[" in pattern.chars) and isinstance(
+                _regexp(pattern.regexp), str
+            ):
+                continue  # Go refuses the regexp (the build fails): it never matches
             else:
                 regexps.append((index, pattern))
         # File each regexp under its rarest whole component, else its tail, else its depth.
