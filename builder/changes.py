@@ -9,6 +9,7 @@ from typing import Literal
 
 import pathspec
 
+from builder.config import compile_watch
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher
 from builder.model import CONFIG_FILE, IMAGE_FILE, Image
@@ -111,7 +112,7 @@ class _Index:
                 self.exact.setdefault(target, []).append((image.name, kind))
             self.contexts.setdefault(str(config.context), []).append(image)
             if config.watch:
-                self.watchers.append((image.name, pathspec.GitIgnoreSpec.from_lines(config.watch)))
+                self.watchers.append((image.name, compile_watch(config.watch)))
 
     def matcher(self, image: Image) -> IgnoreMatcher:
         matcher = self._matchers.get(image.name)

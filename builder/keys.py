@@ -14,8 +14,7 @@ import hashlib
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 
-import pathspec
-
+from builder.config import compile_watch
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher, literal_prefix
 from builder.model import Image
@@ -61,7 +60,7 @@ def compute_keys(
         ]
         if config.watch:
             if config.watch not in watch_hashes:
-                spec = pathspec.GitIgnoreSpec.from_lines(config.watch)
+                spec = compile_watch(config.watch)
                 watched = [
                     f"{p} {file_ids[p]}"
                     for p in _watch_candidates(paths, config.watch)

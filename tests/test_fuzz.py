@@ -462,6 +462,14 @@ GLOB = (
     "!",
     " ",
     "#",
+    # Forms the Go regexp reads its own way: a class, a repeat, an alternation, a quote.
+    "[a-c]",
+    "{2}",
+    "|",
+    "\\Q",
+    "\\d",
+    "\ufeff",
+    "\t",
 )
 SAFE = st.lists(st.sampled_from(("a", "b", "c", "x.md", "dir")), min_size=1, max_size=4).map(
     "/".join

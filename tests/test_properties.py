@@ -18,7 +18,7 @@ from builder.changes import compute_affected
 from builder.config import parse_image_config, parse_settings
 from builder.dockerfiles import ExpansionError, expand, parse_dockerfile
 from builder.errors import BuilderError
-from builder.ignore import IgnoreMatcher
+from builder.ignore import IgnoreMatcher, parse_ignore_patterns
 from builder.model import Settings
 from tests.conftest import load_files
 
@@ -377,3 +377,83 @@ def test_deep_words_and_many_wildcards_are_a_value_or_one_error(
             expand(word, {"V": value})
     else:
         assert isinstance(expand(word, {"V": value}), str)
+
+
+# -- .dockerignore: the indexed matcher against a plain walk -------------------------------
+# IgnoreMatcher finds candidate patterns through indexes and literal prefilters; this is
+# fsutil's walk written out plainly (every pattern, in order, for every entry), on the same
+# compiled patterns. Engine agreement is tests/integration/test_dockerignore_engine.py's job.
+
+GLOB_ATOMS = ("a", "b", "c", ".py", "*", "**", "?", "[a-c]", "[^a]", "!", "\\", "/", "{2}", "|")
+GLOB_PATTERNS = st.lists(st.sampled_from(GLOB_ATOMS), min_size=1, max_size=7).map("".join)
+TREE_PATHS = st.lists(
+    st.sampled_from(("a", "b", "c", "ab", "x.py", "a.py", "[a]", "é", "a b", "1", "2")),
+    min_size=1,
+    max_size=5,
+).map("/".join)
+
+
+def plain_walk_kept(text: str, files: list[str]) -> list[str]:
+    from builder.ignore import _compile_regexp, _go_text, _Kind, _new, _Pattern
+
+    patterns = [p for p in map(_new, parse_ignore_patterns(text)) if isinstance(p, _Pattern)]
+    if not patterns:
+        return sorted(files)
+
+    def matches(pattern: _Pattern, path: str) -> bool:
+        if pattern.kind is _Kind.EXACT:
+            return path == pattern.literal
+        if pattern.kind is _Kind.PREFIX:
+            return path.startswith(pattern.literal)
+        if pattern.kind is _Kind.SUFFIX:
+            suffix = pattern.literal
+            return path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:])
+        regexp = _compile_regexp(pattern.regexp)
+        return not isinstance(regexp, str) and bool(regexp.search(_go_text(path).encode()))
+
+    def evaluate(path: str, parent: list[bool]) -> tuple[bool, list[bool]]:
+        matched, info = False, []
+        for pattern, inherited in zip(patterns, parent, strict=True):
+            hit = inherited or (pattern.exclusion == matched and matches(pattern, path))
+            info.append(hit)
+            if hit:
+                matched = not pattern.exclusion
+        return matched, info
+
+    exceptions = [p.cleaned.removesuffix("/**").removesuffix("/*") for p in patterns if p.exclusion]
+    prefix_only = not any(set(e) & set("*[]?^\\") for e in exceptions)
+    kept = []
+    for file in files:
+        parts = file.split("/")
+        info, skipped = [False] * len(patterns), False
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            matched, info = evaluate(directory, info)
+            reached = any((e + "/").startswith(directory + "/") for e in exceptions)
+            if matched and prefix_only and not reached:
+                skipped = True
+                break
+        if not skipped and not evaluate(file, info)[0]:
+            kept.append(file)
+    return sorted(kept)
+
+
+@FUZZ
+@given(st.lists(GLOB_PATTERNS, min_size=1, max_size=8), st.lists(TREE_PATHS, max_size=25))
+def test_ignore_matcher_is_the_plain_walk(patterns: list[str], paths: list[str]) -> None:
+    text = "\n".join(patterns)
+    unique = set(paths)
+    directories = {"/".join(p.split("/")[:i]) for p in unique for i in range(1, p.count("/") + 1)}
+    files = sorted(unique - directories)  # git cannot hold a file that is also a directory
+    assert sorted(IgnoreMatcher.from_text(text).kept(files)) == plain_walk_kept(text, files)
+
+
+@FAST
+@given(st.lists(GLOB_PATTERNS, min_size=20, max_size=120), st.lists(TREE_PATHS, max_size=15))
+def test_many_patterns_are_the_plain_walk(patterns: list[str], paths: list[str]) -> None:
+    """Enough patterns that the regexp buckets fill and check in chunks."""
+    text = "\n".join(f"{i % 7}/{p}" if i % 3 else p for i, p in enumerate(patterns))
+    unique = set(paths)
+    directories = {"/".join(p.split("/")[:i]) for p in unique for i in range(1, p.count("/") + 1)}
+    files = sorted(unique - directories)
+    assert sorted(IgnoreMatcher.from_text(text).kept(files)) == plain_walk_kept(text, files)
