@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -67,8 +66,8 @@ class Driver:
 class Buildx:
     """docker buildx for one run: an isolated docker config when we log in ourselves."""
 
-    def __init__(self, options: EngineOptions | None = None) -> None:
-        self._options = options or EngineOptions(environ=dict(os.environ))
+    def __init__(self, options: EngineOptions) -> None:
+        self._options = options
         self._environ = dict(self._options.environ)
         self._builder = self._options.builder
         self._context: str | None = None  # a docker context to run docker in, see _connect

@@ -122,7 +122,7 @@ class Git:
     def remotes(self) -> tuple[str, ...]:
         return tuple(self.run("remote").decode().split())
 
-    def file_ids(self, sha: str | None) -> dict[str, str]:
+    def file_ids(self, sha: str | None, paths: Sequence[str] | None = None) -> dict[str, str]:
         """What every tracked path holds at `sha` (None: the working tree), as `mode id`.
 
         The mode is part of what BuildKit sends (`chmod +x` changes the image), a symbolic
@@ -132,7 +132,8 @@ class Git:
         plus the paths that differ from it, read from the disk, so no unchanged file is read.
         """
         if sha is not None:
-            out = self.run("ls-tree", "-r", "-z", "--full-tree", sha)
+            # `paths` narrows a commit's listing to what a caller needs (files or folders).
+            out = self.run("ls-tree", "-r", "-z", "--full-tree", sha, "--", *(paths or ()))
             ids = {}
             for entry in out.split(b"\0"):
                 if entry:

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -759,6 +761,7 @@ class IgnoreMatcher:
         )
         self._index = _Index(compiled)
         self._directories: dict[str, _Directory] = {"": _ROOT}
+        self._inherited_only: dict[tuple[int, ...], tuple[bool, tuple[int, ...]]] = {}
 
     @classmethod
     def from_text(cls, text: str) -> IgnoreMatcher:
@@ -779,19 +782,44 @@ class IgnoreMatcher:
         return bool(self._patterns) and self._directory(path).skipped
 
     def kept(self, paths: Sequence[str]) -> list[str]:
-        """The files (context-relative) the build context keeps, in the order given."""
+        """The files (context-relative) the build context keeps, in the order given.
+
+        Sorted `paths` (what git lists) let a skipped directory be passed over whole: a
+        repo-root context of 50,000 files mostly lies in directories the walk skips."""
         if not self._patterns:
             return list(paths)
         kept = []
         directories = self._directories
-        for path in paths:
+        ordered = all(a <= b for a, b in itertools.pairwise(paths))
+        i, count = 0, len(paths)
+        while i < count:
+            path = paths[i]
             parent = path.rpartition("/")[0]
             directory = directories.get(parent) or self._directory(parent)
             if directory.skipped:
+                if ordered:
+                    top = self._skipped_top(parent)
+                    # Everything under `top/` sits before `top0` ('/' sorts just before '0').
+                    end = bisect_left(paths, top + "0", i + 1)
+                    if end > i and paths[end - 1].startswith(top + "/"):
+                        i = end
+                        continue
+                i += 1
                 continue
             if not self._evaluate(path, directory.matched)[0]:
                 kept.append(path)
+            i += 1
         return kept
+
+    def _skipped_top(self, directory: str) -> str:
+        """The highest skipped directory at or above a skipped one."""
+        top = directory
+        while "/" in top:
+            parent = top.rpartition("/")[0]
+            if not self._directory(parent).skipped:
+                break
+            top = parent
+        return top
 
     def _directory(self, path: str) -> _Directory:
         """The walk's verdict on a directory, each directory worked out once."""
@@ -819,8 +847,20 @@ class IgnoreMatcher:
         `path`. A pattern is tried only when it could flip the verdict (a `!` one only
         once matched); one that is not tried does not count as matched."""
         found = self._index.matching(path)
-        if not found and not inherited:
-            return False, ()
+        if not found:
+            if not inherited:
+                return False, ()
+            # Most files match nothing of their own: the directory's patterns decide, the
+            # same way for every such file in it.
+            verdict = self._inherited_only.get(inherited)
+            if verdict is None:
+                verdict = self._inherited_only[inherited] = self._fold(inherited, ())
+            return verdict
+        return self._fold(inherited, found)
+
+    def _fold(
+        self, inherited: tuple[int, ...], found: Sequence[int]
+    ) -> tuple[bool, tuple[int, ...]]:
         exclusion = self._exclusion
         matched = False
         hits = []

@@ -33,14 +33,21 @@ def compute_keys(
     *,
     base_digests: Mapping[str, str] | None = None,
     platforms: tuple[str, ...] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Every image's content key; `file_ids` maps repo paths to `mode object-id`."""
+    """Every image's content key; `file_ids` maps repo paths to `mode object-id`.
+
+    `known` keys are taken as they are (images no change since they were computed can
+    reach, see reconcile); `file_ids` then need only cover the inputs of the others."""
     paths = sorted(file_ids)
     digests = base_digests or {}
     context_hashes: dict[tuple[str, str], str] = {}
     watch_hashes: dict[tuple[str, ...], str] = {}
     keys: dict[str, str] = {}
     for name in graph.order:
+        if known is not None and name in known:
+            keys[name] = known[name]
+            continue
         image = graph.images[name]
         config = image.config
         context = str(config.context)
@@ -109,3 +116,28 @@ def _watch_candidates(paths: Sequence[str], globs: Sequence[str]) -> Sequence[st
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def input_paths(image: Image) -> tuple[str, ...] | None:
+    """Where an image's key inputs live, as paths or directories; None when they can be
+    anywhere (a repo-root context, a watch glob that floats)."""
+    config = image.config
+    if str(config.context) == ".":
+        return None
+    found = [str(config.context), str(config.dockerfile), *(str(p) for p in config.ignore_files)]
+    found.extend(target for _, target in image.links)
+    for glob in config.watch:
+        directory = _anchored_directory(glob)
+        if directory is None:
+            return None
+        found.append(directory)
+    return tuple(dict.fromkeys(p for p in found if p))
+
+
+def _anchored_directory(glob: str) -> str | None:
+    """The directory every path an anchored watch glob matches lies in ("" for the root),
+    None for a floating glob (`*.sql` matches at any depth)."""
+    body = glob.removeprefix("!").lstrip("/")
+    if "/" not in glob.rstrip("/") or body.startswith("*"):
+        return None
+    return literal_prefix(body).rpartition("/")[0]

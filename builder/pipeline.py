@@ -452,7 +452,7 @@ def record_state(registry: Registry, prepared: Prepared, report: BuildReport, lo
         for name, result in report.results.items()
         if result.status in ("built", "tagged") and result.digest
     )
-    state = updated_state(prepared.state, keys, pushed)
+    state = updated_state(prepared.state, keys, pushed, revision=prepared.revision.sha)
     if state == prepared.state:
         return
     settings = prepared.selection.repo.settings

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from builder.changes import Affected, AffectedImage, Reason
+from builder.changes import Affected, AffectedImage, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Git
 from builder.graph import ImageGraph
-from builder.keys import compute_keys, key_tag
+from builder.keys import KEY_VERSION, compute_keys, input_paths, key_tag
+from builder.model import CONFIG_FILE, IMAGE_FILE
 from builder.plan import sanitize_tag
 from builder.refs import InvalidReference, parse_reference
 from builder.registry import Registry
@@ -56,16 +57,24 @@ STATE_REPOSITORY = "builder-state"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class State:
-    """What the registry held after the last successful push on a branch: each image's
-    content key and the digest pushed under it, and the external bases' digests then.
-    Reconcile reads it first and asks the registry only about what it does not know."""
+    """What the registry holds, as the last successful push on a branch recorded it: the
+    digest pushed under each image's content key (`images`), the external bases' digests,
+    and every image's key at that push's commit (`revision`, `keys`). Reconcile reads it
+    first and asks the registry only about what it does not know; keys at `revision` let
+    the next run compute only the keys a change since then can reach."""
 
     images: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (key, digest)
     bases: Mapping[str, str] = field(default_factory=dict)  # reference -> digest
+    revision: str | None = None
+    keys: Mapping[str, str] = field(default_factory=dict)  # every image's key at `revision`
+    key_version: str = KEY_VERSION
 
     def to_json(self) -> bytes:
         data = {
-            "version": 1,
+            "version": 2,
+            "key_version": self.key_version,
+            "revision": self.revision,
+            "keys": dict(sorted(self.keys.items())),
             "images": {n: {"key": k, "digest": d} for n, (k, d) in sorted(self.images.items())},
             "bases": dict(sorted(self.bases.items())),
         }
@@ -78,10 +87,11 @@ def parse_state(data: bytes | None) -> State | None:
         raw = json.loads(data or b"")
     except ValueError:
         return None
-    if not isinstance(raw, dict) or raw.get("version") != 1:
+    if not isinstance(raw, dict) or raw.get("version") != 2:
         return None
-    images, bases = raw.get("images"), raw.get("bases")
-    if not isinstance(images, dict) or not isinstance(bases, dict):
+    images, bases, keys = raw.get("images"), raw.get("bases"), raw.get("keys")
+    revision, version = raw.get("revision"), raw.get("key_version")
+    if not isinstance(images, dict) or not isinstance(bases, dict) or not isinstance(keys, dict):
         return None
     return State(
         images={
@@ -92,6 +102,9 @@ def parse_state(data: bytes | None) -> State | None:
             and str(v.get("digest", "")).startswith("sha256:")
         },
         bases={str(r): str(d) for r, d in bases.items() if str(d).startswith("sha256:")},
+        revision=revision if isinstance(revision, str) and revision else None,
+        keys={str(n): str(k) for n, k in keys.items() if isinstance(k, str) and k},
+        key_version=str(version),
     )
 
 
@@ -118,12 +131,15 @@ def load_state(registry: Registry, prefix: str, tags: Sequence[str]) -> State | 
     return None
 
 
-def updated_state(previous: State | None, report: KeyReport, pushed: Mapping[str, str]) -> State:
-    """The state after a run: `pushed` maps images to the digest now under their key."""
+def updated_state(
+    previous: State | None, report: KeyReport, pushed: Mapping[str, str], *, revision: str
+) -> State:
+    """The state after a run at `revision`: `pushed` maps images to the digest now under
+    their key; every image's key at `revision` is kept, built or not."""
     images = dict(previous.images) if previous is not None else {}
     images.update((n, (report.keys[n], d)) for n, d in pushed.items() if n in report.keys)
     bases = {**(previous.bases if previous is not None else {}), **report.base_digests}
-    return State(images=images, bases=bases)
+    return State(images=images, bases=bases, revision=revision, keys=dict(report.keys))
 
 
 def save_state(registry: Registry, prefix: str, tag: str, state: State) -> None:
@@ -165,11 +181,15 @@ def fetch_key_report(
             return reference, client.head(reference)
 
         base_digests = {r: d for r, d in pool.map(digest_of, externals) if d}
+        reused: dict[str, str] = {}
+        if not fresh_bases and platforms is None and not extra_ids and state is not None:
+            reused = reusable_keys(git, graph, selection.range.head, state, base_digests)
         keys = compute_keys(
             graph,
-            {**git.file_ids(selection.range.head), **(extra_ids or {})},
+            {**_file_ids_for(git, graph, selection.range.head, reused), **(extra_ids or {})},
             base_digests=base_digests,
             platforms=platforms,
+            known=reused,
         )
 
         def present(name: str) -> tuple[str, str | None]:
@@ -188,6 +208,56 @@ def fetch_key_report(
         requests=client.requests - requests_before,
         seconds=clock() - started,
     )
+
+
+def reusable_keys(
+    git: Git,
+    graph: ImageGraph,
+    head: str | None,
+    state: State,
+    base_digests: Mapping[str, str],
+) -> dict[str, str]:
+    """The keys of `state.revision` that still hold at `head`: an image git's diff between
+    the two cannot reach keeps its key (content keys move exactly when git says a build's
+    input changed; tests/test_key_rule.py holds that rule). Nothing is reused when the
+    change redefines images (builder.yaml, an image.yaml, a Dockerfile gone), when the key
+    format or an external base's digest changed, or when the state's commit is not here."""
+    if head is None or state.revision is None or state.key_version != KEY_VERSION:
+        return {}
+    if any(state.bases.get(r) != d for r, d in base_digests.items()) or not state.keys:
+        return {}
+    if not git.has_commit(state.revision):
+        return {}
+    changes = git.changed_paths(state.revision, head)
+    if any(_redefines(c.status, c.path) for c in changes):
+        return {}
+    affected = set(compute_affected(graph, [c.path for c in changes]).names)
+    return {n: k for n, k in state.keys.items() if n in graph.images and n not in affected}
+
+
+def _redefines(status: str, path: str) -> bool:
+    name = path.rpartition("/")[2]
+    return (
+        path == str(CONFIG_FILE) or name == IMAGE_FILE or (status == "D" and name == "Dockerfile")
+    )
+
+
+def _file_ids_for(
+    git: Git, graph: ImageGraph, head: str | None, known: Mapping[str, str]
+) -> dict[str, str]:
+    """What the keys still to compute read: the whole tree, or, when most keys are known,
+    just the inputs of the others (a repo-wide listing is most of a big repo's cost)."""
+    if head is None or not known:
+        return git.file_ids(head)
+    wanted: list[str] = []
+    for name, image in graph.images.items():
+        if name in known:
+            continue
+        paths = input_paths(image)
+        if paths is None:
+            return git.file_ids(head)
+        wanted.extend(paths)
+    return git.file_ids(head, list(dict.fromkeys(wanted))) if wanted else {}
 
 
 def reconcile(

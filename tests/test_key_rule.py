@@ -12,6 +12,7 @@ import pytest
 from builder.changes import compute_affected
 from builder.git import Git, RevisionSnapshot
 from builder.keys import compute_keys
+from builder.reconcile import State, _file_ids_for, reusable_keys
 from builder.repo import load_repo
 from tests.conftest import commit, git
 
@@ -162,3 +163,34 @@ def test_modes_and_links_are_recorded_as_git_records_them(repo: Path) -> None:
     assert ids["images/api/link"] == "120000 " + git(repo, "rev-parse", "HEAD:images/api/link")
     assert ids["images/api/vendor"].startswith("160000 ")
     assert (repo / "images/api/link").readlink() == Path("run.sh")
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_keys_reused_from_the_last_push_equal_keys_computed_afresh(repo: Path, name: str) -> None:
+    """Reconcile reuses the keys the state recorded at its commit for every image the
+    diff since cannot reach, and lists only the other images' inputs: the result must be
+    exactly the keys a full computation gives."""
+    change, expected = CHANGES[name]
+    repository = Git(repo)
+    base = repository.head()
+    assert base is not None
+    state = State(revision=base, keys=keys_at(repository, base))
+    change(repo)
+    head = commit(repo, message=name)
+    graph = load_repo(RevisionSnapshot(repository, head)).graph
+    reused = reusable_keys(repository, graph, head, state, {})
+    assert set(graph.images) - set(reused) == set(expected) | {
+        n for n in graph.images if n not in state.keys
+    }
+    partial = _file_ids_for(repository, graph, head, reused)
+    assert compute_keys(graph, partial, known=reused) == keys_at(repository, head)
+
+
+def test_nothing_is_reused_across_a_change_of_builder_yaml(repo: Path) -> None:
+    repository = Git(repo)
+    base = repository.head()
+    assert base is not None
+    state = State(revision=base, keys=keys_at(repository, base))
+    head = commit(repo, {"builder.yaml": "namespace: other\n"}, "settings")
+    graph = load_repo(RevisionSnapshot(repository, head)).graph
+    assert reusable_keys(repository, graph, head, state, {}) == {}

@@ -13,7 +13,14 @@ from builder.changes import Affected, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Git
 from builder.keys import compute_keys, key_tag
-from builder.reconcile import compute_reconciled, fetch_key_report
+from builder.reconcile import (
+    State,
+    compute_reconciled,
+    fetch_key_report,
+    parse_state,
+    state_tags,
+    updated_state,
+)
 from builder.refs import parse_reference
 from builder.registry import Registry
 from builder.reports import KeyReport, Range, Selection
@@ -226,3 +233,82 @@ def test_platforms_reach_the_keys() -> None:
 def test_registry_errors_propagate() -> None:
     with pytest.raises(RegistryError, match="connection refused"):
         fetch(FakeGit(file_ids()), FakeRegistry({}, fail="acme/"))
+
+
+# -- the state artifact: what the last push recorded, asked for first ---------------------
+
+
+def test_the_state_round_trips_and_refuses_what_builder_did_not_write() -> None:
+    state = State(
+        images={"api": ("b" * 64, D_IMAGE)},
+        bases={"python:3.12-slim": D_PY},
+        revision=HEAD,
+        keys=KEYS,
+    )
+    assert parse_state(state.to_json()) == state
+    version_one = b'{"version": 1, "images": {}, "bases": {}}'
+    for garbage in (b"", b"{}", b"[]", version_one, None):
+        assert parse_state(garbage) is None
+    # Entries without a digest are dropped, not trusted.
+    odd = (
+        b'{"version": 2, "key_version": "v", "revision": null, "keys": {}, "bases": {},'
+        b' "images": {"x": {"key": "k", "digest": "latest"}}}'
+    )
+    assert parse_state(odd) == State(key_version="v")
+
+
+def test_a_recorded_key_costs_no_request_and_a_changed_one_is_asked() -> None:
+    digests = {"python:3.12-slim": D_PY, "alpine:3.20": D_ALPINE, f"busybox@{D_BUSYBOX}": D_BUSYBOX}
+    keys = expected_keys(digests)
+    state = State(
+        images={n: (keys[n], D_IMAGE) for n in ("base", "api", "cli")}
+        | {"worker": ("0" * 64, D_IMAGE)},  # an older key: the worker changed since
+        bases={"python:3.12-slim": D_PY, "alpine:3.20": D_ALPINE},
+    )
+    table = {("docker.io", "acme/worker", key_tag(keys["worker"])): D_IMAGE}
+    git, registry = FakeGit(file_ids()), FakeRegistry(table)
+    result = fetch_key_report(
+        cast(Git, git), selection(), cast(Registry, registry), state=state, fresh_bases=False
+    )
+    assert registry.asked == [("docker.io", "acme/worker", key_tag(keys["worker"]))]
+    assert result.requests == 1
+    assert result.present == frozenset(KEYS)
+    assert dict(result.base_digests) == digests
+
+
+def test_refresh_asks_every_base_whatever_the_state_says() -> None:
+    moved = "sha256:" + "7" * 64
+    state = State(bases={"python:3.12-slim": D_PY, "alpine:3.20": D_ALPINE})
+    table = {
+        ("docker.io", "library/python", "3.12-slim"): moved,
+        ("docker.io", "library/alpine", "3.20"): D_ALPINE,
+    }
+    registry = FakeRegistry(table)
+    result = fetch_key_report(
+        cast(Git, FakeGit(file_ids())),
+        selection(),
+        cast(Registry, registry),
+        state=state,
+        fresh_bases=True,
+    )
+    assert result.base_digests["python:3.12-slim"] == moved
+
+
+def test_the_updated_state_keeps_what_it_knew_and_learns_the_run() -> None:
+    before = State(images={"cli": ("d" * 64, D_ALPINE)}, bases={"alpine:3.20": D_ALPINE})
+    keys = KeyReport(keys=KEYS, present=frozenset(), base_digests={"python:3.12-slim": D_PY})
+    after = updated_state(before, keys, {"base": D_IMAGE}, revision=HEAD)
+    assert after.images == {"cli": ("d" * 64, D_ALPINE), "base": (KEYS["base"], D_IMAGE)}
+    assert after.bases == {"alpine:3.20": D_ALPINE, "python:3.12-slim": D_PY}
+    # Every image's key at the commit, built or not: the next run reuses what still holds.
+    assert (after.revision, dict(after.keys)) == (HEAD, KEYS)
+
+
+@pytest.mark.parametrize(
+    ("branch", "expected"),
+    [("main", ("main",)), ("feature/ETL-1", ("feature-etl-1", "main")), (None, ("main",))],
+)
+def test_a_branch_reads_its_own_state_then_the_default_branchs(
+    branch: str | None, expected: tuple[str, ...]
+) -> None:
+    assert state_tags(branch, "main") == expected
