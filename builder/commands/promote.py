@@ -129,6 +129,13 @@ def read_metadata(path: Path, graph: ImageGraph) -> tuple[str, Mapping[str, Targ
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise UserError(f"cannot read the metadata file: {why}", file=str(path)) from None
     data = parse_metadata(text, source=str(path))
+    unknown = sorted(n for n in data["images"] if n not in graph.images)
+    if unknown:
+        raise UserError(
+            f"names {unknown[0]!r}, not an image of this repository",
+            file=str(path),
+            hint="a metadata file from another repository? promote one this repo's build wrote",
+        )
     failed = sorted(n for n, e in data["images"].items() if e["status"] == "failed")
     if failed:
         raise UserError(
