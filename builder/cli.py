@@ -574,7 +574,8 @@ def pin(
     ] = False,
     repo: RepoOpt = Path(),
 ) -> None:
-    """Rewrite consumer files (Argo, Kubernetes, Airflow, ...) to the digests a build pushed."""
+    """Rewrite consumer files (Argo, Kubernetes, Airflow, ...) to the digests a build pushed,
+    or that a branch's tags name in the registry."""
     from builder.consumers.model import FromMetadata, FromTag, PinOptions, PinSource
     from builder.consumers.pin import StalePins, run_pin
     from builder.consumers.render import render_check, render_pin_report

@@ -143,8 +143,9 @@ def _verdict(
     if seen.digest is None:
         return "missing", seen.why_missing or f"{seen.source} is not in the registry"
     if seen.lacking:
-        held = ", ".join(seen.platforms) or "no platform"
-        return "incomplete", f"{seen.source} lacks {', '.join(seen.lacking)} (it holds {held})"
+        # A single-platform manifest (no index) lists no platforms: say so, not "none".
+        held = f"it holds {', '.join(seen.platforms)}" if seen.platforms else "no index"
+        return "incomplete", f"{seen.source} lacks {', '.join(seen.lacking)} ({held})"
     if blocking:
         return "not moved", f"nothing moves while {', '.join(blocking)} cannot"
     if seen.current == seen.digest:
