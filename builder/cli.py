@@ -527,9 +527,18 @@ def refresh(
 @app.command()
 def pin(
     metadata_file: Annotated[
-        Path,
+        Path | None,
         typer.Option("--metadata-file", help="The metadata file `builder build --push` wrote."),
-    ],
+    ] = None,
+    from_tag: Annotated[
+        str | None,
+        typer.Option(
+            "--from-tag",
+            metavar="TAG",
+            help="Instead: the digests each image's tag for this branch (or this tag) "
+            "names in the registry now.",
+        ),
+    ] = None,
     check: Annotated[
         bool,
         typer.Option(
@@ -565,15 +574,24 @@ def pin(
     ] = False,
     repo: RepoOpt = Path(),
 ) -> None:
-    """Rewrite consumer files (Argo, Kubernetes, Airflow, ...) to the digests a build pushed."""
-    from builder.consumers.model import PinOptions
+    """Rewrite consumer files (Argo, Kubernetes, Airflow, ...) to the digests a build pushed,
+    or that a branch's tags name in the registry."""
+    from builder.consumers.model import FromMetadata, FromTag, PinOptions, PinSource
     from builder.consumers.pin import StalePins, run_pin
     from builder.consumers.render import render_check, render_pin_report
+    from builder.errors import UserError
     from builder.git import Git
+    from builder.pipeline import login_for, open_registry
+    from builder.promotion import source_tag
     from builder.repo import load_repo
     from builder.workspace import snapshot_of
 
     def body() -> None:
+        if (metadata_file is None) == (from_tag is None):
+            raise UserError(
+                "give one source: --metadata-file PATH or --from-tag TAG",
+                hint="e.g. builder pin --from-tag main",
+            )
         environ = dict(os.environ)
         git = Git.discover(repo, environ=environ)
         loaded = load_repo(snapshot_of(git, None))
@@ -585,14 +603,24 @@ def pin(
             repo_dir=repo_dir,
             push_branch=push_branch,
         )
-        report = run_pin(
-            git.root,
-            loaded,
-            metadata_file,
-            options,
-            lambda line: typer.echo(line, err=True),
-            environ=environ,
-        )
+        with contextlib.ExitStack() as stack:
+            source: PinSource
+            if metadata_file is not None:
+                source = FromMetadata(path=metadata_file)
+            else:
+                tag = source_tag(from_tag or "", flag="--from-tag")
+                ctx = context(repo)
+                registry = stack.enter_context(open_registry(ctx))
+                registry.use_login(login_for(ctx, loaded.settings))
+                source = FromTag(tag=tag, resolve=registry.head)
+            report = run_pin(
+                git.root,
+                loaded,
+                source,
+                options,
+                lambda line: typer.echo(line, err=True),
+                environ=environ,
+            )
         if check:
             typer.echo(render_check(report))
             if report.findings:
@@ -601,6 +629,86 @@ def pin(
                 )
             return
         typer.echo(render_pin_report(report))
+
+    guarded(body)
+
+
+class PromoteFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def promote(
+    to: Annotated[str, typer.Option("--to", metavar="TAG", help="The tag to move, e.g. prod.")],
+    from_tag: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="TAG",
+            help="Promote what each image's tag for this branch (or this tag) names now.",
+        ),
+    ] = None,
+    metadata_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata-file", help="Instead: promote the digests a build's metadata file pins."
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Promote just these images (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Verify and report what would move; move nothing.")
+    ] = False,
+    fmt: Annotated[PromoteFormat, typer.Option("--format", "-f")] = PromoteFormat.table,
+    write_metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-metadata",
+            metavar="PATH",
+            help="Write the promoted set as a metadata file (for builder pin).",
+        ),
+    ] = None,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    builder: BuilderOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Point a tag of every image at the digests another tag or a build names: verified
+    first (every image, every platform), all or nothing, parents before dependants."""
+    from builder.commands.promote import PromoteRequest, run_promote
+    from builder.errors import BuildFailed
+    from builder.promotion import describe_failure
+    from builder.publish import write_promotion, write_summary
+    from builder.render.data import promote_json
+    from builder.render.github import render_promote_summary
+    from builder.render.text import render_promote_report
+
+    def body() -> None:
+        check_output(write_metadata, "--write-metadata")
+        request = PromoteRequest(
+            to=to,
+            from_tag=from_tag,
+            metadata_file=metadata_file,
+            only=names_of(only),
+            dry_run=dry_run,
+            overrides=overrides_of(registry, namespace),
+        )
+        ctx = context(repo, builder=builder)
+        check_ci_files(ctx.ci)
+        report = run_promote(ctx, request, log=log)
+        if write_metadata is not None:
+            write_promotion(report, write_metadata)
+        if ctx.ci.system == "github":
+            write_summary(render_promote_summary(report), ctx.ci)
+        if fmt is PromoteFormat.json:
+            typer.echo(json.dumps(promote_json(report), indent=2))
+        else:
+            typer.echo(render_promote_report(report))
+        failure = describe_failure(report)
+        if failure is not None:
+            raise BuildFailed(failure)
 
     guarded(body)
 

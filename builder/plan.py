@@ -119,6 +119,11 @@ def sanitize_tag(text: str) -> str:
     return tag if tag and TAG_RE.fullmatch(tag) else ""
 
 
+def is_reserved_tag(tag: str) -> bool:
+    """A tag builder gives a meaning to: `latest`, `git-<sha7>`, `key-<hex>`, versions..."""
+    return bool(_RESERVED_TAG_RE.fullmatch(tag))
+
+
 def compute_tags(revision: Revision) -> tuple[str, ...]:
     """Immutable `git-<sha>` first, then the moving tags this revision earns."""
     short = f"git-{revision.sha[:7]}"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from builder.ci import CIFacts
 from builder.errors import UserError
-from builder.render.data import metadata_json
+from builder.promotion import PromoteReport
+from builder.render.data import metadata_json, promote_json
 from builder.render.github import compute_outputs, render_summary
 from builder.reports import BuildReport
 
@@ -64,5 +65,13 @@ def publish(report: BuildReport, ci: CIFacts) -> None:
 def write_metadata(report: BuildReport, path: Path) -> None:
     try:
         path.write_text(json.dumps(metadata_json(report), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write the metadata file: {exc.strerror}", file=str(path)) from None
+
+
+def write_promotion(report: PromoteReport, path: Path) -> None:
+    """The promoted set as a metadata file, for `builder pin --metadata-file`."""
+    try:
+        path.write_text(json.dumps(promote_json(report), indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot write the metadata file: {exc.strerror}", file=str(path)) from None

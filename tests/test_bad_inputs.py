@@ -229,6 +229,15 @@ PIN_FILES: FileMap = {
 PIN = ("pin", "--metadata-file", "{repo}/meta.json")
 
 
+PROMOTE = ("promote", "--to", "prod", "--from", "main")
+OWN_TAG = " (promote to a tag of your own, e.g. prod or staging)"
+ONE_SOURCE = "give one source: --from TAG or --metadata-file PATH"
+ONE_SOURCE += " (e.g. builder promote --from main --to prod)"
+PIN_SOURCE = "give one source: --metadata-file PATH or --from-tag TAG"
+PIN_SOURCE += " (e.g. builder pin --from-tag main)"
+TAG_HINT = " (up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-')"
+
+
 def pin_case(args: tuple[str, ...], error: str, files: FileMap | None = None) -> Case:
     return Case(args, error, {**PIN_FILES, **(files or {})})
 
@@ -1361,6 +1370,144 @@ CASES = [
             setup=dirty_consumer,
         ),
         "pin-commit-dirty-consumer",
+    ),
+    # -- builder promote and pin --from-tag: refused before any registry is asked -------
+    P(
+        Case(
+            PROMOTE[:3],
+            ONE_SOURCE,
+        ),
+        "promote-no-source",
+    ),
+    P(
+        Case(
+            (*PROMOTE, "--metadata-file", "{repo}/meta.json"),
+            ONE_SOURCE,
+            PIN_FILES,
+        ),
+        "promote-two-sources",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "main", "--to", "latest"),
+            "--to latest: builder moves latest with every build of the default branch" + OWN_TAG,
+        ),
+        "promote-to-latest",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "main", "--to", "git-1a2b3c4"),
+            "--to git-1a2b3c4: builder's git-* tags each name one build and never move" + OWN_TAG,
+        ),
+        "promote-to-git-tag",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "main", "--to", "key-0123456789abcdef"),
+            "--to key-0123456789abcdef: builder's key-* tags each name one build and never move"
+            + OWN_TAG,
+        ),
+        "promote-to-key-tag",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "main", "--to", "1.2"),
+            "--to 1.2: builder gives this tag its own meaning (the build cache, or a vX.Y.Z "
+            "release's version tags)" + OWN_TAG,
+        ),
+        "promote-to-version-tag",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "main", "--to", "prod/eu"),
+            "--to 'prod/eu' is not a valid tag" + TAG_HINT,
+        ),
+        "promote-to-invalid-tag",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "main", "--to", "main"),
+            "--from main and --to main name the same tag",
+        ),
+        "promote-to-itself",
+    ),
+    P(
+        Case(
+            ("promote", "--from", "///", "--to", "prod"),
+            "--from '///' names no tag (give a branch name or a tag)",
+        ),
+        "promote-from-no-tag",
+    ),
+    P(
+        Case(
+            (*PROMOTE, "--only", "nosuch"),
+            "--only names unknown image(s): nosuch (known: api, base, cli)",
+        ),
+        "promote-only-unknown",
+    ),
+    P(
+        Case((*PROMOTE, "--only", " "), "--only ' ' names no image (give an image name)"),
+        "promote-only-empty",
+    ),
+    P(
+        Case(
+            ("promote", "--to", "prod", "--metadata-file", "{repo}/nowhere.json"),
+            "{repo}/nowhere.json: cannot read the metadata file: No such file or directory",
+        ),
+        "promote-metadata-missing",
+    ),
+    P(
+        Case(
+            ("promote", "--to", "prod", "--metadata-file", "{repo}/meta.json"),
+            "{repo}/meta.json: image 'api' failed in that build; promote a build that pushed "
+            "every image (rebuild it first, or promote a branch's tags with --from)",
+            {**PIN_FILES, "meta.json": pin_metadata(api="failed")},
+        ),
+        "promote-metadata-failed-image",
+    ),
+    P(
+        Case(
+            ("promote", "--to", "prod", "--metadata-file", "{repo}/meta.json"),
+            "{repo}/meta.json: names 'web', not an image of this repository (a metadata file "
+            "from another repository? promote one this repo's build wrote)",
+            {**PIN_FILES, "meta.json": pin_metadata().replace('"cli"', '"web"')},
+        ),
+        "promote-metadata-other-repo",
+    ),
+    P(
+        Case(
+            (*PROMOTE, "--write-metadata", "{repo}"),
+            "--write-metadata {repo} is a directory (name a file to write)",
+        ),
+        "promote-write-metadata-directory",
+    ),
+    P(
+        pin_case(
+            ("pin",),
+            PIN_SOURCE,
+        ),
+        "pin-no-source",
+    ),
+    P(
+        pin_case(
+            (*PIN, "--from-tag", "main"),
+            PIN_SOURCE,
+        ),
+        "pin-two-sources",
+    ),
+    P(
+        pin_case(
+            ("pin", "--from-tag", "///"),
+            "--from-tag '///' names no tag (give a branch name or a tag)",
+        ),
+        "pin-from-no-tag",
+    ),
+    P(
+        pin_case(
+            ("pin", "--from-tag", "main", "--partial"),
+            "--partial is for a metadata file with a failed image",
+        ),
+        "pin-from-tag-partial",
     ),
     # -- hostile input: linear time, bounded depth, one line ----------------------------
     P(

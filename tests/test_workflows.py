@@ -23,7 +23,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
-EXPECTED = {"build.yml", "build-fanout.yml", "ci.yml", "nightly.yml"}
+EXPECTED = {"build.yml", "build-fanout.yml", "ci.yml", "nightly.yml", "promote.yml"}
 ACTION = ROOT / "action.yml"
 PINNED_FILES = [*WORKFLOW_FILES, ACTION]
 
@@ -502,6 +502,23 @@ def test_nightly_refreshes(docs: dict[str, dict[str, Any]]) -> None:
     }
     used = [str(s["uses"]).split("@")[0] for _, _, s in steps(doc) if "uses" in s]
     assert used == ["actions/checkout", "./"]
+
+
+def test_promote_is_dispatched_with_from_and_to(docs: dict[str, dict[str, Any]]) -> None:
+    doc = docs["promote.yml"]
+    on = triggers(doc)
+    assert set(on) == {"workflow_dispatch"}
+    inputs = on["workflow_dispatch"]["inputs"]
+    assert inputs["from"]["required"] is True
+    assert inputs["to"]["required"] is True
+    (job,) = doc["jobs"].values()
+    assert job["environment"] == "${{ inputs.to }}"  # prod can require a reviewer
+    (step,) = [s for s in job["steps"] if s.get("name") == "Promote"]
+    assert step["env"]["FROM_TAG"] == "${{ inputs.from }}"
+    assert step["env"]["TO_TAG"] == "${{ inputs.to }}"
+    assert 'promote "${args[@]}"' in step["run"]
+    (upload,) = uses_of(doc, "actions/upload-artifact")
+    assert upload["with"]["path"] == "${{ runner.temp }}/builder-promoted.json"
 
 
 def fanout_waves(doc: Mapping[str, Any]) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -112,6 +112,24 @@ class PinOptions:
     commit_branch: str | None = None  # commit the edits on this branch
     repo_dir: Path | None = None  # the consumers live in this checkout, not in the repo
     push_branch: bool = False  # push commit_branch to its remote
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FromMetadata:
+    """Pin to the digests a build's metadata file records."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FromTag:
+    """Pin to the digests each in-repo image's `tag` names in the registry now."""
+
+    tag: str  # as builder pushes it: the sanitised branch, or any tag
+    resolve: Callable[[str], str | None]  # reference -> its digest; None: no such tag
+
+
+PinSource = FromMetadata | FromTag
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

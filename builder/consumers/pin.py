@@ -1,7 +1,8 @@
 """`builder pin`'s edge: glob the consumers, read them, write all or none, commit, push.
 
-Everything that decides is pure (config, metadata, kinds); this module only reads the
-metadata file and the consumer files, writes the new texts (temporary files first, then
+Everything that decides is pure (config, metadata, tags, kinds); this module only reads
+the metadata file (or asks the registry, through the source's resolver, what a branch's
+tags name) and the consumer files, writes the new texts (temporary files first, then
 renamed, so a failure leaves every file as it was) and runs git through builder.git.
 """
 
@@ -18,10 +19,20 @@ from builder import proc
 from builder.consumers.config import parse_consumers
 from builder.consumers.kinds import compute_file
 from builder.consumers.metadata import compute_pins, parse_metadata
-from builder.consumers.model import ConsumerSpec, FileOutcome, PinOptions, PinReport
+from builder.consumers.model import (
+    ConsumerSpec,
+    FileOutcome,
+    FromMetadata,
+    PinOptions,
+    PinReport,
+    Pins,
+    PinSource,
+)
 from builder.consumers.render import render_commit_message
+from builder.consumers.tags import compute_tag_pins
 from builder.errors import EXIT_BUILD_FAILED, BuilderError, ConfigError, GitError, UserError
 from builder.git import Git
+from builder.graph import ImageGraph
 from builder.model import CONFIG_FILE
 from builder.repo import Repo
 
@@ -37,26 +48,23 @@ class StalePins(BuilderError):
 def run_pin(
     root: Path,
     repo: Repo,
-    metadata: Path,
+    source: PinSource,
     options: PinOptions,
     log: Log,
     *,
     environ: Mapping[str, str] | None = None,
 ) -> PinReport:
-    """Pin the consumers of `repo` (checked out at `root`) to the digests in `metadata`."""
+    """Pin the consumers of `repo` (checked out at `root`) to the digests `source` names."""
     if options.push_branch and options.commit_branch is None:
         raise UserError("--push-branch needs --commit BRANCH", hint="name the branch to push")
     if options.check and options.commit_branch is not None:
         raise UserError("--check writes nothing, so it cannot --commit")
     if options.commit_branch is not None:
         check_branch_name(options.commit_branch)
+    if options.partial and not isinstance(source, FromMetadata):
+        raise UserError("--partial is for a metadata file with a failed image")
     specs = parse_consumers(repo.settings.consumers, repo.settings.consumers_lines)
-    pins = compute_pins(
-        parse_metadata(_read_text(metadata, str(metadata)), source=str(metadata)),
-        repo.graph,
-        source=str(metadata),
-        partial=options.partial,
-    )
+    pins = load_pins(source, repo.graph, partial=options.partial)
     target = options.repo_dir if options.repo_dir is not None else root
     if not target.is_dir():
         raise UserError(f"--repo-dir {target} is not a directory")
@@ -94,6 +102,23 @@ def run_pin(
         remote = push_branch(git, options.commit_branch)
         log(f"pin: pushed {options.commit_branch} to {remote}")
     return replace(report, commit=sha, branch=options.commit_branch, pushed_to=remote)
+
+
+def load_pins(source: PinSource, graph: ImageGraph, *, partial: bool = False) -> Pins:
+    """The pins a metadata file allows, or what each image's tag names in the registry."""
+    if isinstance(source, FromMetadata):
+        path = source.path
+        return compute_pins(
+            parse_metadata(_read_text(path, str(path)), source=str(path)),
+            graph,
+            source=str(path),
+            partial=partial,
+        )
+    digests = {
+        name: source.resolve(f"{graph.images[name].repository}:{source.tag}")
+        for name in graph.order
+    }
+    return compute_tag_pins(graph, source.tag, digests)
 
 
 def _read_text(path: Path, shown: str) -> str:

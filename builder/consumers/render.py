@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from builder.consumers.model import Edit, Finding, Held, PinReport
 
 _SHORT = 12
+_SHA_RE = re.compile(r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$")  # SHA-1 or SHA-256 git
+
+
+def _short(revision: str) -> str:
+    """A commit id shortened; a pin from tags (`tag main`) says so in full."""
+    return revision[:_SHORT] if _SHA_RE.match(revision) else revision
 
 
 def _digest_of(reference: str) -> str:
@@ -39,11 +46,11 @@ def render_check(report: PinReport) -> str:
     if report.findings:
         lines.append(
             f"{len(report.findings)} reference(s) to in-repo images are mutable or not the "
-            f"digests of {report.revision[:_SHORT]} ({files} consumer file(s) read)"
+            f"digests of {_short(report.revision)} ({files} consumer file(s) read)"
         )
     else:
         lines.append(
-            f"every reference to an in-repo image is pinned to {report.revision[:_SHORT]}'s "
+            f"every reference to an in-repo image is pinned to {_short(report.revision)}'s "
             f"digest ({files} consumer file(s) read)"
         )
     return "\n".join(lines)
@@ -58,7 +65,7 @@ def render_pin_report(report: PinReport) -> str:
     lines = [render_edit(e) for e in report.edits]
     lines.extend(render_held(h) for h in report.held)
     edits = report.edits
-    revision = report.revision[:_SHORT]
+    revision = _short(report.revision)
     if edits:
         images = len({e.image for e in edits})
         lines.append(
@@ -82,6 +89,11 @@ def render_commit_message(revision: str, edits: Iterable[Edit]) -> str:
     for edit in edits:
         moves.setdefault((edit.image, _digest_of(edit.old)), _digest_of(edit.new))
     images = sorted({image for image, _ in moves})
-    subject = f"Pin {len(images)} image(s) to the digests built from {revision[:_SHORT]}"
+    if _SHA_RE.match(revision):
+        subject = f"Pin {len(images)} image(s) to the digests built from {_short(revision)}"
+        trailer = f"Built from {revision} (builder pin)."
+    else:
+        subject = f"Pin {len(images)} image(s) to the digests of {revision}"
+        trailer = f"The digests of {revision} in the registry (builder pin)."
     body = [f"{image}: {old} -> {new}" for (image, old), new in sorted(moves.items())]
-    return "\n".join([subject, "", *body, "", f"Built from {revision} (builder pin)."]) + "\n"
+    return "\n".join([subject, "", *body, "", trailer]) + "\n"

@@ -6,6 +6,7 @@ from typing import Any
 
 from builder.graph import ImageGraph
 from builder.plan import BuildPlan
+from builder.promotion import PromoteReport
 from builder.reports import BuildReport, KeyReport, Selection
 
 
@@ -84,4 +85,45 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
         "push": report.plan.push,
         "images": images,
         "removed": list(report.plan.removed),
+    }
+
+
+# A promotion's verdicts in the metadata file's words, so `builder pin` reads the file as
+# it reads a build's: moved and already-there digests pin; anything else holds the set.
+_PROMOTED_STATUS = {
+    "moved": "tagged",
+    "already there": "unchanged",
+    "would move": "planned",
+    "missing": "failed",
+    "incomplete": "failed",
+    "failed": "failed",
+    "not moved": "skipped",
+}
+
+
+def promote_json(report: PromoteReport) -> dict[str, Any]:
+    """The promoted set in the metadata file's shape, with each image's promotion beside."""
+    images: dict[str, Any] = {}
+    for result in report.results:
+        there = result.status in ("moved", "already there")
+        images[result.name] = {
+            "status": _PROMOTED_STATUS[result.status],
+            "promotion": result.status,
+            "reason": result.reason,
+            "repository": result.repository,
+            "tags": [result.target] if there else [],
+            "digest": result.digest,
+            "pinned": result.pinned,
+            "previous": result.previous,
+            "platforms": list(result.platforms),
+        }
+    return {
+        # The build's commit when promoting a metadata file; a set from tags has no single
+        # commit (each image's last build left its tag), so it says which tag it now is.
+        "revision": report.revision or f"tag {report.to}",
+        "base": None,
+        "push": not report.dry_run,
+        "promoted": {"from": report.from_tag or report.source, "to": report.to},
+        "images": images,
+        "removed": [],
     }

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from builder.plan import BuildPlan
+from builder.promotion import PromoteReport
 from builder.render.data import metadata_json
 from builder.render.graphs import render_mermaid
 from builder.reports import BuildReport
@@ -134,3 +135,35 @@ def compute_matrix_outputs(
         outputs[f"wave{wave}"] = matrix_json({"include": entries})
         outputs[f"wave{wave}_size"] = str(len(entries))
     return outputs
+
+
+_PROMOTE_ICON = {
+    "moved": "✅",
+    "already there": "➖",
+    "would move": "📝",
+    "missing": "❌",
+    "incomplete": "❌",
+    "failed": "❌",
+    "not moved": "⏭️",
+}
+
+
+def render_promote_summary(report: PromoteReport) -> str:
+    """The job summary of a promotion: each image, what the tag named and names now."""
+    counts: dict[str, int] = {}
+    for result in report.results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    title = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no images"
+    dry = " (dry run)" if report.dry_run else ""
+    lines = [
+        f"## builder promote `{report.source}` -> `:{report.to}`{dry}: {title}",
+        "",
+        "| image | status | was | now | why |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in report.results:
+        icon = _PROMOTE_ICON.get(r.status, "")
+        was = f"`{r.previous}`" if r.previous else ""
+        now = f"`{r.digest}`" if r.digest and r.status in ("moved", "already there") else ""
+        lines.append(f"| {r.name} | {icon} {r.status} | {was} | {now} | {_cell(r.reason)} |")
+    return "\n".join([*lines, ""]) + "\n"

@@ -11,6 +11,7 @@ from builder.ci import CIFacts
 from builder.graph import ImageGraph
 from builder.keys import key_tag
 from builder.plan import BuildPlan
+from builder.promotion import PromoteReport
 from builder.render import clip, render_table
 from builder.render.data import affected_json, affected_keys_json, graph_json
 from builder.render.graphs import render_dot, render_mermaid
@@ -163,3 +164,34 @@ def render_result_lines(result: ImageResult, ci: CIFacts) -> list[str]:
     if result.status == "failed":
         lines.extend(f"  {result.name} | {line}" for line in result.log.splitlines()[-25:])
     return lines
+
+
+def _short_digest(digest: str | None) -> str:
+    return digest[: len("sha256:") + 12] if digest else "(none)"
+
+
+def render_promote_report(report: PromoteReport) -> str:
+    """One row per image of the set: what the target tag named, what it names now."""
+    rows = []
+    for result in report.results:
+        if result.status in ("moved", "would move"):
+            change = f"{_short_digest(result.previous)} -> {_short_digest(result.digest)}"
+        elif result.status == "already there":
+            change = _short_digest(result.digest)
+        else:
+            change = "-"
+        detail = "" if result.status in ("moved", "already there") else result.reason
+        rows.append((result.name, result.status, change, clip(detail or "-")))
+    counts: dict[str, int] = {}
+    for result in report.results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no images"
+    head = f"{report.source} -> :{report.to}"
+    if report.dry_run:
+        summary = f"dry run, {head}: {summary}; nothing moved"
+    elif any(r.status in ("missing", "incomplete") for r in report.results):
+        summary = f"{head}: {summary}; nothing moved"
+    else:
+        summary = f"{head}: {summary}"
+    table = render_table(("IMAGE", "STATUS", f":{report.to} WAS -> NOW", "WHY"), rows)
+    return f"{table}\n{summary}"
