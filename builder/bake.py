@@ -63,7 +63,7 @@ def compute_base_digest(
 
 
 def cache_ref(build: ImageBuild) -> str:
-    return f"{build.repository}:buildcache"
+    return f"{build.repository}:{build.cache_tag}"
 
 
 def compute_target(

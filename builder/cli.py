@@ -264,8 +264,35 @@ def graph(
 
     def body() -> None:
         git = Git.discover(repo, environ=os.environ)
-        graph = run_graph(git, rev=rev, overrides=overrides_of(registry, namespace))
+        graph, findings = run_graph(git, rev=rev, overrides=overrides_of(registry, namespace))
+        for finding in findings:
+            typer.echo(f"warning: {finding.render()}", err=True)
         typer.echo(render_graph(graph, fmt.value))
+
+    guarded(body)
+
+
+@app.command()
+def doctor(
+    rev: Annotated[
+        str | None, typer.Option("--rev", help="Read this revision instead of the working tree.")
+    ] = None,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Check that builder reads the repo as its Dockerfiles mean it; exit 1 on an error."""
+    from builder.commands.doctor import run_doctor
+    from builder.errors import BuildFailed
+    from builder.git import Git
+    from builder.render.text import render_findings
+
+    def body() -> None:
+        git = Git.discover(repo, environ=os.environ)
+        report = run_doctor(git, rev=rev, overrides=overrides_of(registry, namespace))
+        typer.echo(render_findings(report.findings, report.graph))
+        if report.errors:
+            raise BuildFailed(f"{report.errors} error(s) found")
 
     guarded(body)
 

@@ -6,7 +6,7 @@ import difflib
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -15,7 +15,7 @@ import yaml
 
 from builder.errors import ConfigError
 from builder.model import IMAGE_FILE, BuildArgs, ImageConfig, Settings
-from builder.refs import COMPONENT_RE, InvalidReference, parse_reference
+from builder.refs import COMPONENT_RE, TAG_RE, InvalidReference, parse_reference
 
 _PLATFORM_RE = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$")
 _ARG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -159,10 +159,10 @@ def _compose(text: str, path: str) -> yaml.Node | None:
     return node
 
 
-def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
-    """A YAML mapping whose values keep the line they were written on."""
+def _load_node(text: str, path: str) -> yaml.Node | None:
+    """The YAML document, composed, with its syntax errors as one line at their line."""
     try:
-        node = _compose(text, path)
+        return _compose(text, path)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -178,6 +178,11 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
         raise ConfigError(f"invalid YAML: {problem}", file=path, line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=path) from None
+
+
+def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
+    """A YAML mapping whose values keep the line they were written on."""
+    node = _load_node(text, path)
     if node is None:
         return {}
     if not isinstance(node, yaml.MappingNode):
@@ -186,6 +191,10 @@ def _load_mapping(text: str, path: str) -> dict[str, _Entry]:
             file=path,
             line=node.start_mark.line + 1,
         )
+    return _entries(node, path)
+
+
+def _entries(node: yaml.MappingNode, path: str) -> dict[str, _Entry]:
     _check_duplicates(node, path)
     constructor = yaml.SafeLoader("")
     entries: dict[str, _Entry] = {}
@@ -464,12 +473,12 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
 
 
 def _clean_root(root: str, path: str, line: int) -> str:
-    if "*" in root or "?" in root:
+    if "**" in root:
         raise ConfigError(
-            f"image root {root!r} is a glob, and image_roots takes directories",
+            f"image root {root!r}: '**' is not supported",
             file=path,
             line=line,
-            hint="list each directory whose subdirectories are images",
+            hint="a glob names the image folders one level each, e.g. debian/*/*",
         )
     cleaned = posixpath.normpath(root)
     if root.startswith("/") or cleaned == ".." or cleaned.startswith("../") or cleaned == ".":
@@ -509,21 +518,88 @@ _IMAGE_KEYS = (
     "target",
     "watch",
     "depends_on",
+    "repository",
+    "tag",
+    "tag_prefix",
+    "tag_suffix",
 )
 
 
+def parse_image_configs(
+    text: str | None,
+    *,
+    directory: PurePosixPath,
+    settings: Settings,
+    default_name: str | None = None,
+) -> tuple[ImageConfig, ...]:
+    """The images a directory defines: its image.yaml's mapping, or each entry of its list
+    (variants of one Dockerfile or folder: other build args, targets, Dockerfiles, tags)."""
+    path = str(directory / IMAGE_FILE)
+    node = _load_node(text, path) if text is not None else None
+    if not isinstance(node, yaml.SequenceNode):
+        config = parse_image_config(
+            text, directory=directory, settings=settings, default_name=default_name
+        )
+        return (config,)
+    if not node.value:
+        raise ConfigError(
+            "lists no image", file=path, line=node.start_mark.line + 1, hint="give one entry each"
+        )
+    configs = []
+    for item in node.value:
+        line = item.start_mark.line + 1
+        if not isinstance(item, yaml.MappingNode):
+            raise ConfigError(
+                "each entry of the list must be a mapping of image settings",
+                file=path,
+                line=line,
+            )
+        entries = _entries(item, path)
+        if "name" not in entries:
+            raise ConfigError(
+                "each image of a list needs a 'name'",
+                file=path,
+                line=line,
+                hint="e.g. - name: serving-gpu",
+            )
+        configs.append(
+            _image_config(
+                entries, directory=directory, settings=settings, path=path, default_name=None
+            )
+        )
+    return tuple(configs)
+
+
 def parse_image_config(
-    text: str | None, *, directory: PurePosixPath, settings: Settings
+    text: str | None,
+    *,
+    directory: PurePosixPath,
+    settings: Settings,
+    default_name: str | None = None,
 ) -> ImageConfig:
     """Resolve one image's configuration; `text` is its image.yaml, None when absent."""
     path = str(directory / IMAGE_FILE)
     entries = _load_mapping(text, path) if text is not None else {}
+    config = _image_config(
+        entries, directory=directory, settings=settings, path=path, default_name=default_name
+    )
+    return config if text is not None else replace(config, config_file=None)
+
+
+def _image_config(
+    entries: dict[str, _Entry],
+    *,
+    directory: PurePosixPath,
+    settings: Settings,
+    path: str,
+    default_name: str | None,
+) -> ImageConfig:
     _check_keys(entries, _IMAGE_KEYS, path)
 
     def get(key: str, convert: Callable[[_Entry], Any], default: Any) -> Any:
         return convert(entries[key]) if key in entries else default
 
-    name = get("name", lambda e: _string(e, "name", path), directory.name)
+    name = get("name", lambda e: _string(e, "name", path), default_name or directory.name)
     if not COMPONENT_RE.fullmatch(name):
         line = entries["name"].line if "name" in entries else None
         source = path if "name" in entries else str(directory)
@@ -550,16 +626,71 @@ def parse_image_config(
     target = get("target", lambda e: _string(e, "target", path), None)
     watch = get("watch", lambda e: _watch(e, path), ())
     depends_on = get("depends_on", lambda e: _string_list(e, "depends_on", path), ())
+    repository = get("repository", lambda e: _repository(e, path), None)
+    tag = get("tag", lambda e: _tag(e, "tag", path), None)
+    prefix = get("tag_prefix", lambda e: _affix(e, "tag_prefix", path), "")
+    suffix = get("tag_suffix", lambda e: _affix(e, "tag_suffix", path), "")
+    if tag is not None and not (prefix or suffix):
+        # Builder's own tags (git-<sha7>, the branch, semver) must not collide with the
+        # other images of the repository: a tagged variant carries its tag as a prefix.
+        prefix = f"{tag}-"
     return ImageConfig(
         name=name,
         directory=directory,
         dockerfile=dockerfile,
         context=context,
-        config_file=PurePosixPath(path) if text is not None else None,
+        config_file=PurePosixPath(path),
         build_args=build_args,
         platforms=get("platforms", lambda e: _platforms(e, path), settings.platforms),
         target=target,
         watch=watch,
         depends_on=tuple(sorted(set(depends_on))),
+        repository=repository,
+        tag=tag,
+        tag_prefix=prefix,
+        tag_suffix=suffix,
         lines=tuple((key, entry.line) for key, entry in entries.items()),
     )
+
+
+def _repository(entry: _Entry, path: str) -> str:
+    text = _string(entry, "repository", path)
+    try:
+        ref = parse_reference(text)
+    except InvalidReference as exc:
+        raise ConfigError(str(exc), file=path, line=entry.line) from None
+    if ref.tag or ref.digest:
+        raise ConfigError(
+            f"'repository' {text!r} names a tag or digest",
+            file=path,
+            line=entry.line,
+            hint="give the repository alone, e.g. quay.io/jupyter/base-notebook; "
+            "the tag goes in 'tag'",
+        )
+    return ref.repository
+
+
+def _tag(entry: _Entry, key: str, path: str) -> str:
+    text = _string(entry, key, path)
+    if not TAG_RE.fullmatch(text):
+        raise ConfigError(
+            f"invalid {key} {text!r}",
+            file=path,
+            line=entry.line,
+            hint="letters, digits, '_', '.' and '-', 128 at most, not starting with '.' or '-'",
+        )
+    return text
+
+
+_AFFIX_RE = re.compile(r"[\w.-]{1,64}", re.ASCII)
+
+
+def _affix(entry: _Entry, key: str, path: str) -> str:
+    text = entry.value if isinstance(entry.value, str) else None
+    if text is None or not _AFFIX_RE.fullmatch(text):
+        raise ConfigError(
+            f"{key!r} must be letters, digits, '_', '.' or '-', got {_describe(entry.value)}",
+            file=path,
+            line=entry.line,
+        )
+    return text

@@ -54,6 +54,9 @@ class ImageReference:
     line: int
     tag: str | None = None  # as written; None means `latest`
     digest: str | None = None  # a pin: always this exact image, never an in-repo build
+    # ARGs the reference reads that have no value here: a CI that sets them builds on
+    # another image than the one builder resolved (builder doctor says so).
+    unset_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -794,6 +797,9 @@ def _utf8_flags(flags: Sequence[str]) -> list[str]:
     return [_utf8(flag) for flag in flags]
 
 
+# `$NAME` and `${NAME}` (not `${NAME:-default}`, which has its default): the variables a
+# word reads as they are.
+_PLAIN_VARIABLE_RE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _PLATFORM_ARG_RE = re.compile(r"(TARGET|BUILD)(PLATFORM|OS|ARCH|VARIANT)")
 
 
@@ -950,6 +956,8 @@ class _Reader:
             parsed = parse_reference(name)
         except InvalidReference as exc:
             raise DockerfileError(str(exc), file=self.path, line=line) from None
+        read = (braced or plain for braced, plain in _PLAIN_VARIABLE_RE.findall(raw))
+        unset = tuple(dict.fromkeys(v for v in read if v not in self.global_args))
         self.references.setdefault(
             (kind, name, line),
             ImageReference(
@@ -957,6 +965,7 @@ class _Reader:
                 repository=parsed.repository,
                 kind=kind,
                 line=line,
+                unset_args=unset,
                 tag=parsed.tag,
                 digest=parsed.digest,
             ),

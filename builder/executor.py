@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,7 +21,6 @@ from builder.keys import key_tag
 from builder.plan import BuildPlan, ImageBuild
 from builder.reports import ImageResult
 
-_IMMUTABLE_TAG_RE = re.compile(r":git-[0-9a-f]{7}$")
 # A parent in one of these states has a pushed digest its dependants can build on.
 _USABLE = frozenset({"built", "tagged", "unchanged"})
 
@@ -189,7 +187,7 @@ class BakeRunner:
             now = self._points_at(tag)
             if now == digest:
                 held.append(tag)
-            elif not (now and _IMMUTABLE_TAG_RE.search(tag)):
+            elif not (now and tag == build.immutable):
                 moving.append(tag)
         key = key_tag(build.key or "")
         result = ImageResult(
@@ -226,9 +224,7 @@ class BakeRunner:
     def keep_immutable(self, build: ImageBuild) -> ImageBuild:
         """A commit's `git-<sha7>` tag, once pushed, is never moved: a rebuild of the same
         commit (a nightly refresh, a rerun) only moves the other tags."""
-        kept = tuple(
-            t for t in build.tags if not (_IMMUTABLE_TAG_RE.search(t) and self._points_at(t))
-        )
+        kept = tuple(t for t in build.tags if not (t == build.immutable and self._points_at(t)))
         return build if kept == build.tags else replace(build, tags=kept)
 
     def __call__(self, build: ImageBuild, parents: Mapping[str, ImageResult]) -> ImageResult:

@@ -200,6 +200,14 @@ class Git:
         dirty = "-dirty" if status.stdout.strip() or not status.ok else ""
         return head.stdout.decode().strip() + dirty
 
+    def all_files(self, sha: str | None) -> tuple[str, ...]:
+        """Every file of a commit, or of the working tree (untracked, not ignored, too)."""
+        if sha is not None:
+            out = self.run("ls-tree", "-r", "-z", "--name-only", "--full-tree", sha)
+        else:
+            out = self.run("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+        return tuple(dict.fromkeys(os.fsdecode(p) for p in out.split(b"\0") if p))
+
     def git_dir(self) -> Path:
         common = self.run("rev-parse", "--git-common-dir").decode().strip()
         return (self.root / common).resolve()

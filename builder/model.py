@@ -57,11 +57,28 @@ class ImageConfig:
     target: str | None = None
     watch: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    # The full repository this image is pushed to, when not <registry>/<namespace>/<name>.
+    repository: str | None = None
+    # The tag this image is addressed by (`buildpack-deps:bookworm-curl`); None: `latest`
+    # with its affixes. Several images can share a repository, each with its own tag.
+    tag: str | None = None
+    # metadata-action's prefix/suffix: carried by every tag builder gives the image.
+    tag_prefix: str = ""
+    tag_suffix: str = ""
     # image.yaml's line for each key it sets, so later checks can point at the value.
     lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     def line_of(self, key: str) -> int | None:
         return dict(self.lines).get(key)
+
+    @property
+    def identity_tag(self) -> str:
+        """The tag a reference uses for this image; an untagged reference means `latest`."""
+        return self.tag or f"{self.tag_prefix}latest{self.tag_suffix}"
+
+    def affixed(self, tag: str) -> str:
+        """One of builder's tags as this image carries it."""
+        return f"{self.tag_prefix}{tag}{self.tag_suffix}"
 
     @property
     def ignore_files(self) -> tuple[PurePosixPath, PurePosixPath]:
@@ -91,9 +108,10 @@ class Image:
     links: tuple[tuple[str, str], ...] = ()
 
     @property
-    def identities(self) -> tuple[str, ...]:
-        """Every repository a reference may use to name this image."""
-        return (self.repository, *self.aliases)
+    def identities(self) -> tuple[tuple[str, str], ...]:
+        """Every (repository, tag) a reference may use to name this image."""
+        tag = self.config.identity_tag
+        return tuple((repository, tag) for repository in (self.repository, *self.aliases))
 
     def input_path(self, path: str) -> str:
         """The file whose content `path` (the Dockerfile or .dockerignore) really is."""
@@ -108,18 +126,22 @@ class Image:
         return self.config.directory
 
 
-def identity_index(images: Iterable[Image]) -> dict[str, str]:
-    """Every repository that names an in-repo image -> that image's name."""
-    index: dict[str, str] = {}
+Identity = tuple[str, str]  # (normalised repository, tag)
+
+
+def identity_index(images: Iterable[Image]) -> dict[Identity, str]:
+    """Every (repository, tag) that names an in-repo image -> that image's name."""
+    index: dict[Identity, str] = {}
     for image in images:
         for identity in image.identities:
             index.setdefault(identity, image.name)
     return index
 
 
-def named_image(reference: ImageReference, index: Mapping[str, str]) -> str | None:
-    """The in-repo image a Dockerfile reference builds on, if any. A reference pinned by
+def named_image(reference: ImageReference, index: Mapping[Identity, str]) -> str | None:
+    """The in-repo image a Dockerfile reference builds on, if any: the one publishing that
+    repository and tag (an untagged reference means `latest`). A reference pinned by
     digest means that exact image, never this run's build of it: it is no edge."""
     if reference.digest is not None:
         return None
-    return index.get(reference.repository)
+    return index.get((reference.repository, reference.tag or "latest"))

@@ -27,6 +27,7 @@ def _ref_json(ref: ImageReference | None) -> dict[str, Any] | None:
         "line": ref.line,
         "tag": ref.tag,
         "digest": ref.digest,
+        "unset_args": list(ref.unset_args),
     }
 
 
@@ -40,6 +41,7 @@ def _ref(data: dict[str, Any] | None) -> ImageReference | None:
         line=data["line"],
         tag=data.get("tag"),
         digest=data.get("digest"),
+        unset_args=tuple(data.get("unset_args", ())),
     )
 
 

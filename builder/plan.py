@@ -11,7 +11,14 @@ from builder.changes import Affected, Reason
 from builder.errors import ConfigError
 from builder.graph import ImageGraph
 from builder.keys import KEY_LABEL, key_tag
-from builder.model import Settings, identity_index, named_image
+from builder.model import (
+    Identity,
+    Image,
+    ImageConfig,
+    Settings,
+    identity_index,
+    named_image,
+)
 from builder.refs import TAG_RE, context_key
 
 BASE_DIGEST_LABEL = "org.opencontainers.image.base.digest"
@@ -69,6 +76,10 @@ class ImageBuild:
     # The tag each pinned parent is resolved from: `key-<hex>`, else `git-<sha7>`.
     pinned_references: tuple[tuple[str, str], ...] = ()
     staging_tag: str = ""  # `git-<sha7>-<platforms>`, where push-by-digest is unavailable
+    # The tag that never moves once pushed (`git-<sha7>`, with the image's affixes), as a
+    # full reference; "" for a dirty tree's build.
+    immutable: str = ""
+    cache_tag: str = "buildcache"  # the registry build cache's tag, with the affixes
     # External bases pinned to the digest the content key saw: (context key, docker-image://…)
     external_pins: tuple[tuple[str, str], ...] = ()
     key: str | None = None  # content key, when the run computed keys
@@ -223,15 +234,21 @@ def compute_plan(
             labels["org.opencontainers.image.base.name"] = base.text
             if base_digests and base.text in base_digests:
                 labels[BASE_DIGEST_LABEL] = base_digests[base.text]
-        image_tags = list(tags)
+        config = image.config
+        image_tags = [
+            (config.tag or config.affixed(t)) if t == "latest" else config.affixed(t) for t in tags
+        ]
         if keys is not None:
             labels[KEY_LABEL] = keys[name]
             image_tags.append(key_tag(keys[name]))
+        _wire_declared_parents(image, graph, by_identity, parents, pinned, names, others, keys)
+        repository = image.repository
+        own_git_tag = config.affixed(tags[0])
         builds.append(
             ImageBuild(
                 name=name,
                 target=targets[name],
-                repository=_display_repository(settings, name),
+                repository=repository,
                 context=image.config.context,
                 dockerfile=image.config.dockerfile,
                 stage=image.config.target,
@@ -239,19 +256,21 @@ def compute_plan(
                 build_args=image.build_args,
                 tags=()
                 if options.push_by_digest
-                else tuple(f"{_display_repository(settings, name)}:{t}" for t in image_tags),
+                else tuple(f"{repository}:{t}" for t in image_tags),
                 labels=tuple(sorted(labels.items())),
                 parents=tuple(sorted((p, key) for key, p in parents.items())),
                 requires=tuple(p for p in image.parents if p in names and p != name),
                 pinned_parents=tuple(sorted((p, key) for key, p in pinned.items())),
                 staging_tag="-".join(
                     [
-                        tags[0],
+                        own_git_tag,
                         *(p.replace("/", "-") for p in options.platforms or image.config.platforms),
                     ]
                 ),
+                immutable="" if revision.dirty else f"{repository}:{own_git_tag}",
+                cache_tag=config.affixed("buildcache"),
                 pinned_references=tuple(
-                    (p, f"{_display_repository(settings, p)}:{_pin_tag(p, keys, tags[0])}")
+                    (p, f"{graph.images[p].repository}:{_pin_tag(graph.images[p], keys, tags[0])}")
                     for p in sorted(set(pinned.values()))
                 ),
                 external_pins=tuple(sorted(external_pins.items())),
@@ -293,9 +312,50 @@ def _check_narrowing(graph: ImageGraph, names: list[str], platforms: tuple[str, 
         )
 
 
-def _pin_tag(parent: str, keys: Mapping[str, str] | None, revision_tag: str) -> str:
-    return key_tag(keys[parent]) if keys is not None else revision_tag
+def image_tag(config: ImageConfig, tag: str) -> str:
+    """One of the revision's tags as this image carries it: its prefix and suffix, and
+    its own `tag` where the default branch would give `latest`."""
+    if tag == "latest" and config.tag:
+        return config.tag
+    return config.affixed(tag)
 
 
-def _display_repository(settings: Settings, name: str) -> str:
-    return "/".join(p for p in (settings.registry, settings.namespace, name) if p)
+def _pin_tag(parent: Image, keys: Mapping[str, str] | None, revision_tag: str) -> str:
+    return key_tag(keys[parent.name]) if keys is not None else parent.config.affixed(revision_tag)
+
+
+def _wire_declared_parents(
+    image: Image,
+    graph: ImageGraph,
+    by_identity: Mapping[Identity, str],
+    parents: dict[str, str],
+    pinned: dict[str, str],
+    names: set[str],
+    others: set[str],
+    keys: Mapping[str, str] | None,
+) -> None:
+    """A `depends_on` parent builds like a derived one: the child's bake gets a named
+    context for it. Its Dockerfile names it in a way builder could not resolve (a build
+    arg CI sets, another registry): each such reference whose last path component is the
+    parent's gets the context; without one, the parent's own names do."""
+    wired = set(parents.values()) | set(pinned.values())
+    for parent in image.config.depends_on:
+        if parent in wired or parent == image.name or parent not in graph.images:
+            continue
+        target = parents if parent in names else pinned if (parent in others or keys) else None
+        if target is None:
+            continue
+        own = graph.images[parent]
+        last = own.repository.rpartition("/")[2]
+        unresolved = [
+            r
+            for r in image.references
+            if r.digest is None
+            and named_image(r, by_identity) is None
+            and r.repository.rpartition("/")[2] == last
+        ]
+        names_of_parent = [r.text for r in unresolved] or [
+            f"{repository}:{tag}" for repository, tag in own.identities
+        ]
+        for text in names_of_parent:
+            target.setdefault(context_key(text), parent)

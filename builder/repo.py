@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from builder.config import parse_image_config, parse_settings
+from builder.config import parse_image_configs, parse_settings
 from builder.dockerfiles import DockerfileInfo, UnknownTarget, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
@@ -16,12 +16,21 @@ from builder.model import (
     CONFIG_FILE,
     IMAGE_FILE,
     PREFIX_ARG,
+    Identity,
     Image,
     ImageConfig,
     Settings,
     named_image,
 )
 from builder.refs import repository_of
+from builder.roots import (
+    DEFINING,
+    compute_image_dirs,
+    default_name,
+    is_glob,
+    listing_root,
+    root_of,
+)
 
 
 class Snapshot(Protocol):
@@ -70,20 +79,6 @@ def _decode(data: bytes, path: str) -> str:
         ) from None
 
 
-def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:
-    """Directories directly under an image root holding a Dockerfile or an image.yaml."""
-    dirs: set[str] = set()
-    root_set = set(roots)
-    for path in files:
-        head, _, leaf = path.rpartition("/")
-        if leaf not in ("Dockerfile", IMAGE_FILE):
-            continue
-        root, _, _name = head.rpartition("/")
-        if root in root_set:
-            dirs.add(head)
-    return tuple(PurePosixPath(d) for d in sorted(dirs))
-
-
 class DockerfileParser(Protocol):
     def __call__(
         self,
@@ -125,17 +120,27 @@ def compute_images(
         seen[config.name] = config
     aliases: dict[str, tuple[str, ...]] = {}
     for config in configs:
-        own = repository_of(settings.registry, settings.namespace, config.name)
+        own = config.repository or repository_of(settings.registry, settings.namespace, config.name)
         also = (
             repository_of(declared.registry, declared.namespace, config.name)
-            if declared is not None
+            if declared is not None and config.repository is None
             else own
         )
         aliases[config.name] = (own,) if also == own else (own, also)
-    by_repository: dict[str, str] = {}
+    by_repository: dict[Identity, str] = {}
     for config in configs:
-        for identity in aliases[config.name]:
-            by_repository.setdefault(identity, config.name)
+        identity = (aliases[config.name][0], config.identity_tag)
+        publisher = by_repository.get(identity)
+        if publisher is not None:
+            raise ConfigError(
+                f"images {publisher} and {config.name} both publish {identity[0]}:{identity[1]}",
+                file=config.config_file or config.directory,
+                line=config.line_of("tag") or config.line_of("name"),
+                hint="give one a 'tag' (or 'tag_prefix'/'tag_suffix') of its own, or its own "
+                "'repository'",
+            )
+        for repository in aliases[config.name]:
+            by_repository.setdefault((repository, config.identity_tag), config.name)
     images = []
     for config in configs:
         dockerfile = texts.get(str(config.dockerfile))
@@ -325,22 +330,27 @@ def check_image_roots(
             hint="build it in its own repository, or move it out of the image roots",
         )
     for path in files:
-        for root in roots:
-            if path.startswith(f"{root}/"):
-                name, _, rest = path[len(root) + 1 :].partition("/")
-                leaf = rest.partition("/")[0]
-                if leaf in ("Dockerfile", IMAGE_FILE) and rest != leaf:
-                    raise ConfigError(
-                        "is a directory",
-                        file=f"{root}/{name}/{leaf}",
-                        hint=f"an image's {leaf} must be a file",
-                    )
+        parts = path.split("/")
+        for depth in range(1, len(parts) - 1):
+            if parts[depth] in DEFINING and root_of("/".join(parts[:depth]), roots) is not None:
+                raise ConfigError(
+                    "is a directory",
+                    file="/".join(parts[: depth + 1]),
+                    hint=f"an image's {parts[depth]} must be a file",
+                )
     if not require_images:
         return
-    with_images = {str(d.parent) for d in dirs}
+    with_images = {root_of(str(d), roots) for d in dirs}
     for root, line in lines.items():
         if root in with_images:
             continue
+        if is_glob(root):
+            raise ConfigError(
+                f"image root {root!r} matches no image folder",
+                file=CONFIG_FILE,
+                line=line,
+                hint="a glob names image folders, one '*' per path component",
+            )
         if not any(p.startswith(f"{root}/") for p in files):
             raise ConfigError(
                 f"image root {root!r} is not a directory of the repository",
@@ -374,19 +384,26 @@ def load_repo(
     revision, which may predate the first image."""
     declared = load_declared_settings(snapshot)
     settings = apply_overrides(declared, overrides)
-    files = snapshot.list_files(settings.image_roots)
+    files = snapshot.list_files(list(dict.fromkeys(listing_root(r) for r in settings.image_roots)))
     dirs = compute_image_dirs(files, settings.image_roots)
-    roots = set(settings.image_roots)
-    candidates = [p for p in files if p in roots or p.rpartition("/")[0] in roots]
+    roots = settings.image_roots
+    candidates = [p for p in files if p in roots or root_of(p, roots) is not None]
     gitlinks = snapshot.gitlinks(candidates) if candidates else frozenset()
     check_image_roots(settings, files, dirs, gitlinks, require_images=require_images)
     yaml_paths = [str(d / IMAGE_FILE) for d in dirs]
     yaml_texts = snapshot.read(yaml_paths)
-    configs = []
+    configs: list[ImageConfig] = []
     for directory, yaml_path in zip(dirs, yaml_paths, strict=True):
         raw = yaml_texts[yaml_path]
         text = _decode(raw, yaml_path) if raw is not None else None
-        configs.append(parse_image_config(text, directory=directory, settings=settings))
+        configs.extend(
+            parse_image_configs(
+                text,
+                directory=directory,
+                settings=settings,
+                default_name=default_name(str(directory), settings.image_roots),
+            )
+        )
     check_contexts(configs, snapshot.symlinks(_context_paths(configs)))
     wanted = []
     for config in configs:

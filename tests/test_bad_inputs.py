@@ -713,7 +713,8 @@ CASES = [
         Case(
             ("graph",),
             "images/cli/image.yaml:1: unknown key 'zzz' (known keys: name, dockerfile, "
-            "context, build_args, platforms, target, watch, depends_on)",
+            "context, build_args, platforms, target, watch, depends_on, repository, tag, "
+            "tag_prefix, tag_suffix)",
             {"images/cli/image.yaml": "zzz: 1\n"},
         ),
         "image-unknown-key-no-match",
@@ -1670,8 +1671,8 @@ CASES = [
     P(
         Case(
             ("affected",),
-            "builder.yaml:4: image root 'debian/*/*' is a glob, and image_roots takes "
-            "directories (list each directory whose subdirectories are images)",
+            "builder.yaml:4: image root 'debian/*/*' matches no image folder (a glob names "
+            "image folders, one '*' per path component)",
             {"builder.yaml": "namespace: acme\nimage_roots:\n  - images\n  - debian/*/*\n"},
         ),
         "image-roots-glob",

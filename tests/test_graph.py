@@ -60,7 +60,7 @@ def edges(files: dict[str, str], **overrides: str) -> tuple[tuple[str, str], ...
             id="depends-on",
         ),
         pytest.param(
-            {**BASE, "images/api/Dockerfile": "FROM base:1.0\n"},
+            {**BASE, "images/api/Dockerfile": "FROM base\n"},
             (("base", "api"),),
             id="no-namespace-means-library",
         ),
@@ -73,7 +73,7 @@ def edges(files: dict[str, str], **overrides: str) -> tuple[tuple[str, str], ...
             {
                 "builder.yaml": "registry: ghcr.io\nnamespace: acme\n",
                 **BASE,
-                "images/api/Dockerfile": "FROM ghcr.io/acme/base:1\n",
+                "images/api/Dockerfile": "FROM ghcr.io/acme/base:latest\n",
                 "images/web/Dockerfile": "FROM acme/base\n",
             },
             (("base", "api"),),
@@ -144,7 +144,7 @@ def test_edges(files: dict[str, str], expected: tuple[tuple[str, str], ...]) -> 
     "reference",
     [
         "acme/base",
-        "acme/base:1.2",
+        "acme/base:latest",
         "docker.io/acme/base",
         "index.docker.io/acme/base:latest",
         "registry-1.docker.io/acme/base",
@@ -167,7 +167,7 @@ def test_a_digest_pin_is_never_an_edge(reference: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "reference", ["base", "library/base:3", "docker.io/library/base", "index.docker.io/base"]
+    "reference", ["base", "library/base:latest", "docker.io/library/base", "index.docker.io/base"]
 )
 def test_reference_normalisation_without_namespace(reference: str) -> None:
     files = {**BASE, "images/api/Dockerfile": f"FROM {reference}\n"}

@@ -280,6 +280,7 @@ def test_whole_image_build() -> None:
         pinned_parents=(),
         pinned_references=(),
         staging_tag="git-0123456-linux-amd64-linux-arm64",
+        immutable="docker.io/acme/api:git-0123456",
         external_pins=(),
         key=None,
         requires=("base",),
@@ -349,28 +350,35 @@ def test_a_registry_override_keeps_builder_yaml_names_wired_to_this_run() -> Non
 def test_one_parent_under_two_names_gets_both_context_keys() -> None:
     files = {
         **TREE,
-        "images/api/Dockerfile": "FROM acme/base:1.0\nCOPY --from=acme/base /etc/x /x\n",
+        "images/api/Dockerfile": (
+            "FROM docker.io/acme/base:latest\nCOPY --from=registry-1.docker.io/acme/base /x /x\n"
+        ),
     }
-    assert plan_of(files).get("api").parents == (("base", "acme/base"), ("base", "acme/base:1.0"))
+    assert plan_of(files).get("api").parents == (
+        ("base", "acme/base"),
+        ("base", "registry-1.docker.io/acme/base"),
+    )
 
 
 def test_parents_on_another_registry_keep_the_registry_in_the_key() -> None:
     files = {
         "builder.yaml": "registry: localhost:5000\nnamespace: acme\n",
         "base-images/base/Dockerfile": "FROM python:3.12-slim\n",
-        "images/api/Dockerfile": "FROM localhost:5000/acme/base:1\n",
+        "images/api/Dockerfile": "FROM localhost:5000/acme/base:latest\n",
     }
     api = plan_of(files).get("api")
-    assert api.parents == (("base", "localhost:5000/acme/base:1"),)
+    assert api.parents == (("base", "localhost:5000/acme/base"),)
     assert api.repository == "localhost:5000/acme/api"
     assert api.tags[0] == "localhost:5000/acme/api:git-0123456"
 
 
-def test_requires_include_depends_on_but_parents_do_not() -> None:
+def test_depends_on_orders_the_build_and_wires_the_parent_as_a_context() -> None:
+    """A declared parent builds like a derived one (issue 10): whatever name the
+    Dockerfile reaches it by, this run's build stands behind the parent's own names."""
     cli = plan_of().get("cli")
     assert (cli.requires, cli.parents, cli.base, cli.base_parent) == (
         ("base",),
-        (),
+        (("base", "acme/base"),),
         "alpine:3.20",
         None,
     )
@@ -457,8 +465,9 @@ def test_keys_pin_every_parent_outside_the_plan_to_its_key_tag() -> None:
     assert worker.pinned_parents == (("api", "acme/api"),)
     assert worker.pinned_references == (("api", "docker.io/acme/api:key-bbbbbbbbbbbbbbbb"),)
     cli = plan.get("cli")
-    # depends_on is an ordering, not a context: nothing to pin.
-    assert (cli.pinned_parents, cli.pinned_references) == ((), ())
+    # depends_on builds like a derived edge: its parent is pinned to its key too.
+    assert cli.pinned_parents == (("base", "acme/base"),)
+    assert cli.pinned_references == (("base", "docker.io/acme/base:key-aaaaaaaaaaaaaaaa"),)
 
 
 def test_push_by_digest_has_no_tags_but_a_staging_tag() -> None:

@@ -58,7 +58,7 @@ class Dag:
                 if kind in ("from", "arg"):
                     stages.append(f"p{parent}")
                 if kind == "from":
-                    body.append(f"FROM {ref}:1.0 AS p{parent}\n")
+                    body.append(f"FROM {ref}:latest AS p{parent}\n")
                 elif kind == "arg":
                     args.append(f"ARG P{parent}=docker.io/{ref}\n")
                     body.append(f"FROM ${{P{parent}}} AS p{parent}\n")

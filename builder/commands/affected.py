@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from builder.context import RunContext, reconcile_policy
+from builder.doctor import check_references
 from builder.pipeline import current_branch, login_for, open_registry
 from builder.reconcile import load_state, reconcile, state_tags
 from builder.repo import Overrides
@@ -21,6 +22,10 @@ class AffectedRequest:
 
 def run_affected(ctx: RunContext, request: AffectedRequest) -> tuple[Selection, KeyReport | None]:
     selection = select(ctx, base=request.base, overrides=request.overrides)
+    # The cheap half of `builder doctor`: references that miss the repo's own images.
+    findings = tuple(f.render() for f in check_references(selection.repo.graph))
+    if findings:
+        selection = replace(selection, warnings=(*selection.warnings, *findings))
     if not reconcile_policy(request.reconcile, ci=ctx.ci.active, pushing=False):
         return selection, None
     settings = selection.repo.settings

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from builder.doctor import Finding, check_all
 from builder.git import Git
 from builder.graph import ImageGraph
 from builder.repo import Overrides, load_repo
 from builder.workspace import snapshot_of
 
 
-def run_graph(git: Git, *, rev: str | None, overrides: Overrides) -> ImageGraph:
+def run_graph(
+    git: Git, *, rev: str | None, overrides: Overrides
+) -> tuple[ImageGraph, tuple[Finding, ...]]:
+    """The graph, and what `builder doctor` would say of it."""
     sha = git.resolve(rev) if rev is not None else None
-    return load_repo(snapshot_of(git, sha), overrides).graph
+    graph = load_repo(snapshot_of(git, sha), overrides).graph
+    return graph, tuple(check_all(graph, git.all_files(sha)))

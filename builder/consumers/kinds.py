@@ -508,7 +508,7 @@ def find_lockfile(
     at the end (or reported missing by --check).
     """
     entries, closing = _json_entries(text, path)
-    names = set(pins.repositories.values())
+    names = pins.names
     occurrences = []
     for entry in entries:
         line = _line_of(text, entry.key_start)

@@ -79,7 +79,7 @@ def compute_pins(
             file=source,
             hint="rebuild, or pass --partial to pin the rest and keep the failed images' pins",
         )
-    repositories = {image.repository: name for name, image in graph.images.items()}
+    repositories, variants = identity_tables(graph)
     targets: dict[str, Target] = {}
     held: list[Held] = []
     for name in graph.order:
@@ -107,6 +107,7 @@ def compute_pins(
         targets=targets,
         held=tuple(held),
         repositories=repositories,
+        variants=variants,
     )
 
 
@@ -126,3 +127,27 @@ def _target(name: str, entry: Mapping[str, Any], source: str) -> Target:
             f"image {name!r}: 'pinned' {pinned!r} is not its repository@digest", file=source
         )
     return target
+
+
+def identity_tables(
+    graph: ImageGraph,
+) -> tuple[dict[str, str], dict[str, tuple[tuple[str, str, str, str], ...]]]:
+    """repository -> image for repositories one image has; the variants of shared ones."""
+    by_repository: dict[str, list[str]] = {}
+    for name in graph.order:
+        by_repository.setdefault(graph.images[name].repository, []).append(name)
+    repositories = {repo: names[0] for repo, names in by_repository.items() if len(names) == 1}
+    variants = {
+        repo: tuple(
+            (
+                n,
+                graph.images[n].config.identity_tag,
+                graph.images[n].config.tag_prefix,
+                graph.images[n].config.tag_suffix,
+            )
+            for n in names
+        )
+        for repo, names in by_repository.items()
+        if len(names) > 1
+    }
+    return repositories, variants

@@ -54,10 +54,35 @@ class Pins:
     targets: Mapping[str, Target]  # image name -> its new pin
     held: tuple[Held, ...] = ()  # failed images and their dependants (with --partial)
     repositories: Mapping[str, str] = field(default_factory=dict)  # normalised repo -> name
+    # Repositories several images share (variants), told apart by their tags:
+    # repo -> ((image, its tag, tag prefix, tag suffix), ...).
+    variants: Mapping[str, tuple[tuple[str, str, str, str], ...]] = field(default_factory=dict)
+
+    @property
+    def names(self) -> set[str]:
+        return set(self.repositories.values()) | {
+            v[0] for group in self.variants.values() for v in group
+        }
 
     def image_of(self, reference: Reference) -> str | None:
-        """The in-repo image a reference names, or None for any other image."""
-        return self.repositories.get(reference.repository)
+        """The in-repo image a reference names, or None for any other image. In a shared
+        repository the tag tells: the variant's own tag, or one carrying its affixes."""
+        group = self.variants.get(reference.repository)
+        if group is None:
+            return self.repositories.get(reference.repository)
+        tag = reference.tag or "latest"
+        for name, own, _, _ in group:
+            if tag == own:
+                return name
+        affixed = [
+            (len(prefix) + len(suffix), name)
+            for name, _, prefix, suffix in group
+            if (prefix or suffix) and tag.startswith(prefix) and tag.endswith(suffix)
+        ]
+        if affixed:
+            return max(affixed)[1]
+        plain = [name for name, _, prefix, suffix in group if not (prefix or suffix)]
+        return plain[0] if len(plain) == 1 else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from builder.consumers.metadata import identity_tables
 from builder.consumers.model import Held, Pins, Target
 from builder.errors import RegistryError
 from builder.graph import ImageGraph
@@ -27,6 +28,7 @@ def compute_tag_pins(graph: ImageGraph, tag: str, digests: Mapping[str, str | No
     """`digests`: image name -> what its `tag` names (None: the registry has no such tag)."""
     targets: dict[str, Target] = {}
     held: list[Held] = []
+    repositories, variants = identity_tables(graph)
     for name in graph.order:
         repository = graph.images[name].repository
         digest = digests.get(name)
@@ -41,5 +43,6 @@ def compute_tag_pins(graph: ImageGraph, tag: str, digests: Mapping[str, str | No
         revision=tag_revision(tag),
         targets=targets,
         held=tuple(held),
-        repositories={image.repository: name for name, image in graph.images.items()},
+        repositories=repositories,
+        variants=variants,
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from builder.bake import Outputs, compute_dry_run
 from builder.changes import Reason, printable
 from builder.ci import CIFacts
+from builder.doctor import Finding
 from builder.graph import ImageGraph
 from builder.keys import key_tag
 from builder.plan import BuildPlan
@@ -195,3 +197,13 @@ def render_promote_report(report: PromoteReport) -> str:
         summary = f"{head}: {summary}"
     table = render_table(("IMAGE", "STATUS", f":{report.to} WAS -> NOW", "WHY"), rows)
     return f"{table}\n{summary}"
+
+
+def render_findings(findings: Sequence[Finding], graph: ImageGraph | None) -> str:
+    """builder doctor's report: one line per finding, then a count."""
+    lines = [f"{f.severity}: {f.render()}" for f in findings]
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    images = f"{len(graph.images)} images, " if graph is not None else ""
+    lines.append(f"{images}{errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines)

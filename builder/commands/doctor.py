@@ -1,0 +1,39 @@
+"""`builder doctor`: where builder.yaml and the Dockerfiles disagree, file by file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from builder.doctor import Finding, check_all
+from builder.errors import UserError
+from builder.git import Git
+from builder.graph import ImageGraph
+from builder.repo import Overrides, load_repo
+from builder.workspace import snapshot_of
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoctorReport:
+    findings: tuple[Finding, ...]
+    graph: ImageGraph | None  # None when the repo could not be read at all
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == "error")
+
+
+def run_doctor(git: Git, *, rev: str | None, overrides: Overrides) -> DoctorReport:
+    sha = git.resolve(rev) if rev is not None else None
+    try:
+        graph = load_repo(snapshot_of(git, sha), overrides).graph
+    except UserError as exc:
+        # What stops every command is the first thing to fix: an error finding.
+        finding = Finding(
+            file=exc.file or "builder.yaml",
+            line=exc.line,
+            severity="error",
+            message=exc.message,
+            hint=exc.hint,
+        )
+        return DoctorReport(findings=(finding,), graph=None)
+    return DoctorReport(findings=tuple(check_all(graph, git.all_files(sha))), graph=graph)

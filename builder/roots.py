@@ -1,0 +1,71 @@
+"""Which folders are images: the image roots of builder.yaml, plain or glob (pure).
+
+A plain root (`images`) is a folder whose subfolders are images. A root with glob
+characters (`debian/*/*`, as docker-library's buildpack-deps lays out
+`debian/bookworm/curl/Dockerfile`) names the image folders themselves, one path component
+per pattern component (`*` never crosses a `/`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
+
+from builder.model import IMAGE_FILE
+
+DEFINING = ("Dockerfile", IMAGE_FILE)
+_GLOB_CHARS = "*?["
+
+
+def is_glob(root: str) -> bool:
+    return any(c in root for c in _GLOB_CHARS)
+
+
+def listing_root(root: str) -> str:
+    """The folder to list to find a root's images: a glob's literal leading folders."""
+    if not is_glob(root):
+        return root
+    literal = []
+    for part in root.split("/"):
+        if is_glob(part):
+            break
+        literal.append(part)
+    return "/".join(literal) or "."
+
+
+def root_of(directory: str, roots: Sequence[str]) -> str | None:
+    """The root that makes `directory` an image folder, if any."""
+    parent = directory.rpartition("/")[0]
+    for root in roots:
+        if is_glob(root):
+            pattern = root.split("/")
+            parts = directory.split("/")
+            if len(parts) == len(pattern) and all(map(fnmatchcase, parts, pattern)):
+                return root
+        elif parent == root:
+            return root
+    return None
+
+
+def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:
+    """Image folders: those a root names that hold a Dockerfile or an image.yaml."""
+    dirs: set[str] = set()
+    for path in files:
+        head, _, leaf = path.rpartition("/")
+        if leaf in DEFINING and head and root_of(head, roots) is not None:
+            dirs.add(head)
+    return tuple(PurePosixPath(d) for d in sorted(dirs))
+
+
+def default_name(directory: str, roots: Sequence[str]) -> str:
+    """An image's name when image.yaml gives none: its folder's name under a plain root;
+    under a glob root the folders below the glob's literal part, joined with '-'
+    (`debian/bookworm/curl` under `debian/*/*` is `bookworm-curl`), so suites that reuse
+    variant folder names (bookworm/curl, bullseye/curl) do not collide."""
+    root = root_of(directory, roots)
+    if root is None or not is_glob(root):
+        return directory.rpartition("/")[2]
+    literal = listing_root(root)
+    below = directory if literal == "." else directory[len(literal) + 1 :]
+    return below.replace("/", "-")

@@ -1,0 +1,316 @@
+"""Repos as public monorepos lay them out, in miniature: image identity by repository and
+tag, variants of one folder or Dockerfile, glob image roots, other namespaces, and what
+`builder doctor` says when builder.yaml and the Dockerfiles disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from builder.changes import compute_affected
+from builder.doctor import check_all
+from builder.plan import Options, Revision, compute_plan
+from tests.conftest import invoke, load_files
+
+MakeRepo = Callable[..., Path]
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+# docker-library/buildpack-deps: one repository, one tag per suite and flavour, each
+# flavour built on the previous one by tag.
+BUILDPACK = {
+    "builder.yaml": "image_roots: ['debian/*', 'debian/*/*']\n",
+    **{
+        f"debian/{suite}/{path}": text
+        for suite in ("bookworm", "bullseye")
+        for path, text in {
+            "curl/Dockerfile": f"FROM debian:{suite}\nRUN apt-get update\n",
+            "curl/image.yaml": f"repository: buildpack-deps\ntag: {suite}-curl\n",
+            "scm/Dockerfile": f"FROM buildpack-deps:{suite}-curl\nRUN apt-get install git\n",
+            "scm/image.yaml": f"repository: buildpack-deps\ntag: {suite}-scm\n",
+            "Dockerfile": f"FROM buildpack-deps:{suite}-scm\nRUN apt-get install gcc\n",
+            "image.yaml": f"repository: buildpack-deps\ntag: {suite}\n",
+        }.items()
+    },
+}
+
+# tensorflow/serving's tools/docker: several Dockerfiles in one folder, one repository,
+# the images told apart by tag; the release image builds on the devel one.
+SERVING = {
+    "builder.yaml": "image_roots: [tensorflow_serving/tools]\n",
+    "tensorflow_serving/tools/docker/Dockerfile": (
+        "ARG TF_SERVING_VERSION=latest\n"
+        "ARG TF_SERVING_BUILD_IMAGE=tensorflow/serving:${TF_SERVING_VERSION}-devel\n"
+        "FROM ${TF_SERVING_BUILD_IMAGE} AS build_image\n"
+        "FROM ubuntu:20.04\nCOPY --from=build_image /usr/local/bin/tensorflow_model_server /\n"
+    ),
+    "tensorflow_serving/tools/docker/Dockerfile.devel": "FROM ubuntu:20.04\nRUN make\n",
+    "tensorflow_serving/tools/docker/Dockerfile.devel-gpu": "FROM nvidia/cuda:12.2.0\n",
+    "tensorflow_serving/tools/docker/Dockerfile.gpu": (
+        "FROM tensorflow/serving:latest-devel-gpu AS build_image\nFROM nvidia/cuda:12.2.0\n"
+        "COPY --from=build_image /usr/local/bin/tensorflow_model_server /\n"
+    ),
+    "tensorflow_serving/tools/docker/image.yaml": (
+        "- name: serving\n  repository: tensorflow/serving\n"
+        "- name: serving-devel\n  repository: tensorflow/serving\n  tag: latest-devel\n"
+        "  dockerfile: Dockerfile.devel\n"
+        "- name: serving-gpu\n  repository: tensorflow/serving\n  tag: latest-gpu\n"
+        "  dockerfile: Dockerfile.gpu\n"
+        "- name: serving-devel-gpu\n  repository: tensorflow/serving\n"
+        "  tag: latest-devel-gpu\n  dockerfile: Dockerfile.devel-gpu\n"
+    ),
+}
+
+# jupyter/docker-stacks: Dockerfiles name their parents on quay.io/jupyter through build
+# args; the CUDA flavours live in subfolders and carry a tag prefix.
+STACKS_DOCKERFILE = (
+    "ARG REGISTRY=quay.io\nARG OWNER=jupyter\nARG BASE_IMAGE=$REGISTRY/$OWNER/{parent}\n"
+    "FROM $BASE_IMAGE\nRUN echo {name}\n"
+)
+STACKS = {
+    "images/docker-stacks-foundation/Dockerfile": "FROM ubuntu:24.04\n",
+    "images/base-notebook/Dockerfile": STACKS_DOCKERFILE.format(
+        parent="docker-stacks-foundation", name="base"
+    ),
+    "images/scipy-notebook/Dockerfile": STACKS_DOCKERFILE.format(
+        parent="base-notebook", name="scipy"
+    ),
+    "images/pytorch-notebook/Dockerfile": STACKS_DOCKERFILE.format(
+        parent="scipy-notebook", name="pytorch"
+    ),
+    "images/pytorch-notebook/cuda12/Dockerfile": STACKS_DOCKERFILE.format(
+        parent="scipy-notebook", name="pytorch-cuda12"
+    ),
+    "images/pytorch-notebook/cuda12/image.yaml": (
+        "repository: quay.io/jupyter/pytorch-notebook\ntag_prefix: cuda12-\n"
+    ),
+    "images/pytorch-extras/Dockerfile": "FROM quay.io/jupyter/pytorch-notebook:cuda12-latest\n",
+}
+STACKS_CONFIG = "registry: quay.io\nnamespace: jupyter\nimage_roots: [images, 'images/*/cuda*']\n"
+
+
+def affected(files: Mapping[str, str], *paths: str) -> tuple[str, ...]:
+    graph = load_files(files).graph
+    return compute_affected(graph, paths).names
+
+
+def test_buildpack_deps_variants_share_a_repository_and_build_on_each_other_by_tag() -> None:
+    graph = load_files(BUILDPACK).graph
+    assert set(graph.images) == {
+        "bookworm",
+        "bookworm-curl",
+        "bookworm-scm",
+        "bullseye",
+        "bullseye-curl",
+        "bullseye-scm",
+    }
+    assert graph.edges() == (
+        ("bookworm-curl", "bookworm-scm"),
+        ("bookworm-scm", "bookworm"),
+        ("bullseye-curl", "bullseye-scm"),
+        ("bullseye-scm", "bullseye"),
+    )
+    assert affected(BUILDPACK, "debian/bookworm/curl/Dockerfile") == (
+        "bookworm",
+        "bookworm-curl",
+        "bookworm-scm",
+    )
+    assert affected(BUILDPACK, "debian/bullseye/Dockerfile") == ("bullseye",)
+
+
+def test_variants_never_overwrite_each_others_tags() -> None:
+    repo = load_files(BUILDPACK)
+    plan = compute_plan(
+        repo.graph,
+        compute_affected(repo.graph, ["debian/bookworm/curl/Dockerfile"]),
+        settings=repo.settings,
+        revision=Revision(sha=SHA, branch="main"),
+        options=Options(),
+    )
+    curl, scm = plan.get("bookworm-curl"), plan.get("bookworm-scm")
+    assert curl.tags == (
+        "docker.io/library/buildpack-deps:bookworm-curl-git-0123456",
+        "docker.io/library/buildpack-deps:bookworm-curl-main",
+        "docker.io/library/buildpack-deps:bookworm-curl",
+    )
+    assert curl.immutable == "docker.io/library/buildpack-deps:bookworm-curl-git-0123456"
+    assert (curl.cache_tag, scm.cache_tag) == (
+        "bookworm-curl-buildcache",
+        "bookworm-scm-buildcache",
+    )
+    assert scm.parents == (("bookworm-curl", "buildpack-deps:bookworm-curl"),)
+    all_tags = [t for b in plan.images for t in b.tags]
+    assert len(all_tags) == len(set(all_tags))
+
+
+@pytest.mark.xfail(
+    strict=True, reason="precise inputs (issue 10) land with the precise-inputs branch"
+)
+def test_several_dockerfiles_in_one_folder_are_several_images() -> None:
+    graph = load_files(SERVING).graph
+    assert graph.edges() == (
+        ("serving-devel", "serving"),
+        ("serving-devel-gpu", "serving-gpu"),
+    )
+    # Each Dockerfile is an input of its own image only.
+    assert affected(SERVING, "tensorflow_serving/tools/docker/Dockerfile.devel-gpu") == (
+        "serving-devel-gpu",
+        "serving-gpu",
+    )
+
+
+def test_a_reference_to_a_tag_no_image_publishes_is_no_edge() -> None:
+    files = {
+        **SERVING,
+        "tensorflow_serving/tools/docker/Dockerfile.gpu": "FROM tensorflow/serving:2.14-devel\n",
+    }
+    graph = load_files(files).graph
+    assert ("serving-devel", "serving-gpu") not in graph.edges()
+    assert graph.images["serving-gpu"].external_parents == ("tensorflow/serving:2.14-devel",)
+    messages = [f.message for f in check_all(graph, list(files))]
+    assert any("tag it does not publish" in m for m in messages)
+
+
+def test_docker_stacks_needs_its_registry_and_doctor_says_which() -> None:
+    plain = load_files({**STACKS, "builder.yaml": "image_roots: [images, 'images/*/cuda*']\n"})
+    # Only the CUDA flavour, whose image.yaml names its repository, is found.
+    assert plain.graph.edges() == (("pytorch-notebook-cuda12", "pytorch-extras"),)
+    hints = {f.hint for f in check_all(plain.graph, list(STACKS))}
+    assert "did you mean `registry: quay.io`, `namespace: jupyter` in builder.yaml?" in hints
+
+    graph = load_files({**STACKS, "builder.yaml": STACKS_CONFIG}).graph
+    assert graph.edges() == (
+        ("base-notebook", "scipy-notebook"),
+        ("docker-stacks-foundation", "base-notebook"),
+        ("pytorch-notebook-cuda12", "pytorch-extras"),
+        ("scipy-notebook", "pytorch-notebook"),
+        ("scipy-notebook", "pytorch-notebook-cuda12"),
+    )
+    cuda = graph.images["pytorch-notebook-cuda12"]
+    assert cuda.repository == "quay.io/jupyter/pytorch-notebook"
+    assert cuda.config.identity_tag == "cuda12-latest"
+
+
+def test_an_image_may_live_in_another_namespace() -> None:
+    files = {
+        "builder.yaml": "namespace: acme\n",
+        "images/base/Dockerfile": "FROM alpine:3.20\n",
+        "images/tool/Dockerfile": "FROM acme/base\n",
+        "images/tool/image.yaml": "repository: ghcr.io/other/tool\n",
+        "images/app/Dockerfile": "FROM ghcr.io/other/tool\n",
+    }
+    graph = load_files(files).graph
+    assert graph.images["tool"].repository == "ghcr.io/other/tool"
+    assert graph.edges() == (("base", "tool"), ("tool", "app"))
+
+
+def test_depends_on_wires_a_parent_its_dockerfile_names_through_a_build_arg() -> None:
+    files = {
+        "builder.yaml": "namespace: acme\n",
+        "images/base/Dockerfile": "FROM alpine:3.20\n",
+        # CI passes BASE; builder sees the default, another registry's image.
+        "images/app/Dockerfile": "ARG BASE=registry.example.com/team/base:ci\nFROM $BASE\n",
+        "images/app/image.yaml": "depends_on: [base]\n",
+    }
+    repo = load_files(files)
+    plan = compute_plan(
+        repo.graph,
+        compute_affected(repo.graph, ["images/base/Dockerfile"]),
+        settings=repo.settings,
+        revision=Revision(sha=SHA),
+        options=Options(),
+    )
+    assert plan.get("app").parents == (("base", "registry.example.com/team/base:ci"),)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {
+                "images/a/Dockerfile": "FROM alpine\n",
+                "images/a/image.yaml": "repository: acme/x\n",
+                "images/b/Dockerfile": "FROM alpine\n",
+                "images/b/image.yaml": "repository: acme/x\n",
+            },
+            "images/b/image.yaml: images a and b both publish docker.io/acme/x:latest",
+        ),
+        (
+            {
+                "images/a/image.yaml": "- dockerfile: Dockerfile\n",
+                "images/a/Dockerfile": "FROM x\n",
+            },
+            "images/a/image.yaml:1: each image of a list needs a 'name'",
+        ),
+        (
+            {"images/a/image.yaml": "tag: 'bad tag'\n", "images/a/Dockerfile": "FROM x\n"},
+            "images/a/image.yaml:1: invalid tag 'bad tag'",
+        ),
+        (
+            {"images/a/image.yaml": "repository: acme/x:1\n", "images/a/Dockerfile": "FROM x\n"},
+            "images/a/image.yaml:1: 'repository' 'acme/x:1' names a tag or digest",
+        ),
+    ],
+)
+def test_identity_mistakes_are_one_line(
+    make_repo: MakeRepo, files: dict[str, str], message: str
+) -> None:
+    result = invoke("graph", "-C", make_repo(files))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"error: {message}")
+
+
+def test_doctor_reports_each_finding_and_exits_1_on_an_error(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            "images/api/Dockerfile": "FROM quay.io/jupyter/base\n",
+            "images/base/Dockerfile": "FROM alpine\n",
+            "images/web/Dockerfile": "FROM alpine\n",
+            "images/web/image.yaml": "context: ../../nowhere\nwatch: ['shared/none/**']\n",
+            "tools/Dockerfile.ci": "FROM alpine\n",
+        }
+    )
+    result = invoke("doctor", "-C", repo)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        (
+            "warning: images/api/Dockerfile:1: quay.io/jupyter/base looks like in-repo image "
+            "base (docker.io/library/base) under another registry or namespace: no edge (did "
+            "you mean `registry: quay.io`, `namespace: jupyter` in builder.yaml?)"
+        ),
+        (
+            "error: images/web/image.yaml:1: the build context nowhere holds no file (check "
+            "'context' in image.yaml)"
+        ),
+        (
+            "warning: images/web/image.yaml:2: watch glob 'shared/none/**' matches no file "
+            "(globs are gitignore-style and relative to the repository root)"
+        ),
+        (
+            "warning: tools/Dockerfile.ci: no image builds this Dockerfile (add its folder to "
+            "image_roots (globs like debian/*/* name image folders), or name it in an "
+            "image.yaml's 'dockerfile')"
+        ),
+        "3 images, 1 error(s), 3 warning(s)",
+    ]
+    assert result.stderr == "error: 1 error(s) found\n"
+
+
+def test_doctor_on_a_clean_repo(make_repo: MakeRepo) -> None:
+    repo = make_repo({"images/api/Dockerfile": "FROM alpine\n", "images/api/app.py": "\n"})
+    result = invoke("doctor", "-C", repo)
+    assert (result.exit_code, result.stdout) == (0, "1 images, 0 error(s), 0 warning(s)\n")
+
+
+def test_graph_and_affected_warn_of_near_misses(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            "images/api/Dockerfile": "FROM quay.io/jupyter/base\n",
+            "images/base/Dockerfile": "FROM x\n",
+        }
+    )
+    for args in (("graph",), ("affected", "--base", "HEAD")):
+        result = invoke(*args, "-C", repo)
+        assert result.exit_code == 0
+        assert "looks like in-repo image base" in result.stderr
