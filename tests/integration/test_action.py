@@ -81,6 +81,20 @@ def test_the_action_builds_the_push_and_sets_outputs_and_summary(
     make_build_repo: MakeRepo, action_path: Path, tmp_path: Path
 ):
     repo = make_build_repo(independent_images(("alpha", "beta")))
+    # A consumer for `pin: true`: an Argo template running alpha by a moving tag.
+    alpha = f"{repo.engine.registry}/{repo.repository('alpha')}"
+    config = (repo.path / "builder.yaml").read_text()
+    repo.commit(
+        {
+            "builder.yaml": config + "consumers: [deploy/*.yaml]\n",
+            "deploy/etl.yaml": (
+                "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\n"
+                "metadata:\n  name: etl\nspec:\n  entrypoint: run\n  templates:\n"
+                f"    - name: run\n      container:\n        image: {alpha}:latest\n"
+            ),
+        },
+        "a consumer",
+    )
     repo.builder("build", "--all", check_exit=0)  # the state before this push
     before = repo.git("rev-parse", "HEAD")
     after = repo.commit({"images/alpha/payload.txt": "alpha v2\n"})
@@ -166,6 +180,9 @@ def test_the_action_builds_the_push_and_sets_outputs_and_summary(
     if has_pin.returncode != 0:
         assert "::notice::pin: true, but builder " in pin.stdout
         assert "has no pin command; nothing pinned" in pin.stdout
+    else:
+        pinned = (repo.path / "deploy/etl.yaml").read_text()
+        assert f"image: {images['alpha']['pinned']}\n" in pinned
 
 
 def test_refresh_and_bad_inputs_in_the_same_job(
