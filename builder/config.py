@@ -562,11 +562,10 @@ def parse_image_configs(
                 line=line,
                 hint="e.g. - name: serving-gpu",
             )
-        configs.append(
-            _image_config(
-                entries, directory=directory, settings=settings, path=path, default_name=None
-            )
+        config = _image_config(
+            entries, directory=directory, settings=settings, path=path, default_name=None
         )
+        configs.append(replace(config, repository_name=default_name or directory.name))
     return tuple(configs)
 
 

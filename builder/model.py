@@ -59,6 +59,9 @@ class ImageConfig:
     depends_on: tuple[str, ...] = ()
     # The full repository this image is pushed to, when not <registry>/<namespace>/<name>.
     repository: str | None = None
+    # The last part of the default repository, when not the name: the images an
+    # image.yaml list defines share their folder's repository, told apart by tags.
+    repository_name: str | None = None
     # The tag this image is addressed by (`buildpack-deps:bookworm-curl`); None: `latest`
     # with its affixes. Several images can share a repository, each with its own tag.
     tag: str | None = None

@@ -120,9 +120,10 @@ def compute_images(
         seen[config.name] = config
     aliases: dict[str, tuple[str, ...]] = {}
     for config in configs:
-        own = config.repository or repository_of(settings.registry, settings.namespace, config.name)
+        name = config.repository_name or config.name
+        own = config.repository or repository_of(settings.registry, settings.namespace, name)
         also = (
-            repository_of(declared.registry, declared.namespace, config.name)
+            repository_of(declared.registry, declared.namespace, name)
             if declared is not None and config.repository is None
             else own
         )

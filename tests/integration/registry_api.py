@@ -55,7 +55,12 @@ class RegistryAPI:
 
     def release_tags(self, repository: str) -> set[str]:
         """The tags people pull: without the build cache and content-key tags."""
-        return {t for t in self.tags(repository) if t != "buildcache" and not t.startswith("key-")}
+        return {
+            t
+            for t in self.tags(repository)
+            if "buildcache" not in t  # a variant's cache carries its affixes
+            and not t.startswith("key-")
+        }
 
     def catalog(self) -> list[str]:
         # distribution 2.8 refuses n above its maxentries (1000): page with `last`.
