@@ -1,5 +1,6 @@
 """Putting a run's results where CI and people find them: the metadata file, GitHub's step
-outputs and job summary. The only module that writes them; the text comes from render/."""
+outputs and job summary, the JUnit and dotenv reports GitLab and Jenkins read. The only
+module that writes them; the text comes from render/."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from builder.ci import CIFacts
+from builder.ci import OUTPUTS_VARIABLE, SUMMARY_VARIABLE, CIFacts
 from builder.errors import UserError
 from builder.render.data import metadata_json
 from builder.render.github import compute_outputs, render_summary
@@ -32,25 +33,25 @@ def _append(path: Path, text: str, variable: str) -> None:
 def check_writable(ci: CIFacts) -> None:
     """Fail before any work, not after a long build, when a CI file is unwritable."""
     if ci.outputs is not None:
-        _append(ci.outputs, "", "GITHUB_OUTPUT")
+        _append(ci.outputs, "", OUTPUTS_VARIABLE)
     if ci.summary is not None:
-        _append(ci.summary, "", "GITHUB_STEP_SUMMARY")
+        _append(ci.summary, "", SUMMARY_VARIABLE)
 
 
 def write_outputs(outputs: Mapping[str, str], ci: CIFacts) -> None:
-    """Append to $GITHUB_OUTPUT with heredoc delimiters, safe for any value."""
+    """Append to the step outputs file with heredoc delimiters, safe for any value."""
     if ci.outputs is None:
         return
     text = ""
     for key, value in outputs.items():
         delimiter = f"builder_{uuid.uuid4().hex}"
         text += f"{key}<<{delimiter}\n{value}\n{delimiter}\n"
-    _append(ci.outputs, text, "GITHUB_OUTPUT")
+    _append(ci.outputs, text, OUTPUTS_VARIABLE)
 
 
 def write_summary(text: str, ci: CIFacts) -> None:
     if ci.summary is not None:
-        _append(ci.summary, text, "GITHUB_STEP_SUMMARY")
+        _append(ci.summary, text, SUMMARY_VARIABLE)
 
 
 def publish(report: BuildReport, ci: CIFacts) -> None:
