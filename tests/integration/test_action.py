@@ -81,6 +81,14 @@ def test_the_action_builds_the_push_and_sets_outputs_and_summary(
     make_build_repo: MakeRepo, action_path: Path, tmp_path: Path
 ):
     repo = make_build_repo(independent_images(("alpha", "beta")))
+    # A consumer for `pin: true`: the lock file `builder pin` rewrites.
+    config = (repo.path / "builder.yaml").read_text(encoding="utf-8")
+    repo.commit(
+        {
+            "builder.yaml": config + "consumers:\n  - deploy/images.lock.json\n",
+            "deploy/images.lock.json": "{}\n",
+        }
+    )
     repo.builder("build", "--all", check_exit=0)  # the state before this push
     before = repo.git("rev-parse", "HEAD")
     after = repo.commit({"images/alpha/payload.txt": "alpha v2\n"})
@@ -166,6 +174,9 @@ def test_the_action_builds_the_push_and_sets_outputs_and_summary(
     if has_pin.returncode != 0:
         assert "::notice::pin: true, but builder " in pin.stdout
         assert "has no pin command; nothing pinned" in pin.stdout
+    else:
+        lock = json.loads((repo.path / "deploy" / "images.lock.json").read_text(encoding="utf-8"))
+        assert lock["alpha"] == images["alpha"]["pinned"]
 
 
 def test_refresh_and_bad_inputs_in_the_same_job(
