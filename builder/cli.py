@@ -20,6 +20,7 @@ from builder.repo import Overrides
 if TYPE_CHECKING:
     from builder.ci import CIFacts
     from builder.context import RunContext
+    from builder.publish import ReportFiles
     from builder.reports import BuildReport
 
 app = typer.Typer(
@@ -52,11 +53,13 @@ def warn(message: str, ci: CIFacts) -> None:
         typer.echo(line, err=True)
 
 
-def check_ci_files(ci: CIFacts) -> None:
+def check_ci_files(ci: CIFacts, reports: ReportFiles | None = None) -> None:
     """Fail before any work, not after a long build, when a CI file cannot be written."""
-    from builder.publish import check_writable
+    from builder.publish import check_report_files, check_writable
 
     check_writable(ci)
+    if reports is not None:
+        check_report_files(reports)
 
 
 def log(line: str) -> None:
@@ -149,6 +152,22 @@ BuilderOpt = Annotated[
     typer.Option(
         "--builder",
         help="The buildx builder to build on (docker buildx ls); beats builder.yaml's 'builder'.",
+    ),
+]
+JunitFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--junit-file",
+        help="Write a JUnit report, a test case per image. Default under GitLab CI and "
+        "Jenkins: builder-junit.xml.",
+    ),
+]
+DotenvFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dotenv-file",
+        help="Write the outputs as a dotenv report. Default under GitLab CI and Jenkins: "
+        "builder.env.",
     ),
 ]
 RepoOpt = Annotated[
@@ -365,12 +384,15 @@ def build(
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     builder: BuilderOpt = None,
+    junit_file: JunitFileOpt = None,
+    dotenv_file: DotenvFileOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
     from builder.bake import Outputs
     from builder.commands.build import BuildRequest, run_build
     from builder.plan import parse_secret
+    from builder.publish import report_files
     from builder.render.text import render_dry_run
 
     def body() -> None:
@@ -397,15 +419,16 @@ def build(
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head, builder=builder)
-        check_ci_files(ctx.ci)
+        files = report_files(ctx.ci, metadata=metadata_file, junit=junit_file, dotenv=dotenv_file)
+        check_ci_files(ctx.ci, files)
         report = run_build(ctx, request, log=log)
         if dry_run:
-            hand_off(report, metadata_file, ctx.ci, show=False)
+            hand_off(report, metadata_file, ctx.ci, show=False, reports=files)
             # What a docker-driver run would bake; the driver is not asked in a dry run.
             outputs = Outputs(staging_tags=push_by_digest, load=not push)
             sys.stdout.write(render_dry_run(report, ctx.git.root, outputs))
             return
-        hand_off(report, metadata_file, ctx.ci)
+        hand_off(report, metadata_file, ctx.ci, reports=files)
 
     guarded(body)
 
@@ -414,6 +437,7 @@ class PlanFormat(StrEnum):
     table = "table"
     json = "json"
     github_matrix = "github-matrix"
+    gitlab_ci = "gitlab-ci"
 
 
 @app.command()
@@ -437,7 +461,8 @@ def plan(
     namespace: NamespaceOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
-    """Print the build plan: waves of images, for people or as a GitHub Actions matrix."""
+    """Print the build plan: waves of images, for people, as a GitHub Actions matrix or as
+    a GitLab CI child pipeline."""
     from builder.commands.plan import PlanRequest, run_plan
     from builder.publish import write_outputs
     from builder.render.data import plan_json
@@ -465,6 +490,10 @@ def plan(
             write_outputs(outputs, ctx.ci)
         if fmt is PlanFormat.github_matrix:
             typer.echo(matrix_json(matrix))
+        elif fmt is PlanFormat.gitlab_ci:
+            from builder.render.gitlab import render_child_pipeline
+
+            sys.stdout.write(render_child_pipeline(the_plan))
         elif fmt is PlanFormat.json:
             typer.echo(json.dumps(plan_json(the_plan), indent=2))
         else:
@@ -488,10 +517,13 @@ def merge(
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     builder: BuilderOpt = None,
+    junit_file: JunitFileOpt = None,
+    dotenv_file: DotenvFileOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
     from builder.commands.merge import MergeRequest, run_merge
+    from builder.publish import report_files
 
     def body() -> None:
         check_output(metadata_file, "--metadata-file")
@@ -503,9 +535,10 @@ def merge(
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head, builder=builder)
-        check_ci_files(ctx.ci)
+        files = report_files(ctx.ci, metadata=metadata_file, junit=junit_file, dotenv=dotenv_file)
+        check_ci_files(ctx.ci, files)
         report = run_merge(ctx, request, log=log)
-        hand_off(report, metadata_file, ctx.ci, failed="not merged")
+        hand_off(report, metadata_file, ctx.ci, failed="not merged", reports=files)
 
     guarded(body)
 
@@ -525,11 +558,14 @@ def refresh(
     registry: RegistryOpt = None,
     namespace: NamespaceOpt = None,
     builder: BuilderOpt = None,
+    junit_file: JunitFileOpt = None,
+    dotenv_file: DotenvFileOpt = None,
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
     from builder.commands.refresh import RefreshRequest, run_refresh
     from builder.plan import parse_secret
+    from builder.publish import report_files
 
     def body() -> None:
         at_least_one(jobs, "--jobs")
@@ -544,9 +580,10 @@ def refresh(
         )
         # What is committed, never the working tree's edits.
         ctx = context(repo, head="HEAD", builder=builder)
-        check_ci_files(ctx.ci)
+        files = report_files(ctx.ci, metadata=metadata_file, junit=junit_file, dotenv=dotenv_file)
+        check_ci_files(ctx.ci, files)
         report, _moves = run_refresh(ctx, request, log=log)
-        hand_off(report, metadata_file, ctx.ci)
+        hand_off(report, metadata_file, ctx.ci, reports=files)
 
     guarded(body)
 
@@ -747,16 +784,18 @@ def hand_off(
     *,
     show: bool = True,
     failed: str = "failed",
+    reports: ReportFiles | None = None,
 ) -> None:
     """What every building command ends with: the metadata file, the Actions summary and
-    outputs, the table, and exit code 1 when an image did not make it."""
+    outputs, the JUnit and dotenv reports, the table, and exit code 1 when an image did not
+    make it."""
     from builder.errors import BuildFailed
     from builder.publish import publish, write_metadata
     from builder.render.text import render_build_report
 
     if metadata_file is not None:
         write_metadata(report, metadata_file)
-    publish(report, ci)
+    publish(report, ci, reports)
     if not show:
         return
     typer.echo(render_build_report(report))

@@ -61,9 +61,10 @@ def resolve_range(
             # A change request against a branch: compare with where the two meet.
             target = git.try_run("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
             merge_base = git.merge_base(tip, base) if target.ok else None
+            target_label = base[:12] if _FULL_SHA_RE.fullmatch(base) else base
             if merge_base is None:
-                return everything(f"{source} names {base}, which this clone lacks")
-            return found(merge_base, f"merge-base({base})")
+                return everything(f"{source} names {target_label}, which this clone lacks")
+            return found(merge_base, f"merge-base({target_label})")
     if base is None:
         if tip is None:
             return found(git.empty_tree(), "(empty repository)")
@@ -72,6 +73,7 @@ def resolve_range(
             git.fetch_history(tip)
             parent = git.first_parent(tip)
             if parent is None:
+                warnings.extend(ci.warnings)
                 return everything("shallow clone: the commit before HEAD could not be fetched")
         if parent is None:
             return found(git.empty_tree(), "(first commit: empty tree)")

@@ -4,6 +4,8 @@
 - `data`: what machines read: JSON of the affected set, the graph, plans, the metadata file.
 - `graphs`: mermaid and dot pictures of the image graph.
 - `github`: GitHub Actions' job summary, step outputs and fan-out matrices.
+- `gitlab`: GitLab CI's dotenv report and fan-out child pipeline.
+- `junit`: the JUnit XML test report GitLab and Jenkins show.
 
 Writing the text somewhere is the caller's business (builder/publish.py for CI files).
 """

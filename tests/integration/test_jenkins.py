@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -91,7 +92,8 @@ def test_the_jenkinsfile_is_declarative_and_keeps_secrets_out_of_groovy() -> Non
     # No Groovy string interpolation anywhere near a secret: no "..." / \"\"\" sh steps.
     assert 'sh "' not in text
     assert '"""' not in text
-    assert "GIT_PREVIOUS_SUCCESSFUL_COMMIT" in stage_script()
+    # builder reads GIT_PREVIOUS_SUCCESSFUL_COMMIT and CHANGE_TARGET itself (builder/ci.py).
+    assert "--base" not in stage_script()
     assert pipeline_environment()["CI"] == "true"
     assert pipeline_environment()["BUILDER_PIP_SPEC"].startswith("git+https://")
     assert "PASSWORD" not in stage_script().replace(
@@ -161,11 +163,48 @@ def test_a_pull_request_build_compares_with_its_target_and_never_pushes(
     assert f"git-{head[:7]}" not in repo.engine.api.tags(repo.repository("alpha"))
 
 
-@pytest.mark.xfail(strict=True, reason="builder-side Jenkins support lands with #13 follow-up")
 def test_the_stage_leaves_the_junit_report_jenkins_archives(
     make_build_repo: MakeRepo, tmp_path: Path
 ):
-    repo = make_build_repo(independent_images(("alpha",)))
-    done = run_stage(repo, tmp_path, {"BRANCH_NAME": "main"})
-    assert done.returncode == 0, output(done)
-    assert (repo.path / "builder-junit.xml").is_file()
+    """The `junit` step's file: a test case per image the build planned, a failure with
+    its log's tail for an image that failed, the image built on it skipped."""
+    repo = make_build_repo(
+        {
+            **independent_images(("alpha", "beta")),
+            "images/child/Dockerfile": (
+                "ARG BUILDER_PREFIX=docker.io/acme\nFROM ${BUILDER_PREFIX}/beta\n"
+            ),
+        }
+    )
+    repo.builder("build", "--all", check_exit=0)
+    green = repo.git("rev-parse", "HEAD")
+    repo.commit(
+        {
+            "images/alpha/payload.txt": "alpha v2\n",
+            "images/beta/Dockerfile": (
+                "FROM 127.0.0.1:5000/upstream/busybox:latest\n"
+                "RUN echo 'beta breaks here' && exit 3\n"
+            ),
+        }
+    )
+    done = run_stage(
+        repo, tmp_path, {"BRANCH_NAME": "main", "GIT_PREVIOUS_SUCCESSFUL_COMMIT": green}
+    )
+    assert done.returncode == 1, output(done)  # an image failed: the stage fails
+
+    report = ET.parse(repo.path / "builder-junit.xml").getroot()  # noqa: S314 (our own file)
+    (suite,) = report.iter("testsuite")
+    assert suite.get("name") == "builder build"
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {"alpha", "beta", "child"}, "beta's dependant too; unchanged none"
+    assert [c.tag for c in cases["alpha"]] == ["system-out"]
+    failure = cases["beta"].find("failure")
+    assert failure is not None
+    assert "beta breaks here" in (failure.text or "")
+    skipped = cases["child"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "parent beta failed"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
+    # The outputs beside it, for a later stage's readProperties.
+    env = (repo.path / "builder.env").read_text(encoding="utf-8").splitlines()
+    assert env[:3] == ['BUILDER_BUILT=["alpha"]', 'BUILDER_FAILED=["beta"]', "BUILDER_TAGGED=[]"]
