@@ -139,6 +139,15 @@ def _checked_events(events: Iterable[yaml.Event], path: str) -> list[yaml.Event]
 
 def _compose(text: str, path: str) -> yaml.Node | None:
     """The document's node tree, after its events passed the bounds above."""
+    if _plainly_small(text):
+        # The common image.yaml: a few lines, no anchors, shallow. Nothing in it can blow
+        # up, so libyaml composes it directly (a thousand of them are on planning's path).
+        try:
+            node: yaml.Node | None = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:
+            pass  # the careful path below says what is wrong, with the pure loader's words
+        else:
+            return node
     try:
         events = _checked_events(yaml.parse(text, Loader=_FAST_LOADER), path)
     except yaml.YAMLError as exc:
@@ -155,8 +164,27 @@ def _compose(text: str, path: str) -> yaml.Node | None:
         if mark is not None and mark.index > _PURE_RETRY_LIMIT:
             raise  # the pure loader would take seconds to get there
         events = _checked_events(yaml.parse(text, Loader=yaml.SafeLoader), path)
-    node: yaml.Node | None = _EventComposer(events).get_single_node()
-    return node
+    composed: yaml.Node | None = _EventComposer(events).get_single_node()
+    return composed
+
+
+_SMALL = 8192  # bytes: block nesting in this much text stays far from recursion limits
+
+
+def _plainly_small(text: str) -> bool:
+    """Small, without anchors (so without aliases) and without deep flow nesting."""
+    if len(text) > _SMALL or "&" in text:
+        return False
+    if text.count("[") + text.count("{") <= 16:
+        return True
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest <= 16
 
 
 def _load_node(text: str, path: str) -> yaml.Node | None:
@@ -536,11 +564,18 @@ def parse_image_configs(
     (variants of one Dockerfile or folder: other build args, targets, Dockerfiles, tags)."""
     path = str(directory / IMAGE_FILE)
     node = _load_node(text, path) if text is not None else None
-    if not isinstance(node, yaml.SequenceNode):
-        config = parse_image_config(
-            text, directory=directory, settings=settings, default_name=default_name
+    if node is None or isinstance(node, yaml.MappingNode):
+        entries = _entries(node, path) if node is not None else {}
+        config = _image_config(
+            entries, directory=directory, settings=settings, path=path, default_name=default_name
         )
-        return (config,)
+        return (config if text is not None else replace(config, config_file=None),)
+    if not isinstance(node, yaml.SequenceNode):
+        raise ConfigError(
+            "expected a mapping of settings at the top level",
+            file=path,
+            line=node.start_mark.line + 1,
+        )
     if not node.value:
         raise ConfigError(
             "lists no image", file=path, line=node.start_mark.line + 1, hint="give one entry each"

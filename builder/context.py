@@ -8,7 +8,7 @@ the engine (`EngineOptions`) and the reconcile policy are answered here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +51,16 @@ class Head:
     tree: str | None  # the commit to read; None: the working tree (local runs)
     label: str  # "working tree", "HEAD" or the --head text, for messages
     is_head: bool  # `commit` is what the checkout has out
-    dirty: bool  # the working tree differs from HEAD (tracked or untracked files)
+    # Whether the working tree differs from HEAD (tracked or untracked files): asked of
+    # git once, when first needed (`git status` walks the whole tree).
+    check_dirty: Callable[[], bool] = field(default=lambda: False, compare=False, repr=False)
+    _memo: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def dirty(self) -> bool:
+        if "dirty" not in self._memo:
+            self._memo["dirty"] = self.check_dirty()
+        return self._memo["dirty"]
 
     @property
     def from_disk(self) -> bool:
@@ -69,18 +78,18 @@ class Head:
 def compute_head(git: Git, head: str | None, ci: CIFacts) -> Head:
     """`--head REV` names the commit; in CI it is HEAD; locally the working tree."""
     now = git.head()
+
+    def dirty() -> bool:
+        return now is not None and git.is_dirty()
+
     if head is not None:
         sha = git.resolve(head)
-        return Head(commit=sha, tree=sha, label=head, is_head=sha == now, dirty=_dirty(git, now))
+        return Head(commit=sha, tree=sha, label=head, is_head=sha == now, check_dirty=dirty)
     if ci.active:
         if now is None:
             raise GitError("the repository has no commits", hint="commit something first")
-        return Head(commit=now, tree=now, label="HEAD", is_head=True, dirty=_dirty(git, now))
-    return Head(commit=now, tree=None, label="working tree", is_head=True, dirty=_dirty(git, now))
-
-
-def _dirty(git: Git, now: str | None) -> bool:
-    return now is not None and git.is_dirty()
+        return Head(commit=now, tree=now, label="HEAD", is_head=True, check_dirty=dirty)
+    return Head(commit=now, tree=None, label="working tree", is_head=True, check_dirty=dirty)
 
 
 _HUB_PAIRS = (("DOCKERHUB_USERNAME", "DOCKERHUB_TOKEN"),)

@@ -450,6 +450,7 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)  # a monorepo's .dockerignore files are mostly one text
 def ignore_problems(text: str) -> tuple[int, str, str] | None:
     """What fails a build reading this .dockerignore: (line number, the line, why).
 

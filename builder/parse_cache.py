@@ -91,12 +91,10 @@ class ParseCache:
         target: str | None = None,
         platforms: Sequence[str] = ("linux/amd64",),
     ) -> DockerfileInfo:
-        key = hashlib.sha256(
-            json.dumps(
-                [text, path, sorted((build_args or {}).items()), target, list(platforms)],
-                ensure_ascii=False,
-            ).encode("utf-8", "surrogatepass")
-        ).hexdigest()
+        material = "\0".join(
+            [text, path, repr(sorted((build_args or {}).items())), repr(target), repr(platforms)]
+        )
+        key = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
         entry = self._old.get(key) or self._used.get(key)
         if entry is not None:
             try:

@@ -266,7 +266,13 @@ def prepare(
     `before_registry` runs once the user's input passed its checks, before the registry
     is asked about content keys (real runs only)."""
     git = ctx.git
-    selection = select(ctx, base=scope.base, overrides=scope.overrides, everything=scope.everything)
+    selection = select(
+        ctx,
+        base=scope.base,
+        overrides=scope.overrides,
+        everything=scope.everything,
+        strays=guards.sends_contexts and ctx.head.from_disk,
+    )
     settings = selection.repo.settings
     registry.use_login(login_for(ctx, settings))
     engine = ctx.engine if ctx.engine.builder else replace(ctx.engine, builder=settings.builder)

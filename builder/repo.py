@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -219,6 +220,7 @@ _GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(
 _SCAN_LIMIT = 64 * 1024  # bufio.Scanner's buffer: a longer line is "token too long"
 
 
+@functools.lru_cache(maxsize=256)  # a monorepo's .dockerignore files are mostly one text
 def _unsendable(text: str) -> tuple[int, str, str] | None:
     """What BuildKit fails on before it reads a pattern: a line its reader cannot hold, and
     a control character, which the gRPC header carrying the patterns refuses ("exclude-
@@ -388,7 +390,16 @@ def load_repo(
     files = snapshot.list_files(list(dict.fromkeys(listing_root(r) for r in settings.image_roots)))
     dirs = compute_image_dirs(files, settings.image_roots)
     roots = settings.image_roots
-    candidates = [p for p in files if p in roots or root_of(p, roots) is not None]
+    # Submodules that would be images or roots: a root itself, or a folder a root names.
+    plain = {r for r in roots if not is_glob(r)}
+    globbed = len(plain) < len(roots)
+    candidates = [
+        p
+        for p in files
+        if p in plain
+        or p.rpartition("/")[0] in plain
+        or (globbed and root_of(p, roots) is not None)
+    ]
     gitlinks = snapshot.gitlinks(candidates) if candidates else frozenset()
     check_image_roots(settings, files, dirs, gitlinks, require_images=require_images)
     yaml_paths = [str(d / IMAGE_FILE) for d in dirs]

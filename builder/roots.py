@@ -8,6 +8,7 @@ per pattern component (`*` never crosses a `/`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
@@ -35,17 +36,26 @@ def listing_root(root: str) -> str:
 
 
 def root_of(directory: str, roots: Sequence[str]) -> str | None:
-    """The root that makes `directory` an image folder, if any."""
+    """The root that makes `directory` an image folder, if any (called for every file of
+    a big repo: plain roots are a set look-up, globs are tried only at their depth)."""
+    plain, globs = _split(tuple(roots))
     parent = directory.rpartition("/")[0]
-    for root in roots:
-        if is_glob(root):
-            pattern = root.split("/")
-            parts = directory.split("/")
-            if len(parts) == len(pattern) and all(map(fnmatchcase, parts, pattern)):
+    if parent in plain:
+        return parent
+    if globs:
+        depth = directory.count("/") + 1
+        for root, pattern in globs:
+            if len(pattern) == depth and all(map(fnmatchcase, directory.split("/"), pattern)):
                 return root
-        elif parent == root:
-            return root
     return None
+
+
+@functools.cache
+def _split(
+    roots: tuple[str, ...],
+) -> tuple[frozenset[str], tuple[tuple[str, tuple[str, ...]], ...]]:
+    plain = frozenset(r for r in roots if not is_glob(r))
+    return plain, tuple((r, tuple(r.split("/"))) for r in roots if is_glob(r))
 
 
 def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:

@@ -34,12 +34,13 @@ def select(
     base: str | None,
     overrides: Overrides,
     everything: str | None = None,
+    strays: bool = False,
 ) -> Selection:
     """Load the head and work out which images the change affects; `everything` (the
-    reason, e.g. "--all") counts every image instead of comparing with a base. When the
-    head is read from the disk, files git ignores that builds would send are named too."""
+    reason, e.g. "--all") counts every image instead of comparing with a base. With
+    `strays`, files git ignores that a build from the disk would send are named too."""
     selection = _select(ctx, base=base, overrides=overrides, everything=everything)
-    return with_strays(ctx.git, selection) if ctx.head.from_disk else selection
+    return with_strays(ctx.git, selection) if strays else selection
 
 
 def _select(

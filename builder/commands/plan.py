@@ -34,7 +34,8 @@ def run_plan(ctx: RunContext, request: PlanRequest, *, log: Log) -> Prepared:
             ),
             output=Output(push=True, platforms=request.platforms),
             keys=KeyUse(),
-            guards=Guards(real_run=False),
+            # A plan sends nothing: files on the disk are the build's business.
+            guards=Guards(real_run=False, sends_contexts=False),
             log=log,
         )
     waves = len(prepared.plan.waves)
