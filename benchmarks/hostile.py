@@ -1,6 +1,6 @@
 """Adversarial inputs against builder's planning: wall time and peak RSS per case.
 
-    .venv/bin/python benchmarks/hostile.py [--only NAME] [--strict] [--keep DIR]
+    .venv/bin/python benchmarks/hostile.py [--only NAME] [--keep DIR]
 
 A pull request's author writes builder.yaml, image.yaml, .dockerignore and Dockerfiles,
 and CI runs builder on them. Each case below lays one adversarial input over a small repo
@@ -15,10 +15,6 @@ case measured 0.7 s and 2.4 s of wall time an hour apart); on an idle one the tw
 Wall time is shown too. Peak RSS is the largest resident set of builder or of any git it
 waited for. Both include interpreter start-up (`builder --version` is printed as the
 floor).
-
-The .dockerignore cases are marked PENDING: the matcher (builder/ignore.py) is being
-rewritten on another branch, and these cases are its budget. They are reported, but only
---strict lets them change the exit code.
 
 "parser s" is the time BuildKit's own Dockerfile parser (the `dockerfile` binding, which
 builder calls) takes on the case's Dockerfile alone, timed in a child: a floor builder
@@ -72,7 +68,6 @@ class Case:
     name: str
     what: str
     files: Callable[[], Files]  # laid over BASE_FILES in the second commit
-    pending: bool = False  # waits for the ignore.py rewrite on another branch
 
 
 @dataclass
@@ -219,13 +214,11 @@ CASES = (
         "ignore-10k-patterns",
         "10,000 .dockerignore patterns, 2,000 changed files",
         ignore_many_patterns,
-        pending=True,
     ),
     Case(
         "ignore-stacked-doublestar",
         "patterns of up to 399 stacked **/, 200 changed files 60 deep",
         ignore_stacked_doublestar,
-        pending=True,
     ),
 )
 
@@ -321,7 +314,6 @@ def parser_floor(repo: Path, files: Files) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="run just these cases (repeatable)")
-    parser.add_argument("--strict", action="store_true", help="PENDING cases count too")
     parser.add_argument("--keep", type=Path, help="leave each case's repo under this directory")
     args = parser.parse_args()
     cases = [c for c in CASES if not args.only or c.name in args.only]
@@ -355,11 +347,7 @@ def main() -> int:
                 if size >= MAX_INPUT and problem and "CPU >" in problem:
                     problem = None  # over 1 MB: outside the time budget
                 verdict = "ok" if problem is None else f"BROKEN ({problem})"
-                if problem is not None and case.pending:
-                    verdict = f"PENDING ignore.py rewrite ({problem})"
-                elif problem is not None:
-                    broken.append(f"{case.name} {label}: {problem}")
-                if problem is not None and (args.strict and case.pending):
+                if problem is not None:
                     broken.append(f"{case.name} {label}: {problem}")
                 print(
                     f"{case.name:<26} {size:>9,} {label:<9} {result.code:>4} {result.cpu:>6.2f} "
@@ -373,13 +361,11 @@ def main() -> int:
                 shutil.copytree(repo, args.keep / case.name, symlinks=True, dirs_exist_ok=True)
     print()
     for case in cases:
-        print(
-            f"{case.name}: {case.what}" + ("  [PENDING: ignore.py rewrite]" if case.pending else "")
-        )
+        print(f"{case.name}: {case.what}")
     if broken:
         print("\nbudget broken by: " + "; ".join(broken))
         return 1
-    print("\nevery case kept the budget" + ("" if args.strict else " (PENDING cases aside)"))
+    print("\nevery case kept the budget")
     return 0
 
 

@@ -534,6 +534,9 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
 
 
 _ERROR_WINDOW = 256  # lines parsed at a time while looking for an error's line
+# Finding the line parses the file a second time. Past this size (a real Dockerfile is a
+# few KB; BuildKit's parser takes about a second per MB) the error names only the file.
+_ERROR_SEARCH_MAX = 256 * 1024
 
 
 def _error_line(text: str, message: str) -> int | None:
@@ -549,6 +552,8 @@ def _error_line(text: str, message: str) -> int | None:
     """
     if message == "file with no instructions":
         return None  # the whole file is to blame, not a line of it
+    if len(text) > _ERROR_SEARCH_MAX:
+        return None
     lines = text.split("\n")  # BuildKit's lines: `str.splitlines` also cuts at \x1c and more
     head = lines[: _directive_count(lines)]
 

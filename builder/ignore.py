@@ -50,6 +50,9 @@ _FSUTIL_PATTERN_CHARS = frozenset("*[]?^\\")
 # alternation and `*{2}` a repeat. The engine agrees (tests/test_ignore.py pins it).
 _GO_ESCAPED = frozenset(".+()$")
 _GO_ESCAPES = str.maketrans({ch: "\\" + ch for ch in _GO_ESCAPED})
+# Only these, copied into the regexp as they are, can make one Go refuses (`[z-a]`, `\\y`,
+# `a{1001}`); the rest become `[^/]*`, `[^/]`, `(.*/)?` or escaped text, which compile.
+_MAY_NOT_COMPILE = frozenset("[\\{")
 _PIECES = re.compile(r"\*\*/?|\*|\?|\\.?|[][]|[^][*?\\]+", re.DOTALL)
 
 # Characters that are not literal in a pattern's Go regexp: the wildcards, the escape, a
@@ -146,6 +149,7 @@ class _Pattern:
     chars: str  # the pattern as Go's text/scanner reads it (a leading BOM skipped)
 
 
+@functools.lru_cache(maxsize=16384)  # a .dockerignore is checked, then matched with
 def _new(pattern: str) -> _Pattern | str | None:
     """patternmatcher.New for one pattern: the compiled pattern, why Go refuses it, or None
     when it is blank. New trims and cleans again, `!` included: `!/` becomes `!`."""
@@ -443,7 +447,7 @@ def pattern_problem(pattern: str) -> str | None:
     compiled = _new(pattern)
     if compiled is None or isinstance(compiled, str):
         return compiled
-    if compiled.kind is _Kind.REGEXP:
+    if compiled.kind is _Kind.REGEXP and _MAY_NOT_COMPILE & set(compiled.chars):
         regexp = _regexp(compiled.regexp)
         if isinstance(regexp, str):
             return regexp

@@ -1583,6 +1583,15 @@ CASES = [
     P(
         Case(
             ("graph",),
+            # Past 256 KB the line is not searched for: that would parse the file twice.
+            "images/cli/Dockerfile: cannot parse Dockerfile: ENV must have two arguments",
+            {"images/cli/Dockerfile": "FROM alpine\n" + "RUN true\n" * 30_000 + "ENV ONLY\n"},
+        ),
+        "dockerfile-error-in-a-file-past-256-kb",
+    ),
+    P(
+        Case(
+            ("graph",),
             f"images/cli/Dockerfile:1: invalid image reference '{'a' * 80}... (300 characters)': "
             "repository name must not be more than 255 characters",
             {"images/cli/Dockerfile": "FROM " + "a" * 300 + "\n"},
