@@ -704,7 +704,7 @@ CASES = [
         Case(
             ("graph",),
             "images/cli/image.yaml:1: unknown key 'zzz' (known keys: name, dockerfile, "
-            "context, build_args, platforms, target, watch, depends_on)",
+            "context, build_args, platforms, target, watch, depends_on, test)",
             {"images/cli/image.yaml": "zzz: 1\n"},
         ),
         "image-unknown-key-no-match",
