@@ -433,7 +433,7 @@ def plan(
         the_plan = run_plan(ctx, request, log=log).plan
         matrix = compute_matrix(the_plan)
         if ctx.ci.system == "github":
-            tag_only = sum(1 for b in the_plan.images if b.existing is not None)
+            tag_only = sum(1 for b in the_plan.images if b.tag_only)
             outputs = compute_matrix_outputs(matrix, max_generations or 0, tag_only=tag_only)
             write_outputs(outputs, ctx.ci)
         if fmt is PlanFormat.github_matrix:
