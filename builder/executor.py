@@ -106,6 +106,89 @@ def run_schedule(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Tester:
+    """Runs an image's test on each platform it names, through the docker door."""
+
+    buildx: Buildx
+    # Told each platform's test result as it comes: image, result.
+    on_test: Callable[[str, TestResult], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def run_tests(self, build: ImageBuild, reference: str, *, pull: bool) -> tuple[TestResult, ...]:
+        """Every tested platform in turn, each to its first failing command: a failure on
+        one platform still shows whether the others pass."""
+        results = []
+        for platform in build.test_platforms:
+            result = self.test_platform(build, reference, platform, pull=pull)
+            if self.on_test is not None:
+                self.on_test(build.name, result)
+            results.append(result)
+        return tuple(results)
+
+    def test_platform(
+        self, build: ImageBuild, reference: str, platform: str, *, pull: bool
+    ) -> TestResult:
+        spec = build.test
+        if spec is None:  # the caller checked; this keeps mypy honest
+            raise RuntimeError(f"{build.name} has no test")
+        started = self.clock()
+
+        def failed(detail: str, output: str = "", commands: int = 0) -> TestResult:
+            return TestResult(
+                platform=platform,
+                verdict="failed",
+                seconds=self.clock() - started,
+                commands=commands,
+                detail=detail,
+                output=output,
+            )
+
+        if pull:
+            error = self.buildx.pull(reference, platform)
+            if error is not None:
+                return failed(f"cannot pull the image: {error}")
+        if spec.smoke is not None:
+            try:
+                default = self.buildx.default_command(reference)
+            except BuilderError as exc:
+                return failed(exc.message)
+            if not default:
+                return failed("the image has no default command (ENTRYPOINT or CMD) to smoke-test")
+            runs = [(" ".join((*default, *spec.smoke)), (*default, *spec.smoke))]
+        else:
+            runs = [(command, ("/bin/sh", "-c", command)) for command in spec.commands]
+        for number, (shown, argv) in enumerate(runs, 1):
+            outcome = self.buildx.run_test(
+                reference,
+                platform,
+                argv,
+                env=spec.env,
+                network=spec.network,
+                timeout=spec.timeout,
+            )
+            if outcome.passed:
+                continue
+            if outcome.timed_out:
+                return TestResult(
+                    platform=platform,
+                    verdict="timed out",
+                    seconds=self.clock() - started,
+                    commands=number,
+                    detail=f"`{shown}` was killed after {spec.timeout}s",
+                    output=outcome.output,
+                )
+            if outcome.error:
+                return failed(f"`{shown}` could not run: {outcome.error}", outcome.output, number)
+            return failed(f"`{shown}` exited {outcome.exit_code}", outcome.output, number)
+        return TestResult(
+            platform=platform,
+            verdict="passed",
+            seconds=self.clock() - started,
+            commands=len(runs),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BakeRunner:
     """Builds one image of a plan with one bake invocation."""
 
@@ -325,7 +408,7 @@ class BakeRunner:
         if self.load and build.tags:
             # Loaded into the engine's store under its tags: tested there, nothing pulled.
             tests = self.run_tests(build, build.tags[0], pull=False)
-            return self.judge(built, tests)
+            return judge(built, tests)
         why = "not pushed and not loaded: this buildx driver keeps --no-push results in its cache"
         tests = tuple(
             TestResult(platform=p, verdict="not run", detail=why) for p in build.test_platforms
@@ -335,104 +418,15 @@ class BakeRunner:
     # -- tests -----------------------------------------------------------------------------
 
     def run_tests(self, build: ImageBuild, reference: str, *, pull: bool) -> tuple[TestResult, ...]:
-        """Every tested platform in turn, each to its first failing command: a failure on
-        one platform still shows whether the others pass."""
-        results = []
-        for platform in build.test_platforms:
-            result = self.test_platform(build, reference, platform, pull=pull)
-            if self.on_test is not None:
-                self.on_test(build.name, result)
-            results.append(result)
-        return tuple(results)
-
-    def test_platform(
-        self, build: ImageBuild, reference: str, platform: str, *, pull: bool
-    ) -> TestResult:
-        spec = build.test
-        if spec is None:  # the caller checked; this keeps mypy honest
-            raise RuntimeError(f"{build.name} has no test")
-        started = self.clock()
-
-        def failed(detail: str, output: str = "", commands: int = 0) -> TestResult:
-            return TestResult(
-                platform=platform,
-                verdict="failed",
-                seconds=self.clock() - started,
-                commands=commands,
-                detail=detail,
-                output=output,
-            )
-
-        if pull:
-            error = self.buildx.pull(reference, platform)
-            if error is not None:
-                return failed(f"cannot pull the image: {error}")
-        if spec.smoke is not None:
-            try:
-                default = self.buildx.default_command(reference)
-            except BuilderError as exc:
-                return failed(exc.message)
-            if not default:
-                return failed("the image has no default command (ENTRYPOINT or CMD) to smoke-test")
-            runs = [(" ".join((*default, *spec.smoke)), (*default, *spec.smoke))]
-        else:
-            runs = [(command, ("/bin/sh", "-c", command)) for command in spec.commands]
-        for number, (shown, argv) in enumerate(runs, 1):
-            outcome = self.buildx.run_test(
-                reference,
-                platform,
-                argv,
-                env=spec.env,
-                network=spec.network,
-                timeout=spec.timeout,
-            )
-            if outcome.passed:
-                continue
-            if outcome.timed_out:
-                return TestResult(
-                    platform=platform,
-                    verdict="timed out",
-                    seconds=self.clock() - started,
-                    commands=number,
-                    detail=f"`{shown}` was killed after {spec.timeout}s",
-                    output=outcome.output,
-                )
-            if outcome.error:
-                return failed(f"`{shown}` could not run: {outcome.error}", outcome.output, number)
-            return failed(f"`{shown}` exited {outcome.exit_code}", outcome.output, number)
-        return TestResult(
-            platform=platform,
-            verdict="passed",
-            seconds=self.clock() - started,
-            commands=len(runs),
-        )
-
-    def judge(self, result: ImageResult, tests: tuple[TestResult, ...]) -> ImageResult:
-        """The result with its tests: failed, with the first failure's reason and output
-        at the end of the log, when one platform's did not pass."""
-        bad = [t for t in tests if not t.passed]
-        if not bad:
-            return replace(result, tests=tests)
-        first = bad[0]
-        word = "timed out" if first.verdict == "timed out" else "failed"
-        more = f" (and on {', '.join(t.platform for t in bad[1:])})" if len(bad) > 1 else ""
-        log = "\n".join(
-            [result.log, *(f"--- test on {t.platform}: {t.detail}\n{t.output}" for t in bad)]
-        ).strip("\n")
-        return replace(
-            result,
-            status="failed",
-            reason=f"test {word} on {first.platform}: {first.detail}{more}",
-            tests=tests,
-            log=log,
-        )
+        tester = Tester(buildx=self.buildx, on_test=self.on_test, clock=self.clock)
+        return tester.run_tests(build, reference, pull=pull)
 
     def test_pushed(self, build: ImageBuild, result: ImageResult, digest: str) -> ImageResult:
         """Test what the bake pushed under its key tag alone, then move the held tags
         (and record the verdict) only when every platform passed."""
         started = self.clock()
         tests = self.run_tests(build, f"{build.repository}@{digest}", pull=True)
-        judged = self.judge(result, tests)
+        judged = judge(result, tests)
         if judged.status == "failed" or self.plan.push_by_digest:
             # The key tag keeps a failed image addressable; no other tag names it.
             return replace(
@@ -458,9 +452,7 @@ class BakeRunner:
             tags=tuple(t for t in build.tags if t not in build.held),
             platforms=build.platforms,
         )
-        judged = self.judge(
-            result, self.run_tests(build, f"{build.repository}@{digest}", pull=True)
-        )
+        judged = judge(result, self.run_tests(build, f"{build.repository}@{digest}", pull=True))
         if judged.status == "failed":
             return replace(judged, seconds=self.clock() - started)
         tagged = self.retag(self.with_verdict(build), digest)
@@ -480,6 +472,27 @@ class BakeRunner:
         if build.verdict is None:
             return build
         return replace(build, tags=(*build.tags, build.verdict))
+
+
+def judge(result: ImageResult, tests: tuple[TestResult, ...]) -> ImageResult:
+    """The result with its tests: failed, with the first failure's reason and output
+    at the end of the log, when one platform's did not pass."""
+    bad = [t for t in tests if not t.passed]
+    if not bad:
+        return replace(result, tests=tests)
+    first = bad[0]
+    word = "timed out" if first.verdict == "timed out" else "failed"
+    more = f" (and on {', '.join(t.platform for t in bad[1:])})" if len(bad) > 1 else ""
+    log = "\n".join(
+        [result.log, *(f"--- test on {t.platform}: {t.detail}\n{t.output}" for t in bad)]
+    ).strip("\n")
+    return replace(
+        result,
+        status="failed",
+        reason=f"test {word} on {first.platform}: {first.detail}{more}",
+        tests=tests,
+        log=log,
+    )
 
 
 def missing_platforms(wanted: Sequence[str], held: Sequence[str]) -> list[str]:

@@ -27,7 +27,7 @@ from builder.errors import ConfigError, UserError
 from builder.executor import BakeRunner, as_planned, mark_unchanged, run_schedule
 from builder.git import Git
 from builder.model import Settings
-from builder.plan import BuildPlan, Options, Revision, compute_plan
+from builder.plan import BuildPlan, ImageBuild, Options, Revision, compute_plan
 from builder.reconcile import (
     State,
     load_state,
@@ -445,9 +445,7 @@ def execute(
                 plan,
                 runner,
                 jobs=run.jobs,
-                on_start=lambda b: log(
-                    f"{'tagging' if b.existing else 'building'} {b.name} ({', '.join(b.platforms)})"
-                ),
+                on_start=lambda b: log(f"{_doing(b)} {b.name} ({', '.join(b.platforms)})"),
                 on_finish=lambda r: log("\n".join(render_result_lines(r, ctx.ci))),
             )
     ordered = {b.name: results[b.name] for b in plan.images}
@@ -458,6 +456,12 @@ def execute(
     )
     record_state(registry, prepared, report, log)
     return report
+
+
+def _doing(build: ImageBuild) -> str:
+    if build.existing is None:
+        return "building"
+    return "tagging" if build.tag_only else "testing"
 
 
 def record_state(registry: Registry, prepared: Prepared, report: BuildReport, log: Log) -> None:

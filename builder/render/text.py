@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from builder.bake import Outputs, compute_dry_run
 from builder.changes import Reason, printable
 from builder.ci import CIFacts
 from builder.graph import ImageGraph
-from builder.keys import key_tag
+from builder.keys import key_tag, verdict_tag
 from builder.model import TestSpec
 from builder.plan import BuildPlan
 from builder.render import clip, render_table
@@ -50,12 +51,15 @@ def render_explain(selection: Selection, keys: KeyReport | None) -> str:
     rows = []
     for name in selection.repo.graph.order:
         image = affected.get(name)
-        rules = [r.render() for r in image.reasons if r.kind != "key"] if image else []
+        rules = (
+            [r.render() for r in image.reasons if r.kind not in ("key", "test")] if image else []
+        )
         if keys is not None and name in keys.keys:
             state = "built before" if name in keys.present else "missing"
             rules.append(f"{key_tag(keys.keys[name])} {state}")
             if name in keys.untested:
-                rules.append("its tests never passed: re-tested, not rebuilt")
+                verdict = verdict_tag(keys.keys[name], keys.test_hashes[name])
+                rules.append(f"{verdict} missing: re-tested, not rebuilt")
         rows.append((name, "yes" if image else "no", "; ".join(rules) or "no rule fired"))
     rng = selection.range
     header = f"{rng.base_label} .. {rng.head_label}" + (
@@ -137,6 +141,23 @@ def render_build_report(report: BuildReport) -> str:
     headers = ("IMAGE", "STATUS", "PINNED", "TAGS / WHY")
     table = render_table((*headers, "TESTS") if tested else headers, rows)
     return f"{table}\n{summary}"
+
+
+def render_test_report(results: Mapping[str, ImageResult]) -> str:
+    """`builder test`: each image, what was tested, and each platform's verdict."""
+    if not results:
+        return "no image has a test to run (image.yaml test:, builder.yaml smoke_test:)"
+    rows = [
+        (
+            name,
+            "failed" if r.status == "failed" else "passed",
+            r.pinned or "-",
+            render_tests(r.tests) or "-",
+            clip(r.reason if r.status == "failed" else r.reason.removeprefix("tested ")),
+        )
+        for name, r in results.items()
+    ]
+    return render_table(("IMAGE", "RESULT", "TESTED", "TESTS", "FROM / WHY"), rows)
 
 
 def render_test_line(name: str, test: TestResult) -> str:
