@@ -106,7 +106,7 @@ def run_schedule(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Tester:
+class ImageTester:
     """Runs an image's test on each platform it names, through the docker door."""
 
     buildx: Buildx
@@ -418,7 +418,7 @@ class BakeRunner:
     # -- tests -----------------------------------------------------------------------------
 
     def run_tests(self, build: ImageBuild, reference: str, *, pull: bool) -> tuple[TestResult, ...]:
-        tester = Tester(buildx=self.buildx, on_test=self.on_test, clock=self.clock)
+        tester = ImageTester(buildx=self.buildx, on_test=self.on_test, clock=self.clock)
         return tester.run_tests(build, reference, pull=pull)
 
     def test_pushed(self, build: ImageBuild, result: ImageResult, digest: str) -> ImageResult:
@@ -432,7 +432,8 @@ class BakeRunner:
             return replace(
                 judged, tags=build.bake_tags, seconds=result.seconds + self.clock() - started
             )
-        tagged = self.retag(self.with_verdict(build), digest)
+        # The bake pushed the key tag; the held tags and the verdict are what move now.
+        tagged = self.retag(self.with_verdict(replace(build, tags=build.held)), digest)
         seconds = result.seconds + self.clock() - started
         if tagged.status == "failed":
             return replace(judged, status="failed", reason=tagged.reason, seconds=seconds)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from builder.buildx import Buildx
 from builder.context import RunContext
 from builder.errors import BuilderError, UserError
-from builder.executor import Tester, judge
+from builder.executor import ImageTester, judge
 from builder.keys import key_tag
 from builder.pipeline import (
     Guards,
@@ -104,7 +104,7 @@ def run_test(
         login = login_for(ctx, settings)
         if login is not None and not request.local:
             buildx.login(login.registry, login.username, login.password)
-        tester = Tester(buildx=buildx, on_test=lambda name, t: log(render_test_line(name, t)))
+        tester = ImageTester(buildx=buildx, on_test=lambda name, t: log(render_test_line(name, t)))
         results = {}
         for build in builds:
             results[build.name] = _test_one(build, prepared, registry, tester, request, log)
@@ -134,7 +134,7 @@ def _test_one(
     build: ImageBuild,
     prepared: Prepared,
     registry: Registry,
-    tester: Tester,
+    tester: ImageTester,
     request: TestRequest,
     log: Log,
 ) -> ImageResult:
