@@ -9,7 +9,7 @@ ROWS = [{"id": 1, "source": "customers"}, {"id": 2, "source": "customers"}]
 
 def transform(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """Each customer, tagged with the job that loaded it."""
-    return [{**row, "job": "customers"} for row in rows]
+    return [{**row, "loaded_by": "customers"} for row in rows]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ ROWS = [{"id": 1, "source": "orders"}, {"id": 2, "source": "orders"}]
 
 def transform(rows: list[dict[str, object]]) -> list[dict[str, object]]:
     """Each order, tagged with the job that loaded it."""
-    return [{**row, "job": "orders"} for row in rows]
+    return [{**row, "loaded_by": "orders"} for row in rows]
 
 
 if __name__ == "__main__":
