@@ -85,19 +85,31 @@ def run_test(
     requested platforms) are left out."""
     with contextlib.ExitStack() as stack:
         registry = stack.enter_context(open_registry(ctx))
-        prepared = prepare(
-            ctx,
-            registry,
-            scope=Scope(everything="builder test", only=request.only, overrides=request.overrides),
-            output=Output(push=True),
-            # The keys say which image this commit builds; --ref and --local need none.
-            keys=KeyUse(reconcile=request.ref is None and not request.local),
-            guards=Guards(real_run=False, sends_contexts=False),
-            log=log,
-        )
+
+        def prepared_with(keys: bool, log: Log) -> Prepared:
+            return prepare(
+                ctx,
+                registry,
+                scope=Scope(
+                    everything="builder test", only=request.only, overrides=request.overrides
+                ),
+                output=Output(push=True),
+                keys=KeyUse(reconcile=keys),
+                guards=Guards(real_run=False, sends_contexts=False),
+                log=log,
+            )
+
+        # What to test is known without the registry: a selection with nothing to test
+        # fails before any request. The keys (which image this commit builds) come next;
+        # --ref and --local need none.
+        keyed = request.ref is None and not request.local
+        prepared = prepared_with(keys=False, log=(lambda _line: None) if keyed else log)
         builds = _tested_builds(prepared, request)
         if not builds:
             return {}
+        if keyed:  # the same selection again, its warnings said once
+            prepared = prepared_with(keys=True, log=log)
+            builds = _tested_builds(prepared, request)
         buildx = stack.enter_context(make_buildx(prepared.engine))
         log(f"engine: {buildx.check(tuple(sorted({p for b in builds for p in b.test_platforms})))}")
         settings = prepared.selection.repo.settings
