@@ -39,6 +39,7 @@ TEST_LABEL = "dev.builder.test-of"  # on every test container: what it tests
 _OUTPUT_TAIL_LINES = 60
 _OUTPUT_TAIL_CHARS = 8_000
 _PULL_TIMEOUT = 900.0  # seconds: a registry that stops answering must not hang the run
+_REMOVE_WAIT = 30.0  # seconds a killed test container may take to disappear
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,15 +340,27 @@ class Buildx:
         seconds = time.monotonic() - started
         output = _tail(result.stdout.decode("utf-8", "replace"))
         if result.timed_out:
-            # The CLI is gone, the container is not: kill it by name (--rm then removes it).
-            proc.run([*docker, "kill", name], env=environ, timeout=60)
-            proc.run([*docker, "rm", "--force", name], env=environ, timeout=60)
+            # The CLI is gone, the container is not: kill it by name, and see it gone.
+            self._remove(docker, environ, name)
             return TestOutcome(exit_code=None, output=output, seconds=seconds, timed_out=True)
         if result.returncode == _DOCKER_RUN_FAILED:
             error = _first_line(output).removeprefix("docker: ")
             error = error.removeprefix("Error response from daemon: ")
             return TestOutcome(exit_code=None, output=output, seconds=seconds, error=error)
         return TestOutcome(exit_code=result.returncode, output=output, seconds=seconds)
+
+    @staticmethod
+    def _remove(docker: list[str], environ: dict[str, str], name: str) -> None:
+        """Kill and remove a container by name; --rm removes it too, asynchronously, so
+        `rm` may answer "already in progress": wait until the daemon no longer knows it."""
+        proc.run([*docker, "kill", name], env=environ, timeout=60)
+        proc.run([*docker, "rm", "--force", name], env=environ, timeout=60)
+        deadline = time.monotonic() + _REMOVE_WAIT
+        while time.monotonic() < deadline:
+            seen = proc.run([*docker, "container", "inspect", name], env=environ, timeout=60)
+            if not seen.ok:
+                return
+            time.sleep(0.2)
 
     def imagetools_create(self, sources: list[str], tags: list[str]) -> str | None:
         """Join per-platform pushes into one multi-arch tag set; the error line, or None."""

@@ -944,6 +944,7 @@ def fake_docker(tmp_path: Path) -> tuple[Buildx, Path]:
         '  run) echo "out of the container"; echo "to stderr" >&2;'
         ' [ -n "$SHIM_SLEEP" ] && exec sleep "$SHIM_SLEEP"; exit "${SHIM_EXIT:-0}";;\n'
         '  image) echo \'["/entry"]\t["serve"]\';;\n'
+        "  container) exit 1;;\n"
         '  pull) [ -n "$SHIM_PULL" ] && { echo "$SHIM_PULL" >&2; exit 1; }; exit 0;;\n'
         "esac\n",
         encoding="utf-8",
@@ -1004,10 +1005,11 @@ def test_a_hanging_test_is_killed_by_name_at_its_timeout(fake_docker: tuple[Buil
     assert outcome.timed_out
     assert outcome.exit_code is None
     assert "out of the container" in outcome.output
-    run, kill, remove = calls.read_text().splitlines()
+    run, kill, remove, inspect = calls.read_text().splitlines()
     name = run.split()[3]
     assert kill == f"kill {name}"
     assert remove == f"rm --force {name}"
+    assert inspect == f"container inspect {name}"  # gone: the shim knows no container
 
 
 def test_pull_and_default_command(fake_docker: tuple[Buildx, Path]) -> None:
