@@ -322,6 +322,15 @@ class BakeRunner:
             if build.test is not None and not build.tested:
                 return self.test_existing(build, build.existing)
             return self.retag(build, build.existing)
+        if build.untested_parents:
+            parent = build.untested_parents[0]
+            return ImageResult(
+                name=build.name,
+                status="failed",
+                reason=f"parent {parent} is pushed under its key but its tests never passed; "
+                f"not built on it (build {parent} first: its tests run then)",
+                repository=build.repository,
+            )
         if self.plan.push and build.tags:
             build = self.keep_immutable(build)
         try:

@@ -365,6 +365,7 @@ def prepare(
         base_digests=report.base_digests if report is not None else None,
         existing=existing,
         tested=report.tested if report is not None else frozenset(),
+        untested=report.untested if report is not None else frozenset(),
     )
     return Prepared(
         selection=selection,

@@ -91,6 +91,8 @@ class ImageBuild:
     # `repo:tested-<key>-<test>`, pushed on the digest once its tests passed (with keys).
     verdict: str | None = None
     tested: bool = False  # `existing` only: the registry already holds that verdict
+    # Pinned parents pushed under their key whose tests never passed: never built on.
+    untested_parents: tuple[str, ...] = ()
 
     @property
     def bake_tags(self) -> tuple[str, ...]:
@@ -184,6 +186,7 @@ def compute_plan(
     base_digests: Mapping[str, str] | None = None,
     existing: Mapping[str, str] | None = None,
     tested: frozenset[str] = frozenset(),
+    untested: frozenset[str] = frozenset(),
 ) -> BuildPlan:
     """The builds for `affected`, in dependency order.
 
@@ -193,7 +196,8 @@ def compute_plan(
     `key-<hex>` tag instead, and external bases with known `base_digests` are pinned to
     the digest their key was computed from. `existing` images (already pushed under
     their key) are planned as tag-only steps on that digest; those with a test whose
-    verdict the registry lacks (not in `tested`) are tested before they are tagged.
+    verdict the registry lacks (not in `tested`) are tested before they are tagged, and
+    an image pinned to such a parent (`untested`, left out by --only) is not built.
     Pushing an image with a test, the bake pushes only its key tag: the others are
     `held` until the tests pass (without keys, a `git-<sha7>-<platforms>` staging tag
     stands in for the key's).
@@ -299,6 +303,7 @@ def compute_plan(
                 held=tuple(f"{repository}:{t}" for t in held),
                 verdict=verdict,
                 tested=name in tested,
+                untested_parents=tuple(sorted(p for p in set(pinned.values()) if p in untested)),
             )
         )
     return BuildPlan(

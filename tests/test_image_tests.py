@@ -636,6 +636,26 @@ def test_a_by_digest_push_tests_its_platform_and_tags_nothing() -> None:
     assert result.status == "failed"  # so no digest file: merge refuses the image
 
 
+def test_an_image_pinned_to_an_untested_parent_is_not_built() -> None:
+    repo = load_files(TREE)
+    plan = compute_plan(
+        repo.graph,
+        Affected(images=tuple(i for i in compute_all(repo.graph, "-").images if i.name == "api")),
+        settings=repo.settings,
+        revision=Revision(sha=SHA, branch="main"),
+        options=Options(),
+        keys=KEYS,
+        untested=frozenset({"base"}),
+    )
+    api = plan.get("api")
+    assert api.untested_parents == ("base",)
+    engine = FakeEngine()
+    result = runner(plan, engine)(api, {})
+    assert engine.calls == []
+    assert result.status == "failed"
+    assert result.reason.startswith("parent base is pushed under its key but its tests never")
+
+
 def test_merge_records_the_verdict_of_images_whose_jobs_passed() -> None:
     plan = plan_of(names=("base",))
     base = plan.get("base")
