@@ -81,7 +81,7 @@ def compute_target(
         "context": str(root / build.context),
         "dockerfile": str(root / build.dockerfile),
         "platforms": list(build.platforms),
-        "tags": list(build.tags),
+        "tags": list(build.bake_tags),  # a tested image: its key tag, until the tests pass
         "labels": dict(build.labels) | dict(extra_labels or {}),
     }
     if build.build_args:

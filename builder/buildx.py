@@ -6,7 +6,9 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from builder import proc
 from builder.context import EngineOptions
 from builder.errors import EngineError, RegistryError
 from builder.refs import DOCKER_HUB_LOGIN_SERVER, is_docker_hub
+from builder.reports import TestOutcome
 
 # Push failures worth another try: the network or the registry hiccupped, nothing we sent
 # was wrong. Auth and "not found" are final (jupyter/docker-stacks tagging does the same).
@@ -28,6 +31,14 @@ _TRANSIENT = re.compile(
 )
 # A RUN step's own failure is the Dockerfile's verdict, whatever words its command holds.
 _PROCESS_FAILED = re.compile(r'process ".*" did not complete successfully', re.DOTALL)
+# `docker run` exits 125 when docker itself failed (no such image, a bad option); 126 and
+# 127 are the container's command that could not be run or found: the test's verdict.
+_DOCKER_RUN_FAILED = 125
+TEST_LABEL = "dev.builder.test-of"  # on every test container: what it tests
+_OUTPUT_TAIL_LINES = 60
+_OUTPUT_TAIL_CHARS = 8_000
+_PULL_TIMEOUT = 900.0  # seconds: a registry that stops answering must not hang the run
+_REMOVE_WAIT = 30.0  # seconds a killed test container may take to disappear
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +263,104 @@ class Buildx:
                 metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
             return BakeResult(ok=True, metadata=metadata, log="\n".join(lines))
 
+    # -- testing ---------------------------------------------------------------------------
+
+    def _docker(self) -> tuple[list[str], dict[str, str]]:
+        """`docker` as the client runs it: this run's login config, its engine or context."""
+        argv, env = ["docker"], dict(self._environ)
+        if self._config_dir is not None:
+            argv += ["--config", self._config_dir.name]
+        if self._context is not None:
+            argv += ["--context", self._context]
+            env.pop("DOCKER_HOST", None)  # the context names the engine
+        return argv, env
+
+    def pull(self, reference: str, platform: str) -> str | None:
+        """Bring one platform of an image into the engine's store; the error line, or None."""
+        docker, env = self._docker()
+        result = proc.run(
+            [*docker, "pull", "--quiet", "--platform", platform, reference],
+            env=env,
+            timeout=_PULL_TIMEOUT,
+        )
+        if result.timed_out:
+            return f"pulling {reference} for {platform} took more than {_PULL_TIMEOUT:.0f}s"
+        if not result.ok:
+            return _first_line(result.err_text()).removeprefix("Error response from daemon: ")
+        return None
+
+    def default_command(self, reference: str) -> tuple[str, ...]:
+        """What `docker run IMAGE` runs (ENTRYPOINT then CMD), for an image in the store."""
+        docker, env = self._docker()
+        template = "{{json .Config.Entrypoint}}\t{{json .Config.Cmd}}"
+        result = proc.run([*docker, "image", "inspect", "--format", template, reference], env=env)
+        if not result.ok:
+            raise EngineError(f"cannot inspect {reference}: {_first_line(result.err_text())}")
+        entrypoint, _, cmd = result.stdout.decode("utf-8", "replace").strip().partition("\t")
+        return tuple(json.loads(entrypoint) or ()) + tuple(json.loads(cmd or "null") or ())
+
+    def run_test(
+        self,
+        reference: str,
+        platform: str,
+        argv: Sequence[str],
+        *,
+        env: Sequence[tuple[str, str]] = (),
+        network: str = "none",
+        timeout: float,
+    ) -> TestOutcome:
+        """Run `argv` (its first word as the entrypoint) in a fresh container of the image,
+        already in the engine's store, for `platform` (arm64 under QEMU on an amd64 host).
+        At `timeout` the container is killed by its unique name, never left running."""
+        docker, environ = self._docker()
+        name = f"builder-test-{uuid.uuid4().hex[:12]}"
+        command = [
+            *docker,
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--label",
+            f"{TEST_LABEL}={reference}",
+            "--pull",
+            "never",  # pulled first, or loaded by the build: never another image
+            "--platform",
+            platform,
+            "--network",
+            network,
+            *(f"--env={k}={v}" for k, v in env),
+            "--entrypoint",
+            argv[0],
+            reference,
+            *argv[1:],
+        ]
+        started = time.monotonic()
+        result = proc.run(command, env=environ, timeout=timeout, interleave=True)
+        seconds = time.monotonic() - started
+        output = _tail(result.stdout.decode("utf-8", "replace"))
+        if result.timed_out:
+            # The CLI is gone, the container is not: kill it by name, and see it gone.
+            self._remove(docker, environ, name)
+            return TestOutcome(exit_code=None, output=output, seconds=seconds, timed_out=True)
+        if result.returncode == _DOCKER_RUN_FAILED:
+            error = _first_line(output).removeprefix("docker: ")
+            error = error.removeprefix("Error response from daemon: ")
+            return TestOutcome(exit_code=None, output=output, seconds=seconds, error=error)
+        return TestOutcome(exit_code=result.returncode, output=output, seconds=seconds)
+
+    @staticmethod
+    def _remove(docker: list[str], environ: dict[str, str], name: str) -> None:
+        """Kill and remove a container by name; --rm removes it too, asynchronously, so
+        `rm` may answer "already in progress": wait until the daemon no longer knows it."""
+        proc.run([*docker, "kill", name], env=environ, timeout=60)
+        proc.run([*docker, "rm", "--force", name], env=environ, timeout=60)
+        deadline = time.monotonic() + _REMOVE_WAIT
+        while time.monotonic() < deadline:
+            seen = proc.run([*docker, "container", "inspect", name], env=environ, timeout=60)
+            if not seen.ok:
+                return
+            time.sleep(0.2)
+
     def imagetools_create(self, sources: list[str], tags: list[str]) -> str | None:
         """Join per-platform pushes into one multi-arch tag set; the error line, or None."""
         try:
@@ -259,6 +368,12 @@ class Buildx:
         except python_on_whales.exceptions.DockerException as exc:
             return _first_line(exc.stderr)
         return None
+
+
+def _tail(text: str) -> str:
+    """The end of a test's output: where a failure says why."""
+    lines = text.rstrip("\n").splitlines()[-_OUTPUT_TAIL_LINES:]
+    return "\n".join(lines)[-_OUTPUT_TAIL_CHARS:]
 
 
 def _first_line(text: str | None) -> str:

@@ -15,7 +15,16 @@ from builder.ignore import IgnoreMatcher
 from builder.model import CONFIG_FILE, IMAGE_FILE, Image
 
 ReasonKind = Literal[
-    "dockerfile", "config", "dockerignore", "context", "watch", "settings", "parent", "all", "key"
+    "dockerfile",
+    "config",
+    "dockerignore",
+    "context",
+    "watch",
+    "settings",
+    "parent",
+    "all",
+    "key",
+    "test",  # built under its key, but no passing test verdict: re-tested, not rebuilt
 ]
 
 
@@ -33,6 +42,8 @@ class Reason:
             return self.note or "every image"
         if self.kind == "key":
             return f"content key not built: {self.note}"
+        if self.kind == "test":
+            return f"not tested: {self.note}"
         labels = {
             "dockerfile": "Dockerfile changed",
             "config": "image.yaml changed",

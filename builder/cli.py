@@ -485,7 +485,7 @@ def plan(
         the_plan = run_plan(ctx, request, log=log).plan
         matrix = compute_matrix(the_plan)
         if ctx.ci.system == "github":
-            tag_only = sum(1 for b in the_plan.images if b.existing is not None)
+            tag_only = sum(1 for b in the_plan.images if b.tag_only)
             outputs = compute_matrix_outputs(matrix, max_generations or 0, tag_only=tag_only)
             write_outputs(outputs, ctx.ci)
         if fmt is PlanFormat.github_matrix:
@@ -539,6 +539,58 @@ def merge(
         check_ci_files(ctx.ci, files)
         report = run_merge(ctx, request, log=log)
         hand_off(report, metadata_file, ctx.ci, failed="not merged", reports=files)
+
+    guarded(body)
+
+
+@app.command("test")
+def image_tests(
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Test just these images (repeatable).")
+    ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Test only on these platforms (repeatable)."),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(
+            "--ref",
+            help="Test this tag or sha256: digest of each image. Default: the image this "
+            "commit's content key names, else its git-<sha7> tag.",
+        ),
+    ] = None,
+    local: Annotated[
+        bool,
+        typer.Option(
+            "--local", help="The images are in the engine's store (--no-push): pull nothing."
+        ),
+    ] = False,
+    head: HeadOpt = None,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    builder: BuilderOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Run the tests of already-built images, without building; tags nothing."""
+    from builder.commands.test import TestRequest, parse_ref, run_test
+    from builder.errors import BuildFailed
+    from builder.render.text import render_test_report
+
+    def body() -> None:
+        request = TestRequest(
+            only=names_of(only),
+            platforms=platforms_of(platform),
+            ref=parse_ref(ref) if ref is not None else None,
+            local=local,
+            overrides=overrides_of(registry, namespace),
+        )
+        ctx = context(repo, head=head, builder=builder)
+        results = run_test(ctx, request, log=log)
+        typer.echo(render_test_report(results))
+        failed = [name for name, result in results.items() if result.status == "failed"]
+        if failed:
+            raise BuildFailed(f"{len(failed)} image(s) failed their tests: {', '.join(failed)}")
 
     guarded(body)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import posixpath
 import re
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
@@ -14,7 +15,15 @@ import pathspec
 import yaml
 
 from builder.errors import ConfigError
-from builder.model import IMAGE_FILE, BuildArgs, ImageConfig, Settings
+from builder.model import (
+    DEFAULT_TEST_TIMEOUT,
+    IMAGE_FILE,
+    TEST_NETWORKS,
+    BuildArgs,
+    ImageConfig,
+    Settings,
+    TestSpec,
+)
 from builder.refs import COMPONENT_RE, TAG_RE, InvalidReference, parse_reference
 
 _PLATFORM_RE = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$")
@@ -27,9 +36,33 @@ class _Entry:
     value: Any
     line: int  # the key's line
     items: dict[Any, int] = field(default_factory=dict)  # a block value's entries' lines
+    node: yaml.Node | None = field(default=None, compare=False)  # for nested values' lines
 
     def line_of(self, item: Any) -> int:
         return self.items.get(item, self.line)
+
+    def line_at(self, *path: Any) -> int:
+        """The line of a nested value (mapping keys and list positions), or the closest
+        enclosing one's."""
+        line, node = self.line, self.node
+        for step in path:
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == step:
+                        line, child = key_node.start_mark.line + 1, value_node
+                        break
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(step, int)
+                and 0 <= step < len(node.value)
+            ):
+                child = node.value[step]
+                line = child.start_mark.line + 1
+            if child is None:
+                break
+            node = child
+        return line
 
 
 # libyaml parses ten times faster; its error words differ, so a failure is parsed again by
@@ -239,7 +272,7 @@ def _entries(node: yaml.MappingNode, path: str) -> dict[str, _Entry]:
             raise ConfigError(
                 f"invalid value for {key!r}: {problem}", file=path, line=line
             ) from None
-        entries[key] = _Entry(value, line, _item_lines(value_node))
+        entries[key] = _Entry(value, line, _item_lines(value_node), value_node)
     return entries
 
 
@@ -374,10 +407,10 @@ def compile_watch(globs: Sequence[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(globs, backend="simple")
 
 
-def _platforms(entry: _Entry, path: str) -> tuple[str, ...]:
-    platforms = _string_list(entry, "platforms", path)
+def _platforms(entry: _Entry, path: str, *, key: str = "platforms") -> tuple[str, ...]:
+    platforms = _string_list(entry, key, path)
     if not platforms:
-        raise ConfigError("'platforms' must not be empty", file=path, line=entry.line)
+        raise ConfigError(f"'{key}' must not be empty", file=path, line=entry.line)
     for index, platform in enumerate(platforms):
         if not _PLATFORM_RE.fullmatch(platform):
             raise ConfigError(
@@ -449,6 +482,7 @@ _SETTINGS_KEYS = (
     "cache",
     "builder",
     "consumers",
+    "smoke_test",
 )
 
 
@@ -493,6 +527,8 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
         values["cache"] = entry.value
     if "builder" in entries:
         values["builder"] = _string(entries["builder"], "builder", path)
+    if "smoke_test" in entries:
+        values["smoke_test"] = _smoke_test(entries["smoke_test"], path)
     if "consumers" in entries:  # checked by builder.consumers.config, when pinning
         entry = entries["consumers"]
         values["consumers"] = entry.value
@@ -550,6 +586,7 @@ _IMAGE_KEYS = (
     "tag",
     "tag_prefix",
     "tag_suffix",
+    "test",
 )
 
 
@@ -668,6 +705,9 @@ def _image_config(
         # Builder's own tags (git-<sha7>, the branch, semver) must not collide with the
         # other images of the repository: a tagged variant carries its tag as a prefix.
         prefix = f"{tag}-"
+    platforms = get("platforms", lambda e: _platforms(e, path), settings.platforms)
+    smoke = TestSpec(smoke=settings.smoke_test) if settings.smoke_test is not None else None
+    test = get("test", lambda e: _test(e, path, platforms), smoke)
     return ImageConfig(
         name=name,
         directory=directory,
@@ -675,7 +715,7 @@ def _image_config(
         context=context,
         config_file=PurePosixPath(path),
         build_args=build_args,
-        platforms=get("platforms", lambda e: _platforms(e, path), settings.platforms),
+        platforms=platforms,
         target=target,
         watch=watch,
         depends_on=tuple(sorted(set(depends_on))),
@@ -683,6 +723,7 @@ def _image_config(
         tag=tag,
         tag_prefix=prefix,
         tag_suffix=suffix,
+        test=test,
         lines=tuple((key, entry.line) for key, entry in entries.items()),
     )
 
@@ -728,3 +769,160 @@ def _affix(entry: _Entry, key: str, path: str) -> str:
             line=entry.line,
         )
     return text
+
+
+_TEST_KEYS = ("run", "timeout", "env", "network", "platforms")
+_TEST_SHAPE = "a command, a list of commands or a mapping with 'run'"
+
+
+def _test(entry: _Entry, path: str, platforms: tuple[str, ...]) -> TestSpec | None:
+    """image.yaml's `test:`: a command, a list of commands, or a block with `run` and
+    the optional `timeout`, `env`, `network` and `platforms`; `false` opts out of the
+    smoke check builder.yaml asks for."""
+    value = entry.value
+    if value is False:
+        return None
+    if isinstance(value, (str, list)):
+        return TestSpec(commands=_test_commands(value, entry, path, ()))
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'test' must be {_TEST_SHAPE}, got {_describe(value)}",
+            file=path,
+            line=entry.line,
+            hint="e.g. test: python3 -c 'import job'",
+        )
+    for key in value:
+        if key not in _TEST_KEYS:
+            close = difflib.get_close_matches(str(key), _TEST_KEYS, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(_TEST_KEYS)
+            )
+            raise ConfigError(
+                f"unknown key {key!r} in 'test'", file=path, line=entry.line_at(key), hint=hint
+            )
+    if "run" not in value:
+        raise ConfigError(
+            "'test' needs 'run': the command or commands to run in the image",
+            file=path,
+            line=entry.line,
+        )
+    commands = _test_commands(value["run"], entry, path, ("run",))
+    timeout = value.get("timeout", DEFAULT_TEST_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ConfigError(
+            f"'test.timeout' must be a whole number of seconds, at least 1, got "
+            f"{_describe(timeout)}",
+            file=path,
+            line=entry.line_at("timeout"),
+        )
+    network = value.get("network", "none")
+    if network not in TEST_NETWORKS:
+        raise ConfigError(
+            "'test.network' must be 'none' or 'default', got "
+            + (repr(network) if isinstance(network, str) else _describe(network)),
+            file=path,
+            line=entry.line_at("network"),
+            hint="tests run without a network unless they ask for docker's default one",
+        )
+    env: tuple[tuple[str, str], ...] = ()
+    if "env" in value:
+        env = _test_env(value["env"], entry, path)
+    tested = None
+    if "platforms" in value:
+        tested = _test_platforms(value["platforms"], entry, path, platforms)
+    return TestSpec(commands=commands, timeout=timeout, env=env, network=network, platforms=tested)
+
+
+def _test_commands(value: object, entry: _Entry, path: str, at: tuple[str, ...]) -> tuple[str, ...]:
+    name = "test." + ".".join(at) if at else "test"
+    if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError(f"'{name}' is an empty command", file=path, line=entry.line_at(*at))
+        return (value.strip(),)
+    if not isinstance(value, list):
+        raise ConfigError(
+            f"'{name}' must be a command or a list of commands, got {_describe(value)}",
+            file=path,
+            line=entry.line_at(*at),
+        )
+    if not value:
+        raise ConfigError(f"'{name}' lists no command", file=path, line=entry.line_at(*at))
+    commands = []
+    for index, command in enumerate(value):
+        line = entry.line_at(*at, index)
+        if not isinstance(command, str):
+            raise ConfigError(
+                f"'{name}' command {index + 1} must be a string, got {_describe(command)}",
+                file=path,
+                line=line,
+            )
+        if not command.strip():
+            raise ConfigError(f"'{name}' command {index + 1} is empty", file=path, line=line)
+        commands.append(command.strip())
+    return tuple(commands)
+
+
+def _test_env(value: object, entry: _Entry, path: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'test.env' must be a mapping of NAME: value, got {_describe(value)}",
+            file=path,
+            line=entry.line_at("env"),
+        )
+    env = []
+    for name, text in value.items():
+        line = entry.line_at("env", name)
+        if not isinstance(name, str) or not _ARG_NAME_RE.fullmatch(name):
+            raise ConfigError(f"invalid test env name {name!r}", file=path, line=line)
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            raise ConfigError(
+                f"test env {name!r} must be a string or number, got {_describe(text)}",
+                file=path,
+                line=line,
+            )
+        env.append((name, str(text)))
+    return tuple(sorted(env))
+
+
+def _test_platforms(
+    value: object, entry: _Entry, path: str, built: tuple[str, ...]
+) -> tuple[str, ...]:
+    node = _child(entry.node, "platforms")
+    nested = _Entry(
+        value, entry.line_at("platforms"), _item_lines(node) if node is not None else {}, node
+    )
+    tested = _platforms(nested, path, key="test.platforms")
+    written = [str(p).strip() for p in value] if isinstance(value, list) else []
+    for platform in tested:
+        if platform not in built:
+            raise ConfigError(
+                f"test platform {platform!r} is not one of the image's platforms "
+                f"({', '.join(built)})",
+                file=path,
+                line=nested.line_of(written.index(platform)),
+                hint="test some of the platforms the image is built for, or leave "
+                "'platforms' out to test them all",
+            )
+    return tested
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == key:
+                found: yaml.Node = value_node
+                return found
+    return None
+
+
+def _smoke_test(entry: _Entry, path: str) -> tuple[str, ...]:
+    text = _string(entry, "smoke_test", path)
+    try:
+        return tuple(shlex.split(text))
+    except ValueError as exc:
+        raise ConfigError(
+            f"'smoke_test' {text!r} cannot be split into arguments: {exc}",
+            file=path,
+            line=entry.line,
+            hint="quote as a shell would, e.g. smoke_test: --help",
+        ) from None

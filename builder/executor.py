@@ -19,7 +19,7 @@ from builder.buildx import BakeResult, Buildx
 from builder.errors import BuilderError
 from builder.keys import key_tag
 from builder.plan import BuildPlan, ImageBuild
-from builder.reports import ImageResult
+from builder.reports import ImageResult, TestResult
 
 # A parent in one of these states has a pushed digest its dependants can build on.
 _USABLE = frozenset({"built", "tagged", "unchanged"})
@@ -104,6 +104,89 @@ def run_schedule(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImageTester:
+    """Runs an image's test on each platform it names, through the docker door."""
+
+    buildx: Buildx
+    # Told each platform's test result as it comes: image, result.
+    on_test: Callable[[str, TestResult], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+
+    def run_tests(self, build: ImageBuild, reference: str, *, pull: bool) -> tuple[TestResult, ...]:
+        """Every tested platform in turn, each to its first failing command: a failure on
+        one platform still shows whether the others pass."""
+        results = []
+        for platform in build.test_platforms:
+            result = self.test_platform(build, reference, platform, pull=pull)
+            if self.on_test is not None:
+                self.on_test(build.name, result)
+            results.append(result)
+        return tuple(results)
+
+    def test_platform(
+        self, build: ImageBuild, reference: str, platform: str, *, pull: bool
+    ) -> TestResult:
+        spec = build.test
+        if spec is None:  # the caller checked; this keeps mypy honest
+            raise RuntimeError(f"{build.name} has no test")
+        started = self.clock()
+
+        def failed(detail: str, output: str = "", commands: int = 0) -> TestResult:
+            return TestResult(
+                platform=platform,
+                verdict="failed",
+                seconds=self.clock() - started,
+                commands=commands,
+                detail=detail,
+                output=output,
+            )
+
+        if pull:
+            error = self.buildx.pull(reference, platform)
+            if error is not None:
+                return failed(f"cannot pull the image: {error}")
+        if spec.smoke is not None:
+            try:
+                default = self.buildx.default_command(reference)
+            except BuilderError as exc:
+                return failed(exc.message)
+            if not default:
+                return failed("the image has no default command (ENTRYPOINT or CMD) to smoke-test")
+            runs = [(" ".join((*default, *spec.smoke)), (*default, *spec.smoke))]
+        else:
+            runs = [(command, ("/bin/sh", "-c", command)) for command in spec.commands]
+        for number, (shown, argv) in enumerate(runs, 1):
+            outcome = self.buildx.run_test(
+                reference,
+                platform,
+                argv,
+                env=spec.env,
+                network=spec.network,
+                timeout=spec.timeout,
+            )
+            if outcome.passed:
+                continue
+            if outcome.timed_out:
+                return TestResult(
+                    platform=platform,
+                    verdict="timed out",
+                    seconds=self.clock() - started,
+                    commands=number,
+                    detail=f"`{shown}` was killed after {spec.timeout}s",
+                    output=outcome.output,
+                )
+            if outcome.error:
+                return failed(f"`{shown}` could not run: {outcome.error}", outcome.output, number)
+            return failed(f"`{shown}` exited {outcome.exit_code}", outcome.output, number)
+        return TestResult(
+            platform=platform,
+            verdict="passed",
+            seconds=self.clock() - started,
+            commands=len(runs),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BakeRunner:
     """Builds one image of a plan with one bake invocation."""
 
@@ -125,6 +208,9 @@ class BakeRunner:
     # under their tags to link them by `target:`, finds the names existing. Two dependants
     # creating a missing name at once race, and one fails with "already exists".
     load: bool = False
+    # Told each platform's test result as it comes: image, result.
+    on_test: Callable[[str, TestResult], None] | None = None
+    clock: Callable[[], float] = time.monotonic
 
     def definition(
         self, build: ImageBuild, parents: Mapping[str, ImageResult]
@@ -229,7 +315,18 @@ class BakeRunner:
 
     def __call__(self, build: ImageBuild, parents: Mapping[str, ImageResult]) -> ImageResult:
         if build.existing is not None and self.plan.push:
+            if build.test is not None and not build.tested:
+                return self.test_existing(build, build.existing)
             return self.retag(build, build.existing)
+        if build.untested_parents:
+            parent = build.untested_parents[0]
+            return ImageResult(
+                name=build.name,
+                status="failed",
+                reason=f"parent {parent} is pushed under its key but its tests never passed; "
+                f"not built on it (build {parent} first: its tests run then)",
+                repository=build.repository,
+            )
         if self.plan.push and build.tags:
             build = self.keep_immutable(build)
         try:
@@ -297,7 +394,7 @@ class BakeRunner:
                     attempts=attempts,
                     seconds=seconds,
                 )
-        return ImageResult(
+        built = ImageResult(
             name=build.name,
             status="built",
             reason=", ".join(r.render() for r in build.reasons[:1]) or "requested",
@@ -309,6 +406,99 @@ class BakeRunner:
             attempts=attempts,
             seconds=seconds,
         )
+        if build.test is None:
+            return built
+        if self.plan.push and digest:
+            return self.test_pushed(build, built, digest)
+        if self.load and build.tags:
+            # Loaded into the engine's store under its tags: tested there, nothing pulled.
+            tests = self.run_tests(build, build.tags[0], pull=False)
+            return judge(built, tests)
+        why = "not pushed and not loaded: this buildx driver keeps --no-push results in its cache"
+        tests = tuple(
+            TestResult(platform=p, verdict="not run", detail=why) for p in build.test_platforms
+        )
+        return replace(built, tests=tests)
+
+    # -- tests -----------------------------------------------------------------------------
+
+    def run_tests(self, build: ImageBuild, reference: str, *, pull: bool) -> tuple[TestResult, ...]:
+        tester = ImageTester(buildx=self.buildx, on_test=self.on_test, clock=self.clock)
+        return tester.run_tests(build, reference, pull=pull)
+
+    def test_pushed(self, build: ImageBuild, result: ImageResult, digest: str) -> ImageResult:
+        """Test what the bake pushed under its key tag alone, then move the held tags
+        (and record the verdict) only when every platform passed."""
+        started = self.clock()
+        tests = self.run_tests(build, f"{build.repository}@{digest}", pull=True)
+        judged = judge(result, tests)
+        if judged.status == "failed" or self.plan.push_by_digest:
+            # The key tag keeps a failed image addressable; no other tag names it.
+            return replace(
+                judged, tags=build.bake_tags, seconds=result.seconds + self.clock() - started
+            )
+        # The bake pushed the key tag; the held tags and the verdict are what move now.
+        tagged = self.retag(self.with_verdict(replace(build, tags=build.held)), digest)
+        seconds = result.seconds + self.clock() - started
+        if tagged.status == "failed":
+            return replace(judged, status="failed", reason=tagged.reason, seconds=seconds)
+        return replace(judged, tags=build.tags, seconds=seconds)
+
+    def test_existing(self, build: ImageBuild, digest: str) -> ImageResult:
+        """An image its key already names, whose tests never passed for this test: test
+        it and tag it on success, never rebuild it."""
+        started = self.clock()
+        key = key_tag(build.key or "")
+        result = ImageResult(
+            name=build.name,
+            status="tagged",
+            reason=f"{key} already pushed",
+            repository=build.repository,
+            digest=digest,
+            tags=tuple(t for t in build.tags if t not in build.held),
+            platforms=build.platforms,
+        )
+        judged = judge(result, self.run_tests(build, f"{build.repository}@{digest}", pull=True))
+        if judged.status == "failed":
+            return replace(judged, seconds=self.clock() - started)
+        tagged = self.retag(self.with_verdict(build), digest)
+        reason = tagged.reason.replace("already pushed", "already pushed; tests passed", 1)
+        return replace(
+            tagged,
+            status="failed" if tagged.status == "failed" else "tagged",
+            reason=reason,
+            tests=judged.tests,
+            tags=build.tags,
+            seconds=self.clock() - started,
+        )
+
+    @staticmethod
+    def with_verdict(build: ImageBuild) -> ImageBuild:
+        """The tags to move once the tests passed: the held ones and the verdict."""
+        if build.verdict is None:
+            return build
+        return replace(build, tags=(*build.tags, build.verdict))
+
+
+def judge(result: ImageResult, tests: tuple[TestResult, ...]) -> ImageResult:
+    """The result with its tests: failed, with the first failure's reason and output
+    at the end of the log, when one platform's did not pass."""
+    bad = [t for t in tests if not t.passed]
+    if not bad:
+        return replace(result, tests=tests)
+    first = bad[0]
+    word = "timed out" if first.verdict == "timed out" else "failed"
+    more = f" (and on {', '.join(t.platform for t in bad[1:])})" if len(bad) > 1 else ""
+    log = "\n".join(
+        [result.log, *(f"--- test on {t.platform}: {t.detail}\n{t.output}" for t in bad)]
+    ).strip("\n")
+    return replace(
+        result,
+        status="failed",
+        reason=f"test {word} on {first.platform}: {first.detail}{more}",
+        tests=tests,
+        log=log,
+    )
 
 
 def missing_platforms(wanted: Sequence[str], held: Sequence[str]) -> list[str]:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from builder.config import compile_watch
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher, literal_prefix
-from builder.model import Image
+from builder.model import Image, TestSpec
 
 KEY_LABEL = "dev.builder.content-key"
 KEY_VERSION = "builder-key-v2"  # v2: modes, symlinks and submodules count
@@ -25,6 +25,46 @@ KEY_VERSION = "builder-key-v2"  # v2: modes, symlinks and submodules count
 
 def key_tag(key: str) -> str:
     return f"key-{key[:16]}"
+
+
+def compute_test_hash(spec: TestSpec, platforms: Sequence[str]) -> str:
+    """What a test verdict is about, besides the image: every field of the test and the
+    platforms it ran on. A changed test re-tests the image its key names; it never
+    rebuilds it (the test is not part of the content key)."""
+    parts = [
+        "builder-test-v1",
+        *(f"run {c}" for c in spec.commands),
+        "smoke " + (" ".join(spec.smoke) if spec.smoke is not None else "-"),
+        f"timeout {spec.timeout}",
+        f"network {spec.network}",
+        *(f"env {k}={v}" for k, v in spec.env),
+        "platforms " + ",".join(sorted(platforms)),
+    ]
+    return _sha("\n".join(parts))
+
+
+def compute_test_hashes(
+    graph: ImageGraph, platforms: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """Each tested image's test hash, for the platforms a run builds (`platforms`
+    overrides every image's, as `--platform` does); images with nothing to test on those
+    platforms are left out."""
+    hashes = {}
+    for name in graph.order:
+        config = graph.images[name].config
+        if config.test is None:
+            continue
+        tested = config.test.platforms_for(platforms or config.platforms)
+        if tested:
+            hashes[name] = compute_test_hash(config.test, tested)
+    return hashes
+
+
+def verdict_tag(key: str, test_hash: str) -> str:
+    """The tag builder pushes, beside `key-<16 hex>` and on the same digest, once the
+    image's tests passed: reconcile reads it to tell a tested key from one that failed
+    or was never tested."""
+    return f"tested-{key[:16]}-{test_hash[:8]}"
 
 
 def compute_keys(

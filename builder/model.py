@@ -17,6 +17,34 @@ IMAGE_FILE = "image.yaml"
 PREFIX_ARG = "BUILDER_PREFIX"
 
 BuildArgs = tuple[tuple[str, str], ...]
+DEFAULT_TEST_TIMEOUT = 300  # seconds each test command may run before it is killed
+TEST_NETWORKS = ("none", "default")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestSpec:
+    """What proves an image works: image.yaml's `test:`, or builder.yaml's smoke check.
+
+    Each command runs in a fresh container of the built image, per platform, with the
+    image's entrypoint replaced by `/bin/sh -c COMMAND`. A smoke check (`smoke`, from
+    builder.yaml's `smoke_test`) runs the image's own default command (ENTRYPOINT + CMD)
+    with those arguments appended instead, so it needs no shell in the image.
+    """
+
+    __test__ = False  # pytest: a domain value, not a test class
+
+    commands: tuple[str, ...] = ()
+    smoke: tuple[str, ...] | None = None  # arguments appended to the default command
+    timeout: int = DEFAULT_TEST_TIMEOUT  # seconds, per command
+    env: tuple[tuple[str, str], ...] = ()
+    network: str = "none"  # "none" or "default" (docker's bridge network)
+    platforms: tuple[str, ...] | None = None  # None: every platform the image is built for
+
+    def platforms_for(self, built: tuple[str, ...]) -> tuple[str, ...]:
+        """The platforms to test among those built (`--platform` may narrow a build)."""
+        if self.platforms is None:
+            return built
+        return tuple(p for p in built if p in self.platforms)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +59,8 @@ class Settings:
     build_args: BuildArgs = ()
     cache: bool = True
     builder: str | None = None  # the buildx builder to build on; None: buildx's current one
+    # Arguments for a smoke check of every image without a `test:` (None: no check).
+    smoke_test: tuple[str, ...] | None = None
     # builder.yaml's `consumers:` as written, and its lines (the key's, then each item's):
     # only `builder pin` reads it, through builder.consumers.config.
     consumers: object = field(default=None, compare=False, repr=False)
@@ -68,6 +98,7 @@ class ImageConfig:
     # metadata-action's prefix/suffix: carried by every tag builder gives the image.
     tag_prefix: str = ""
     tag_suffix: str = ""
+    test: TestSpec | None = None  # image.yaml's `test:`, else builder.yaml's smoke check
     # image.yaml's line for each key it sets, so later checks can point at the value.
     lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 

@@ -27,7 +27,7 @@ from builder.errors import ConfigError, UserError
 from builder.executor import BakeRunner, as_planned, mark_unchanged, run_schedule
 from builder.git import Git
 from builder.model import Settings
-from builder.plan import BuildPlan, Options, Revision, compute_plan
+from builder.plan import BuildPlan, ImageBuild, Options, Revision, compute_plan
 from builder.reconcile import (
     State,
     load_state,
@@ -38,7 +38,7 @@ from builder.reconcile import (
 )
 from builder.refs import is_docker_hub
 from builder.registry import Login, Registry
-from builder.render.text import render_result_lines
+from builder.render.text import render_result_lines, render_test_line
 from builder.repo import Overrides
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection
 from builder.revisions import warning_lines
@@ -215,14 +215,19 @@ def _narrow(affected: Affected, selection: Selection, only: tuple[str, ...]) -> 
     return Affected(images=images, removed=affected.removed)
 
 
-def _already_pushed(git_affected: Affected, rebuilt: Affected, keys: KeyReport) -> dict[str, str]:
-    """Images git says changed whose exact inputs the registry already holds (a branch
-    built before its merge, a rerun): they get this run's tags, not a rebuild."""
-    built = {i.name for i in rebuilt.images}
+def _already_pushed(
+    git_affected: Affected, rebuilt: Affected, keys: KeyReport, forced: frozenset[str]
+) -> dict[str, str]:
+    """Images whose exact inputs the registry already holds, which get this run's tags,
+    not a rebuild: those git says changed (a branch built before its merge, a rerun), and
+    those whose tests never passed for their key (tested first, then tagged)."""
+    untested = keys.untested - forced
+    built = {i.name for i in rebuilt.images if i.name not in untested}
+    candidates = [*(i.name for i in git_affected.images), *sorted(untested)]
     return {
-        i.name: keys.digests[i.name]
-        for i in git_affected.images
-        if i.name not in built and i.name in keys.digests
+        name: keys.digests[name]
+        for name in dict.fromkeys(candidates)
+        if name not in built and name in keys.digests
     }
 
 
@@ -310,7 +315,7 @@ def prepare(
         state = load_state(
             registry, settings.prefix, state_tags(revision.branch, settings.default_branch)
         )
-        forced = (n for n in graph.order if graph.images[n].external_parents)
+        forced = [n for n in graph.order if graph.images[n].external_parents]
         strays = [p for ps in selection.strays.values() for p in ps]
         reconciled, report = reconcile(
             git,
@@ -330,8 +335,13 @@ def prepare(
                 hint="check the registry address and credentials",
             )
         if not keys.use_git or scope.everything is None:
-            if report is not None and output.push and not output.push_by_digest and keys.use_git:
-                existing = _already_pushed(selection.affected, reconciled.affected, report)
+            if report is not None and output.push and not output.push_by_digest:
+                existing = _already_pushed(
+                    selection.affected if keys.use_git else Affected(images=()),
+                    reconciled.affected,
+                    report,
+                    graph.closure(forced) if keys.force else frozenset(),
+                )
             selection = replace(
                 reconciled,
                 affected=_with(reconciled.affected, selection.affected, existing, graph.order),
@@ -360,6 +370,8 @@ def prepare(
         keys=report.keys if report is not None else None,
         base_digests=report.base_digests if report is not None else None,
         existing=existing,
+        tested=report.tested if report is not None else frozenset(),
+        untested=report.untested if report is not None else frozenset(),
     )
     return Prepared(
         selection=selection,
@@ -426,14 +438,21 @@ def execute(
                 staging_tags=driver is not None and not driver.pushes_by_digest,
                 load=driver is not None and driver.loads and not plan.push,
                 on_line=(lambda name, line: log(f"{name} | {line}")) if run.verbose else None,
+                on_test=lambda name, test: log(render_test_line(name, test)),
             )
+            if not plan.push and driver is not None and not driver.loads:
+                untested = [b.name for b in plan.images if b.test is not None]
+                if untested:
+                    log(
+                        f"warning: the {driver.name} buildx driver keeps --no-push results in "
+                        f"its build cache, out of the engine's reach: the tests of "
+                        f"{', '.join(untested)} do not run (use a docker-driver builder)"
+                    )
             results = run_schedule(
                 plan,
                 runner,
                 jobs=run.jobs,
-                on_start=lambda b: log(
-                    f"{'tagging' if b.existing else 'building'} {b.name} ({', '.join(b.platforms)})"
-                ),
+                on_start=lambda b: log(f"{_doing(b)} {b.name} ({', '.join(b.platforms)})"),
                 on_finish=lambda r: log("\n".join(render_result_lines(r, ctx.ci))),
             )
     ordered = {b.name: results[b.name] for b in plan.images}
@@ -444,6 +463,12 @@ def execute(
     )
     record_state(registry, prepared, report, log)
     return report
+
+
+def _doing(build: ImageBuild) -> str:
+    if build.existing is None:
+        return "building"
+    return "tagging" if build.tag_only else "testing"
 
 
 def record_state(registry: Registry, prepared: Prepared, report: BuildReport, log: Log) -> None:
@@ -458,7 +483,14 @@ def record_state(registry: Registry, prepared: Prepared, report: BuildReport, lo
         for name, result in report.results.items()
         if result.status in ("built", "tagged") and result.digest
     )
-    state = updated_state(prepared.state, keys, pushed, revision=prepared.revision.sha)
+    passed = frozenset(
+        name
+        for name, result in report.results.items()
+        if result.status in ("built", "tagged")
+        and result.tests
+        and all(t.passed for t in result.tests)
+    )
+    state = updated_state(prepared.state, keys, pushed, passed, revision=prepared.revision.sha)
     if state == prepared.state:
         return
     settings = prepared.selection.repo.settings

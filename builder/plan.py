@@ -10,12 +10,13 @@ from pathlib import PurePosixPath
 from builder.changes import Affected, Reason
 from builder.errors import ConfigError
 from builder.graph import ImageGraph
-from builder.keys import KEY_LABEL, key_tag
+from builder.keys import KEY_LABEL, compute_test_hashes, key_tag, verdict_tag
 from builder.model import (
     Identity,
     Image,
     ImageConfig,
     Settings,
+    TestSpec,
     identity_index,
     named_image,
 )
@@ -26,7 +27,8 @@ _VERSION_RE = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)$", 
 _TARGET_RE = re.compile(r"[^A-Za-z0-9_-]")
 # Tags builder gives a meaning to: a branch of that name must not move them.
 _RESERVED_TAG_RE = re.compile(
-    r"^(latest|buildcache|git-[0-9a-f]{7}(-dirty)?|key-[0-9a-f]{16}|\d+(\.\d+){0,2})$"
+    r"^(latest|buildcache|git-[0-9a-f]{7}(-dirty)?|key-[0-9a-f]{16}|"
+    r"tested-[0-9a-f]{16}-[0-9a-f]{8}|\d+(\.\d+){0,2})$"
 )
 
 
@@ -92,6 +94,26 @@ class ImageBuild:
     secrets: tuple[str, ...] = ()
     epoch: int | None = None
     reasons: tuple[Reason, ...] = ()
+    # The image's test and the platforms it runs on (those of `platforms` it names).
+    test: TestSpec | None = None
+    test_platforms: tuple[str, ...] = ()
+    # Pushing a tested image: `tags` the bake leaves out, moved only once the tests pass
+    # (every tag but the immutable `key-<hex>` one the tests run against).
+    held: tuple[str, ...] = ()
+    # `repo:tested-<key>-<test>`, pushed on the digest once its tests passed (with keys).
+    verdict: str | None = None
+    tested: bool = False  # `existing` only: the registry already holds that verdict
+    # Pinned parents pushed under their key whose tests never passed: never built on.
+    untested_parents: tuple[str, ...] = ()
+
+    @property
+    def bake_tags(self) -> tuple[str, ...]:
+        return tuple(t for t in self.tags if t not in self.held)
+
+    @property
+    def tag_only(self) -> bool:
+        """Already pushed under its key and nothing to prove: the run only moves tags."""
+        return self.existing is not None and (self.test is None or self.tested)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +202,8 @@ def compute_plan(
     keys: Mapping[str, str] | None = None,
     base_digests: Mapping[str, str] | None = None,
     existing: Mapping[str, str] | None = None,
+    tested: frozenset[str] = frozenset(),
+    untested: frozenset[str] = frozenset(),
 ) -> BuildPlan:
     """The builds for `affected`, in dependency order.
 
@@ -188,7 +212,12 @@ def compute_plan(
     With content `keys`, every in-repo parent outside the plan is pinned to its
     `key-<hex>` tag instead, and external bases with known `base_digests` are pinned to
     the digest their key was computed from. `existing` images (already pushed under
-    their key) are planned as tag-only steps on that digest.
+    their key) are planned as tag-only steps on that digest; those with a test whose
+    verdict the registry lacks (not in `tested`) are tested before they are tagged, and
+    an image pinned to such a parent (`untested`, left out by --only) is not built.
+    Pushing an image with a test, the bake pushes only its key tag: the others are
+    `held` until the tests pass (without keys, a `git-<sha7>-<platforms>` staging tag
+    stands in for the key's).
     """
     selected = list(affected.images)
     if options.push and not options.push_by_digest and options.platforms:
@@ -200,6 +229,8 @@ def compute_plan(
     targets = _target_names(order)
     tags = compute_tags(revision)
     by_identity = identity_index(graph.images.values())
+    test_hashes = compute_test_hashes(graph, options.platforms)
+    gating = options.push and not options.push_by_digest
     builds = []
     for name in order:
         image = graph.images[name]
@@ -244,6 +275,18 @@ def compute_plan(
         _wire_declared_parents(image, graph, by_identity, parents, pinned, names, others, keys)
         repository = image.repository
         own_git_tag = config.affixed(tags[0])
+        platforms = options.platforms or image.config.platforms
+        staging_tag = "-".join([own_git_tag, *(p.replace("/", "-") for p in platforms)])
+        test = image.config.test
+        test_platforms = test.platforms_for(platforms) if test is not None else ()
+        held: list[str] = []
+        if test_platforms and gating:
+            held = [t for t in image_tags if keys is None or t != key_tag(keys[name])]
+            if keys is None:
+                image_tags.insert(0, staging_tag)
+        verdict = None
+        if keys is not None and name in test_hashes and test_platforms:
+            verdict = f"{repository}:{verdict_tag(keys[name], test_hashes[name])}"
         builds.append(
             ImageBuild(
                 name=name,
@@ -252,7 +295,7 @@ def compute_plan(
                 context=image.config.context,
                 dockerfile=image.config.dockerfile,
                 stage=image.config.target,
-                platforms=options.platforms or image.config.platforms,
+                platforms=platforms,
                 build_args=image.build_args,
                 tags=()
                 if options.push_by_digest
@@ -261,12 +304,7 @@ def compute_plan(
                 parents=tuple(sorted((p, key) for key, p in parents.items())),
                 requires=tuple(p for p in image.parents if p in names and p != name),
                 pinned_parents=tuple(sorted((p, key) for key, p in pinned.items())),
-                staging_tag="-".join(
-                    [
-                        own_git_tag,
-                        *(p.replace("/", "-") for p in options.platforms or image.config.platforms),
-                    ]
-                ),
+                staging_tag=staging_tag,
                 immutable="" if revision.dirty else f"{repository}:{own_git_tag}",
                 cache_tag=config.affixed("buildcache"),
                 pinned_references=tuple(
@@ -284,6 +322,12 @@ def compute_plan(
                 epoch=revision.epoch,
                 secrets=options.secrets,
                 reasons=reasons[name],
+                test=test if test_platforms else None,
+                test_platforms=test_platforms,
+                held=tuple(f"{repository}:{t}" for t in held),
+                verdict=verdict,
+                tested=name in tested,
+                untested_parents=tuple(sorted(p for p in set(pinned.values()) if p in untested)),
             )
         )
     return BuildPlan(

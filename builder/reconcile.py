@@ -13,7 +13,14 @@ from builder.changes import Affected, AffectedImage, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Git
 from builder.graph import ImageGraph
-from builder.keys import KEY_VERSION, compute_keys, input_paths, key_tag
+from builder.keys import (
+    KEY_VERSION,
+    compute_keys,
+    compute_test_hashes,
+    input_paths,
+    key_tag,
+    verdict_tag,
+)
 from builder.model import CONFIG_FILE, IMAGE_FILE
 from builder.plan import sanitize_tag
 from builder.refs import InvalidReference, parse_reference
@@ -30,19 +37,24 @@ def compute_reconciled(
     force: Iterable[str] = (),
 ) -> Affected:
     """Affected = images whose key the registry lacks (git's reasons kept where git agrees),
-    plus `force`d images and their dependants. A git-affected image whose exact inputs are
-    already pushed is not rebuilt."""
+    images whose key it holds without a passing verdict for their test (re-tested, not
+    rebuilt), plus `force`d images and their dependants. A git-affected image whose exact
+    inputs are already pushed is not rebuilt."""
     git_reasons = {i.name: i.reasons for i in git_affected.images} if use_git else {}
     forced = graph.closure(force)
+    untested = report.untested
     images = []
     for name in graph.order:
         missing = name not in report.present
-        if not missing and name not in forced:
+        if not missing and name not in forced and name not in untested:
             continue
         reasons = list(git_reasons.get(name, ()))
         if missing:
             tag = key_tag(report.keys[name])
             reasons.append(Reason(kind="key", note=f"the registry has no {tag}"))
+        elif name in untested:
+            tag = verdict_tag(report.keys[name], report.test_hashes[name])
+            reasons.append(Reason(kind="test", note=f"the registry has no {tag}"))
         if name in forced:
             reasons.append(Reason(kind="all", note="--force"))
         images.append(
@@ -61,21 +73,28 @@ class State:
     digest pushed under each image's content key (`images`), the external bases' digests,
     and every image's key at that push's commit (`revision`, `keys`). Reconcile reads it
     first and asks the registry only about what it does not know; keys at `revision` let
-    the next run compute only the keys a change since then can reach."""
+    the next run compute only the keys a change since then can reach. An image with a
+    test is recorded only once its tests passed, with that test's hash (`tests`)."""
 
     images: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # name -> (key, digest)
     bases: Mapping[str, str] = field(default_factory=dict)  # reference -> digest
+    tests: Mapping[str, str] = field(default_factory=dict)  # name -> test hash that passed
     revision: str | None = None
     keys: Mapping[str, str] = field(default_factory=dict)  # every image's key at `revision`
     key_version: str = KEY_VERSION
 
     def to_json(self) -> bytes:
+        images: dict[str, dict[str, str]] = {}
+        for name, (key, digest) in sorted(self.images.items()):
+            images[name] = {"key": key, "digest": digest}
+            if name in self.tests:
+                images[name]["test"] = self.tests[name]
         data = {
             "version": 2,
             "key_version": self.key_version,
             "revision": self.revision,
             "keys": dict(sorted(self.keys.items())),
-            "images": {n: {"key": k, "digest": d} for n, (k, d) in sorted(self.images.items())},
+            "images": images,
             "bases": dict(sorted(self.bases.items())),
         }
         return json.dumps(data, separators=(",", ":")).encode()
@@ -93,15 +112,15 @@ def parse_state(data: bytes | None) -> State | None:
     revision, version = raw.get("revision"), raw.get("key_version")
     if not isinstance(images, dict) or not isinstance(bases, dict) or not isinstance(keys, dict):
         return None
+    kept = {
+        str(n): v
+        for n, v in images.items()
+        if isinstance(v, dict) and v.get("key") and str(v.get("digest", "")).startswith("sha256:")
+    }
     return State(
-        images={
-            str(n): (str(v["key"]), str(v["digest"]))
-            for n, v in images.items()
-            if isinstance(v, dict)
-            and v.get("key")
-            and str(v.get("digest", "")).startswith("sha256:")
-        },
+        images={n: (str(v["key"]), str(v["digest"])) for n, v in kept.items()},
         bases={str(r): str(d) for r, d in bases.items() if str(d).startswith("sha256:")},
+        tests={n: str(v["test"]) for n, v in kept.items() if isinstance(v.get("test"), str)},
         revision=revision if isinstance(revision, str) and revision else None,
         keys={str(n): str(k) for n, k in keys.items() if isinstance(k, str) and k},
         key_version=str(version),
@@ -132,14 +151,35 @@ def load_state(registry: Registry, prefix: str, tags: Sequence[str]) -> State | 
 
 
 def updated_state(
-    previous: State | None, report: KeyReport, pushed: Mapping[str, str], *, revision: str
+    previous: State | None,
+    report: KeyReport,
+    pushed: Mapping[str, str],
+    passed: frozenset[str] = frozenset(),
+    *,
+    revision: str,
 ) -> State:
     """The state after a run at `revision`: `pushed` maps images to the digest now under
-    their key; every image's key at `revision` is kept, built or not."""
+    their key; every image's key at `revision` is kept, built or not. `passed` names the
+    images whose tests passed in this run. An image with a test is recorded only with a
+    passing verdict (this run's, or one the registry held); one without keeps no entry,
+    so the next run asks the registry about it again."""
     images = dict(previous.images) if previous is not None else {}
-    images.update((n, (report.keys[n], d)) for n, d in pushed.items() if n in report.keys)
+    tests = dict(previous.tests) if previous is not None else {}
+    for name, digest in pushed.items():
+        if name not in report.keys:
+            continue
+        test = report.test_hashes.get(name)
+        if test is not None and name not in passed and name not in report.tested:
+            images.pop(name, None)
+            tests.pop(name, None)
+            continue
+        images[name] = (report.keys[name], digest)
+        if test is None:
+            tests.pop(name, None)
+        else:
+            tests[name] = test
     bases = {**(previous.bases if previous is not None else {}), **report.base_digests}
-    return State(images=images, bases=bases, revision=revision, keys=dict(report.keys))
+    return State(images=images, bases=bases, tests=tests, revision=revision, keys=dict(report.keys))
 
 
 def save_state(registry: Registry, prefix: str, tag: str, state: State) -> None:
@@ -192,19 +232,35 @@ def fetch_key_report(
             known=reused,
         )
 
-        def present(name: str) -> tuple[str, str | None]:
+        test_hashes = compute_test_hashes(graph, platforms)
+
+        def present(name: str) -> tuple[str, str | None, bool]:
+            """The digest under the image's key, and whether its test passed on it."""
+            repository = graph.images[name].repository
             recorded = known.images.get(name)
             if recorded is not None and recorded[0] == keys[name]:
-                return name, recorded[1]
-            return name, client.head(f"{graph.images[name].repository}:{key_tag(keys[name])}")
+                digest: str | None = recorded[1]
+            else:
+                recorded = None
+                digest = client.head(f"{repository}:{key_tag(keys[name])}")
+            test = test_hashes.get(name)
+            if not digest or test is None:
+                return name, digest, False
+            if recorded is not None and known.tests.get(name) == test:
+                return name, digest, True
+            verdict = client.head(f"{repository}:{verdict_tag(keys[name], test)}")
+            return name, digest, verdict == digest
 
-        found = {n: d for n, d in pool.map(present, graph.order) if d is not None}
+        answers = list(pool.map(present, graph.order))
+    found = {n: d for n, d, _ in answers if d is not None}
     return KeyReport(
         keys=keys,
         present=frozenset(found),
         # A registry that sends no digest header leaves the key known but not taggable.
         digests={n: d for n, d in found.items() if d},
         base_digests=base_digests,
+        test_hashes=test_hashes,
+        tested=frozenset(n for n, _, tested in answers if tested),
         requests=client.requests - requests_before,
         seconds=clock() - started,
     )

@@ -1,7 +1,8 @@
 """What a run found and did, as values the renderers turn into text (pure).
 
 The range compared and the images it affects (`Selection`), what the registry knows of
-content keys (`KeyReport`), and each image's outcome (`ImageResult`, `BuildReport`).
+content keys and test verdicts (`KeyReport`), each image's outcome (`ImageResult`,
+`BuildReport`) and its tests' (`TestOutcome` per command, `TestResult` per platform).
 """
 
 from __future__ import annotations
@@ -43,11 +44,56 @@ class KeyReport:
     present: frozenset[str]  # images whose key tag the registry holds
     digests: Mapping[str, str] = field(default_factory=dict)  # those images -> key digest
     base_digests: Mapping[str, str]  # external reference -> digest now
+    # Images with a test -> the hash of that test (keys.compute_test_hash): their key only
+    # counts as done once the registry holds a passing verdict for it (keys.verdict_tag).
+    test_hashes: Mapping[str, str] = field(default_factory=dict)
+    tested: frozenset[str] = frozenset()  # present images whose verdict is on their digest
     requests: int = 0
     seconds: float = 0.0
 
+    @property
+    def untested(self) -> frozenset[str]:
+        """Built under their key, but their tests failed, or never ran for this test."""
+        return frozenset(n for n in self.present if n in self.test_hashes) - self.tested
+
 
 Status = Literal["built", "tagged", "failed", "skipped", "unchanged", "planned"]
+TestVerdict = Literal["passed", "failed", "timed out", "not run"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestOutcome:
+    """One test command in one container, as the engine door saw it run."""
+
+    __test__ = False  # pytest: a value, not a test class
+
+    exit_code: int | None  # None: killed at its timeout, or never started
+    output: str = ""  # the container's stdout and stderr, interleaved (a tail)
+    seconds: float = 0.0
+    timed_out: bool = False
+    error: str = ""  # why the engine could not run it at all (no such image, pull failed)
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.error
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestResult:
+    """An image's tests on one platform: what a JUnit report makes one test case of."""
+
+    __test__ = False  # pytest: a value, not a test class
+
+    platform: str
+    verdict: TestVerdict
+    seconds: float = 0.0  # every command's run, pulling the image included
+    commands: int = 0  # how many commands ran
+    detail: str = ""  # failed: which command and how; not run: why
+    output: str = ""  # the failing command's output tail
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +108,16 @@ class ImageResult:
     log: str = ""
     attempts: int = 0
     seconds: float = 0.0
+    # The image's tests, one per platform tested, in the image's platform order; empty
+    # when it has no test, or when this run did not test it (a verdict already held).
+    tests: tuple[TestResult, ...] = ()
+
+    @property
+    def test_failed(self) -> bool:
+        """The image failed because a test did, not its build or push."""
+        return self.status == "failed" and any(
+            t.verdict in ("failed", "timed out") for t in self.tests
+        )
 
     @property
     def pinned(self) -> str | None:

@@ -224,6 +224,7 @@ def test_metadata_json() -> None:
                 "digest": DIGEST,
                 "pinned": f"docker.io/acme/base@{DIGEST}",
                 "platforms": ["linux/amd64", "linux/arm64"],
+                "tests": [],
             },
             "api": {
                 "status": "failed",
@@ -233,6 +234,7 @@ def test_metadata_json() -> None:
                 "digest": None,
                 "pinned": None,
                 "platforms": [],
+                "tests": [],
             },
             "worker": {
                 "status": "skipped",
@@ -242,6 +244,7 @@ def test_metadata_json() -> None:
                 "digest": None,
                 "pinned": None,
                 "platforms": [],
+                "tests": [],
             },
             "cli": {
                 "status": "unchanged",
@@ -251,6 +254,7 @@ def test_metadata_json() -> None:
                 "digest": None,
                 "pinned": None,
                 "platforms": [],
+                "tests": [],
             },
         },
     }

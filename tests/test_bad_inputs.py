@@ -684,6 +684,120 @@ CASES = [
         ),
         "image-watch-bare-negation",
     ),
+    # -- image tests (image.yaml test:, builder.yaml smoke_test:): refused before any build --
+    P(
+        Case(
+            PUSH,
+            "images/cli/image.yaml:1: 'test' must be a command, a list of commands or a "
+            "mapping with 'run', got int 42 (e.g. test: python3 -c 'import job')",
+            {"images/cli/image.yaml": "test: 42\n"},
+        ),
+        "image-test-type",
+    ),
+    P(
+        Case(
+            PUSH,
+            "images/cli/image.yaml:2: 'test.run' must be a command or a list of commands, "
+            "got a mapping",
+            {"images/cli/image.yaml": "test:\n  run: {echo: ok}\n"},
+        ),
+        "image-test-run-type",
+    ),
+    P(
+        Case(
+            PUSH,
+            "images/cli/image.yaml:4: 'test.run' command 2 is empty",
+            {"images/cli/image.yaml": "test:\n  run:\n    - echo ok\n    - ''\n"},
+        ),
+        "image-test-empty-command",
+    ),
+    P(
+        Case(
+            PUSH,
+            "images/cli/image.yaml:1: 'test' is an empty command",
+            {"images/cli/image.yaml": "test: ' '\n"},
+        ),
+        "image-test-blank",
+    ),
+    P(
+        Case(
+            PUSH,
+            "images/cli/image.yaml:5: test platform 'linux/riscv64' is not one of the image's "
+            "platforms (linux/amd64, linux/arm64) (test some of the platforms the image is built "
+            "for, or leave 'platforms' out to test them all)",
+            {
+                "images/cli/image.yaml": (
+                    "test:\n  run: 'true'\n  platforms:\n    - linux/amd64\n    - linux/riscv64\n"
+                )
+            },
+        ),
+        "image-test-unknown-platform",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:3: unknown key 'timout' in 'test' (did you mean 'timeout'?)",
+            {"images/cli/image.yaml": "test:\n  run: 'true'\n  timout: 30\n"},
+        ),
+        "image-test-unknown-key",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:3: 'test.timeout' must be a whole number of seconds, at "
+            "least 1, got an empty string",
+            {"images/cli/image.yaml": "test:\n  run: 'true'\n  timeout: ''\n"},
+        ),
+        "image-test-timeout-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:3: 'test.network' must be 'none' or 'default', got 'host' "
+            "(tests run without a network unless they ask for docker's default one)",
+            {"images/cli/image.yaml": "test:\n  run: 'true'\n  network: host\n"},
+        ),
+        "image-test-network",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "images/cli/image.yaml:4: test env 'A' must be a string or number, got a list",
+            {"images/cli/image.yaml": "test:\n  run: 'true'\n  env:\n    A: [1]\n"},
+        ),
+        "image-test-env-type",
+    ),
+    P(
+        Case(
+            PUSH,
+            "builder.yaml:2: 'smoke_test' must be a non-empty string, got a boolean",
+            {"builder.yaml": "namespace: acme\nsmoke_test: true\n"},
+        ),
+        "builder-smoke-test-type",
+    ),
+    P(
+        Case(
+            ("test", "--ref", "a:b"),
+            "--ref 'a:b' is neither a tag nor a digest "
+            "(e.g. --ref git-0123abc or --ref sha256:<64 hex>)",
+        ),
+        "test-ref-invalid",
+    ),
+    P(
+        Case(
+            ("test", "--only", "cli"),
+            "cli: no test to run (add test: to the image's image.yaml, or smoke_test: to "
+            "builder.yaml)",
+        ),
+        "test-nothing-to-test",
+    ),
+    P(
+        Case(
+            ("test", "--only", "zzz"),
+            "--only names unknown image(s): zzz (known: api, base, cli)",
+        ),
+        "test-only-unknown",
+    ),
     # -- unknown keys ---------------------------------------------------------------------
     P(
         Case(
@@ -714,7 +828,7 @@ CASES = [
             ("graph",),
             "images/cli/image.yaml:1: unknown key 'zzz' (known keys: name, dockerfile, "
             "context, build_args, platforms, target, watch, depends_on, repository, tag, "
-            "tag_prefix, tag_suffix)",
+            "tag_prefix, tag_suffix, test)",
             {"images/cli/image.yaml": "zzz: 1\n"},
         ),
         "image-unknown-key-no-match",

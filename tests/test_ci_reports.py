@@ -36,7 +36,7 @@ from builder.render.junit import (
     render_junit,
     render_report_junit,
 )
-from builder.reports import BuildReport, ImageResult, Range, Selection
+from builder.reports import BuildReport, ImageResult, Range, Selection, TestResult
 from tests.conftest import commit, invoke, load_files
 from tests.integration.test_gitlab import expected_child
 
@@ -255,27 +255,64 @@ def test_nothing_planned_is_an_empty_suite() -> None:
     assert suites == {"builder build": {}}
 
 
-def test_more_suites_join_the_same_document() -> None:
-    """Where image test results go: a suite of their own, one case per image, platform and
-    test, beside the build suite."""
+def test_image_tests_are_a_suite_of_their_own() -> None:
+    """One case per image and platform tested, beside the build suite: a failure carries
+    the command's output tail, a timeout is a failure of its own type, not run is skipped,
+    and the case names the image.yaml that holds the test."""
     report = every_outcome()
-    tests = Suite(
-        name="builder test",
-        cases=(
-            Case(name="smoke [linux/amd64]", classname="base", seconds=1.0),
-            Case(
-                name="smoke [linux/arm64]",
-                classname="base",
-                outcome="failed",
-                message="exit 1",
-                detail="python: not found",
+    cli = ImageResult(
+        name="cli",
+        status="built",
+        reason="test changed",
+        tests=(
+            TestResult(platform="linux/amd64", verdict="passed", seconds=1.5, commands=2),
+            TestResult(
+                platform="linux/arm64",
+                verdict="failed",
+                seconds=2.25,
+                commands=1,
+                detail="test failed on linux/arm64: `python -c 'import job'` exited 1",
+                output=LOG,
             ),
         ),
     )
-    suites = read_junit(render_junit((*compute_suites(report), tests)))
+    base = replace(
+        report.results["base"],
+        tests=(
+            TestResult(platform="linux/amd64", verdict="timed out", seconds=300.0, detail="t/o"),
+            TestResult(platform="linux/arm64", verdict="not run", detail="--no-push: not loaded"),
+        ),
+    )
+    report = replace(report, results={**report.results, "base": base, "cli": cli})
+    text = render_report_junit(report)
+    suites = read_junit(text)
     assert list(suites) == ["builder build", "builder test"]
-    assert suites["builder test"]["smoke [linux/arm64]"]["output"] == "python: not found"
-    assert suites["builder test"]["smoke [linux/amd64]"]["outcome"] == "passed"
+    cases = suites["builder test"]
+    assert list(cases) == [
+        "base on linux/amd64",
+        "base on linux/arm64",
+        "cli on linux/amd64",
+        "cli on linux/arm64",
+    ]
+    assert {c["classname"] for c in cases.values()} == {"builder.test"}
+    assert [c["outcome"] for c in cases.values()] == ["failure", "skipped", "passed", "failure"]
+    assert cases["base on linux/arm64"]["message"] == "--no-push: not loaded"
+    failed = cases["cli on linux/arm64"]
+    assert failed["file"] == "images/cli/image.yaml"
+    assert "file" not in cases["base on linux/amd64"], "base has no image.yaml"
+    assert failed["time"] == "2.250"
+    assert failed["message"] == "test failed on linux/arm64: `python -c 'import job'` exited 1"
+    output = str(failed["output"])
+    assert output.startswith(str(failed["message"]) + "\n\n")
+    assert output.splitlines()[-1] == "boom <&>"
+    assert cases["cli on linux/amd64"]["system_out"] == "passed: 2 command(s)"
+    root = ET.fromstring(text)  # noqa: S314
+    types = [f.get("type") for f in root.iterfind("testsuite[@name='builder test']//failure")]
+    assert types == ["TestTimedOut", "TestFailed"]
+
+
+def test_no_tests_run_is_no_test_suite() -> None:
+    assert [s.name for s in compute_suites(every_outcome())] == ["builder build"]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from builder.buildx import Buildx
 from builder.context import RunContext
 from builder.errors import BuilderError, UserError
 from builder.executor import BakeRunner, mark_unchanged, missing_platforms
+from builder.keys import key_tag
 from builder.pipeline import (
     Guards,
     KeyUse,
@@ -25,7 +26,7 @@ from builder.pipeline import (
 from builder.plan import ImageBuild
 from builder.registry import Registry
 from builder.repo import Overrides
-from builder.reports import BuildReport, ImageResult
+from builder.reports import BuildReport, ImageResult, TestResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,13 +57,16 @@ def merge_one(
     build: ImageBuild, have: Mapping[str, str], buildx: Buildx, registry: Registry
 ) -> ImageResult:
     """Tag one image's per-platform digests as one index, or say why not: never a tag
-    on an index with a platform missing."""
+    on an index with a platform missing. A build job writes its digest only when the
+    image's tests passed on its platform, so a tested image gets its verdict tag too."""
     missing = [p for p in build.platforms if p not in have]
+    tags = [*build.tags, *([build.verdict] if build.verdict else [])]
     if missing:
-        error: str | None = f"refusing to tag: no digest for {', '.join(missing)}"
+        why = " (its build failed, or its tests did)" if build.test is not None else ""
+        error: str | None = f"refusing to tag: no digest for {', '.join(missing)}{why}"
     else:
         sources = sorted({f"{build.repository}@{have[p]}" for p in build.platforms})
-        error = buildx.imagetools_create(sources, list(build.tags))
+        error = buildx.imagetools_create(sources, tags)
     digest = None
     if error is None:
         try:
@@ -86,6 +90,10 @@ def merge_one(
         digest=digest,
         tags=build.tags,
         platforms=build.platforms,
+        tests=tuple(
+            TestResult(platform=p, verdict="passed", detail="in its build job")
+            for p in build.test_platforms
+        ),
     )
 
 
@@ -144,8 +152,19 @@ def merge_all(
         for build in plan.images:
             have = digests.get(build.name)
             if not have and build.existing is not None:
-                # Its key is already pushed: no wave built it, this run tags it.
-                result = tagger.retag(build, build.existing)
+                # Its key is already pushed: no wave built it, this run tags it, unless its
+                # tests never passed (the plan gives it build jobs, which test it).
+                result = (
+                    tagger.retag(build, build.existing)
+                    if build.tag_only
+                    else ImageResult(
+                        name=build.name,
+                        status="failed",
+                        reason=f"{key_tag(build.key or '')} has no passing test verdict and "
+                        "no build job tested it",
+                        repository=build.repository,
+                    )
+                )
                 results[build.name] = result
                 log(f"{result.status} {build.name}: {result.reason}")
                 continue

@@ -7,7 +7,7 @@ from typing import Any
 from builder.graph import ImageGraph
 from builder.plan import BuildPlan
 from builder.promotion import PromoteReport
-from builder.reports import BuildReport, KeyReport, Selection
+from builder.reports import BuildReport, KeyReport, Selection, TestResult
 
 
 def affected_json(selection: Selection) -> dict[str, Any]:
@@ -66,8 +66,24 @@ def plan_json(plan: BuildPlan) -> dict[str, Any]:
     }
 
 
+def test_json(test: TestResult) -> dict[str, Any]:
+    """One platform's test result: what a JUnit test case or a dashboard needs."""
+    data: dict[str, Any] = {
+        "platform": test.platform,
+        "result": test.verdict,
+        "seconds": round(test.seconds, 3),
+        "commands": test.commands,
+    }
+    if test.detail:
+        data["detail"] = test.detail
+    if test.output:
+        data["output"] = test.output
+    return data
+
+
 def metadata_json(report: BuildReport) -> dict[str, Any]:
-    """The hand-off to Airflow and Argo: per image, status, tags, digest and `pinned`."""
+    """The hand-off to Airflow and Argo: per image, status, tags, digest and `pinned`, and
+    its tests per platform (empty when it has none, or this run did not test it)."""
     images: dict[str, Any] = {}
     for name, result in report.results.items():
         images[name] = {
@@ -78,6 +94,7 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
             "digest": result.digest,
             "pinned": result.pinned,
             "platforms": list(result.platforms),
+            "tests": [test_json(t) for t in result.tests],
         }
     return {
         "revision": report.revision.sha,

@@ -10,7 +10,7 @@ from builder.plan import BuildPlan
 from builder.promotion import PromoteReport
 from builder.render.data import metadata_json
 from builder.render.graphs import render_mermaid
-from builder.reports import BuildReport
+from builder.reports import BuildReport, TestResult
 
 _STATUS_ICON = {
     "built": "✅",
@@ -45,13 +45,22 @@ def render_summary(report: BuildReport) -> str:
         "",
     ]
     lines += [f"> [!WARNING]\n> {_cell(w)}\n" for w in report.selection.warnings]
-    lines += ["| image | status | why | tags | pinned |", "| --- | --- | --- | --- | --- |"]
+    tested = any(r.tests for r in report.results.values())
+    if tested:
+        lines += [
+            "| image | status | why | tests | tags | pinned |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+    else:
+        lines += ["| image | status | why | tags | pinned |", "| --- | --- | --- | --- | --- |"]
     for name, result in report.results.items():
         tags = " ".join(f"`{t.rsplit(':', 1)[1]}`" for t in result.tags)
         pinned = f"`{result.pinned}`" if result.pinned else ""
         icon = _STATUS_ICON.get(result.status, "")
+        status = "failed (test)" if result.test_failed else result.status
+        tests = f" {_tests_cell(result.tests)} |" if tested else ""
         lines.append(
-            f"| {name} | {icon} {result.status} | {_cell(result.reason)} | {tags} | {pinned} |"
+            f"| {name} | {icon} {status} | {_cell(result.reason)} |{tests} {tags} | {pinned} |"
         )
     graph = report.selection.repo.graph
     statuses = {n: r.status for n, r in report.results.items() if r.status in _MERMAID_CLASSES}
@@ -59,6 +68,18 @@ def render_summary(report: BuildReport) -> str:
     lines += [f"  classDef {status} {style}" for status, style in _MERMAID_CLASSES.items()]
     lines += ["```", ""]
     return "\n".join(lines)
+
+
+_TEST_ICON = {"passed": "✅", "failed": "❌", "timed out": "⏱️", "not run": "➖"}
+
+
+def _tests_cell(tests: tuple[TestResult, ...]) -> str:
+    """Per platform: an icon, the platform and the time, e.g. `✅ amd64 1.2s ❌ arm64 3.4s`."""
+    return "<br>".join(
+        f"{_TEST_ICON[t.verdict]} {t.platform.removeprefix('linux/')}"
+        + (f" {t.seconds:.1f}s" if t.verdict != "not run" else " not run")
+        for t in tests
+    )
 
 
 def compute_outputs(report: BuildReport) -> dict[str, str]:
@@ -112,7 +133,9 @@ def compute_matrix(
             "emulated": platform_family(platform) not in runners,
         }
         for build in sorted(plan.images, key=lambda b: (wave_of[b.name], b.name))
-        if build.existing is None  # already pushed: `builder merge` only tags it
+        # Already pushed and tested: `builder merge` only tags it. Pushed but never tested,
+        # it gets its jobs: each platform is tested on its own runner before merge tags it.
+        if not build.tag_only
         for platform in build.platforms
     ]
     return {"include": include}

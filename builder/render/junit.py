@@ -5,9 +5,9 @@ A report is suites of cases, built in two steps so more kinds of result can join
 any suites as XML. Today there is one suite, `builder build`: one case per planned image
 (built and tagged pass, skipped is `<skipped>`, failed is `<failure>` with the build log's
 tail; an unchanged image is no case, and a dry run's planned image is skipped). Image
-tests are to be a suite of their own, `builder test`, one case per image, platform and
-test (`classname` the image, `name` the test and platform), added in `compute_suites` from
-what `ImageResult` comes to hold.
+tests are a suite of their own, `builder test`: one case per image and platform tested
+(`<image> on <platform>`; failed and timed out are `<failure>` with the command's output
+tail, not run is `<skipped>`), named after the image.yaml that holds the test.
 
 Written for two readers: GitLab (testsuites > testsuite > testcase; a case's output is the
 text of its `<failure>` or `<skipped>`, so those always hold text, never attributes alone)
@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from builder.reports import BuildReport, ImageResult
+from builder.reports import BuildReport, ImageResult, TestResult
 
 Outcome = Literal["passed", "failed", "skipped"]
 
 BUILD_SUITE = "builder build"
 BUILD_CLASS = "builder.build"
+TEST_SUITE = "builder test"
+TEST_CLASS = "builder.test"
 # What a failed case shows of its build log: enough for the error and its context, small
 # enough that a report of many failures stays quick to load in the merge request widget.
 LOG_TAIL_LINES = 60
@@ -51,6 +53,7 @@ class Case:
     message: str = ""  # one line: why it failed or was skipped
     detail: str = ""  # the failure's or skip's text (a log tail); the message when empty
     output: str = ""  # `<system-out>`: what a case that passed has to say
+    failure_type: str = "BuildFailed"  # a `<failure>`'s type
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,8 +65,47 @@ class Suite:
 
 
 def compute_suites(report: BuildReport) -> tuple[Suite, ...]:
-    """Every suite of a run's report; image tests join here as their own suite."""
-    return (Suite(name=BUILD_SUITE, cases=compute_build_cases(report)),)
+    """Every suite of a run's report: the builds, and the image tests when any ran."""
+    suites = [Suite(name=BUILD_SUITE, cases=compute_build_cases(report))]
+    tests = compute_test_cases(report)
+    if tests:
+        suites.append(Suite(name=TEST_SUITE, cases=tests))
+    return tuple(suites)
+
+
+def compute_test_cases(report: BuildReport) -> tuple[Case, ...]:
+    """One case per image and platform this run tested, in build and platform order."""
+    images = report.selection.repo.graph.images
+    cases = []
+    for name, result in report.results.items():
+        image = images.get(name)
+        config_file = image.config.config_file if image is not None else None
+        for test in result.tests:
+            cases.append(_test_case(name, test, str(config_file) if config_file else None))
+    return tuple(cases)
+
+
+def _test_case(name: str, test: TestResult, config_file: str | None) -> Case:
+    base = Case(
+        name=f"{name} on {test.platform}",
+        classname=TEST_CLASS,
+        seconds=test.seconds,
+        file=config_file,
+    )
+    if test.verdict == "not run":
+        return replace(base, outcome="skipped", message=test.detail or "not run")
+    if test.verdict != "passed":
+        reason = test.detail or test.verdict
+        tail = log_tail(test.output)
+        detail = f"{reason}\n\n{tail}" if tail else reason
+        return replace(
+            base,
+            outcome="failed",
+            message=_first_line(reason),
+            detail=detail,
+            failure_type="TestTimedOut" if test.verdict == "timed out" else "TestFailed",
+        )
+    return replace(base, output=f"passed: {test.commands} command(s)")
 
 
 def compute_build_cases(report: BuildReport) -> tuple[Case, ...]:
@@ -149,7 +191,7 @@ def render_junit(suites: Sequence[Suite], *, name: str = "builder") -> str:
                 message = clean_text(case.message)
                 child = ET.SubElement(element, tag, {"message": message})
                 if case.outcome == "failed":
-                    child.set("type", "BuildFailed")
+                    child.set("type", case.failure_type)
                 child.text = clean_text(case.detail) or message or case.outcome
             if case.output:
                 ET.SubElement(element, "system-out").text = clean_text(case.output)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from builder.bake import Outputs, compute_dry_run
@@ -11,13 +11,14 @@ from builder.changes import Reason, printable
 from builder.ci import CIFacts
 from builder.doctor import Finding
 from builder.graph import ImageGraph
-from builder.keys import key_tag
+from builder.keys import key_tag, verdict_tag
+from builder.model import TestSpec
 from builder.plan import BuildPlan
 from builder.promotion import PromoteReport
 from builder.render import clip, render_table
 from builder.render.data import affected_json, affected_keys_json, graph_json
 from builder.render.graphs import render_dot, render_mermaid
-from builder.reports import BuildReport, ImageResult, KeyReport, Selection
+from builder.reports import BuildReport, ImageResult, KeyReport, Selection, TestResult
 
 
 def _summary(reasons: tuple[Reason, ...], most: int = 2) -> str:
@@ -52,10 +53,15 @@ def render_explain(selection: Selection, keys: KeyReport | None) -> str:
     rows = []
     for name in selection.repo.graph.order:
         image = affected.get(name)
-        rules = [r.render() for r in image.reasons if r.kind != "key"] if image else []
+        rules = (
+            [r.render() for r in image.reasons if r.kind not in ("key", "test")] if image else []
+        )
         if keys is not None and name in keys.keys:
             state = "built before" if name in keys.present else "missing"
             rules.append(f"{key_tag(keys.keys[name])} {state}")
+            if name in keys.untested:
+                verdict = verdict_tag(keys.keys[name], keys.test_hashes[name])
+                rules.append(f"{verdict} missing: re-tested, not rebuilt")
         rows.append((name, "yes" if image else "no", "; ".join(rules) or "no rule fired"))
     rng = selection.range
     header = f"{rng.base_label} .. {rng.head_label}" + (
@@ -102,22 +108,66 @@ def render_graph(graph: ImageGraph, fmt: str) -> str:
     return render_tree(graph)
 
 
+def short_platform(platform: str) -> str:
+    """`linux/arm64` -> `arm64`, `linux/arm/v7` -> `arm/v7`: the table's narrow form."""
+    return platform.removeprefix("linux/")
+
+
+def render_tests(tests: tuple[TestResult, ...]) -> str:
+    """Per platform, the verdict and how long it took: `amd64 passed 1.2s, arm64 FAILED`."""
+    words = {"passed": "passed", "failed": "FAILED", "timed out": "TIMED OUT", "not run": "not run"}
+    return ", ".join(
+        f"{short_platform(t.platform)} {words[t.verdict]}"
+        + (f" {t.seconds:.1f}s" if t.verdict != "not run" else "")
+        for t in tests
+    )
+
+
 def render_build_report(report: BuildReport) -> str:
     rows = []
+    tested = any(r.tests for r in report.results.values())
     for name, result in report.results.items():
-        if result.status == "unchanged":
+        if result.status == "unchanged" and not result.tests:
             continue
         tags = ", ".join(t.rsplit(":", 1)[1] for t in result.tags)
         detail = tags if result.status == "built" else result.reason
-        rows.append((name, result.status, result.pinned or "-", clip(detail or "-")))
+        status = "failed (test)" if result.test_failed else result.status
+        row = (name, status, result.pinned or "-", clip(detail or "-"))
+        rows.append((*row, render_tests(result.tests) or "-") if tested else row)
     counts: dict[str, int] = {}
     for result in report.results.values():
         counts[result.status] = counts.get(result.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     if not rows:
         return f"nothing to build ({summary or 'no images'})"
-    table = render_table(("IMAGE", "STATUS", "PINNED", "TAGS / WHY"), rows)
+    headers = ("IMAGE", "STATUS", "PINNED", "TAGS / WHY")
+    table = render_table((*headers, "TESTS") if tested else headers, rows)
     return f"{table}\n{summary}"
+
+
+def render_test_report(results: Mapping[str, ImageResult]) -> str:
+    """`builder test`: each image, what was tested, and each platform's verdict."""
+    if not results:
+        return "no image has a test to run (image.yaml test:, builder.yaml smoke_test:)"
+    rows = [
+        (
+            name,
+            "failed" if r.status == "failed" else "passed",
+            r.pinned or "-",
+            render_tests(r.tests) or "-",
+            clip(r.reason if r.status == "failed" else r.reason.removeprefix("tested ")),
+        )
+        for name, r in results.items()
+    ]
+    return render_table(("IMAGE", "RESULT", "TESTED", "TESTS", "FROM / WHY"), rows)
+
+
+def render_test_line(name: str, test: TestResult) -> str:
+    """One platform's test result, for the log as it comes."""
+    line = f"tested {name} on {test.platform}: {test.verdict}"
+    if test.verdict != "not run":
+        line += f" in {test.seconds:.1f}s"
+    return f"{line}: {test.detail}" if test.detail else line
 
 
 def render_plan_table(plan: BuildPlan) -> str:
@@ -138,12 +188,30 @@ def render_dry_run(report: BuildReport, root: Path, outputs: Outputs) -> str:
     for build in plan.images:
         lines.append(f"  {build.name}: {', '.join(build.platforms)}")
         if build.existing is not None and plan.push:
-            lines.append(f"    already pushed as {build.existing}: tags only")
-        lines.extend(f"    tag {tag}" for tag in build.tags)
+            if build.test is not None and not build.tested:
+                lines.append(f"    already pushed as {build.existing}: tested, then tagged")
+            else:
+                lines.append(f"    already pushed as {build.existing}: tags only")
+        lines.extend(
+            f"    tag {tag}" + (" (once the tests pass)" if tag in build.held else "")
+            for tag in build.tags
+        )
+        if build.test is not None:
+            lines.extend(_test_plan_lines(build.test, build.test_platforms))
+        if build.verdict is not None:
+            lines.append(f"    tag {build.verdict} (records that the tests passed)")
     lines.append("bake definitions (one bake per image, as each starts):")
     definitions = compute_dry_run(plan, root=root, outputs=outputs)
     lines.append(json.dumps(definitions, indent=2))
     return "\n".join(lines) + "\n"
+
+
+def _test_plan_lines(test: TestSpec, platforms: tuple[str, ...]) -> list[str]:
+    where = ", ".join(platforms)
+    options = f"timeout {test.timeout}s, network {test.network}"
+    if test.smoke is not None:
+        return [f"    test on {where} ({options}): the default command + {' '.join(test.smoke)}"]
+    return [f"    test on {where} ({options}):", *(f"      $ {c}" for c in test.commands)]
 
 
 def render_result_lines(result: ImageResult, ci: CIFacts) -> list[str]:
@@ -157,6 +225,8 @@ def render_result_lines(result: ImageResult, ci: CIFacts) -> list[str]:
         headline = f"{result.status} {result.name}: {result.reason}"
     else:
         headline = f"skipped {result.name}: {result.reason}"
+    if result.tests and result.status != "failed":
+        headline += f" (tests: {render_tests(result.tests)})"
     if ci.annotations and result.log:
         lines = [f"::group::{headline}", *result.log.splitlines(), "::endgroup::"]
         if result.status == "failed":

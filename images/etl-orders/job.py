@@ -2,9 +2,15 @@
 
 import sys
 
-from etl_common import run
+from etl_common import load_rows, run
 
 ROWS = [{"id": 1, "source": "orders"}, {"id": 2, "source": "orders"}]
 
+
+def transform(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Each order, tagged with the job that loaded it."""
+    return [{**row, "loaded_by": "orders"} for row in rows]
+
+
 if __name__ == "__main__":
-    sys.exit(run("orders", ROWS))
+    sys.exit(run("orders", transform(load_rows(ROWS))))
