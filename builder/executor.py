@@ -127,6 +127,8 @@ class BakeRunner:
     # under their tags to link them by `target:`, finds the names existing. Two dependants
     # creating a missing name at once race, and one fails with "already exists".
     load: bool = False
+    # The builder can attach attestations (buildx.Driver.attestations): False disables them.
+    attestations: bool = True
 
     def definition(
         self, build: ImageBuild, parents: Mapping[str, ImageResult]
@@ -160,7 +162,9 @@ class BakeRunner:
             self.plan,
             root=self.root,
             resolved=resolved,
-            outputs=Outputs(staging_tags=self.staging_tags, load=self.load),
+            outputs=Outputs(
+                staging_tags=self.staging_tags, load=self.load, attestations=self.attestations
+            ),
         )
 
     def pin_parents(self, build: ImageBuild) -> dict[str, str]:

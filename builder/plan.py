@@ -81,6 +81,9 @@ class ImageBuild:
     secrets: tuple[str, ...] = ()
     epoch: int | None = None
     reasons: tuple[Reason, ...] = ()
+    # BuildKit attestations a push carries (bake's `attest`), from builder.yaml's
+    # `provenance` and `sbom` (see `compute_attest`).
+    attest: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,6 +140,16 @@ def compute_tags(revision: Revision) -> tuple[str, ...]:
             major, minor, patch = match.group("major", "minor", "patch")
             tags += [f"{major}.{minor}.{patch}", f"{major}.{minor}", major]
     return tuple(dict.fromkeys(tags))
+
+
+def compute_attest(settings: Settings) -> tuple[str, ...]:
+    """The `attest` entries of a pushed image's bake target. Provenance off is said
+    outright: buildx adds mode=min provenance to any build that names none."""
+    mode = settings.provenance_mode
+    attest = ["type=provenance,disabled=true" if mode == "off" else f"type=provenance,mode={mode}"]
+    if settings.sbom_generator:
+        attest.append(f"type=sbom,generator={settings.sbom_generator}")
+    return tuple(attest)
 
 
 def _target_names(names: Iterable[str]) -> dict[str, str]:
@@ -260,6 +273,7 @@ def compute_plan(
                 epoch=revision.epoch,
                 secrets=options.secrets,
                 reasons=reasons[name],
+                attest=compute_attest(settings),
             )
         )
     return BuildPlan(

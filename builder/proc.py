@@ -29,8 +29,10 @@ def run(
     cwd: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     stdin: bytes | None = None,
+    timeout: float | None = None,
 ) -> Result:
-    """Run a command to completion; a missing program is returncode 127, never an exception."""
+    """Run a command to completion; a missing program is returncode 127, one still running
+    after `timeout` seconds is killed and returncode 124 (as timeout(1)), never exceptions."""
     try:
         completed = subprocess.run(
             list(argv),
@@ -39,9 +41,17 @@ def run(
             input=stdin,
             capture_output=True,
             check=False,
+            timeout=timeout,
         )
     except FileNotFoundError:
         return Result(argv=tuple(argv), returncode=127, stdout=b"", stderr=b"not found")
+    except subprocess.TimeoutExpired as exc:
+        return Result(
+            argv=tuple(argv),
+            returncode=124,
+            stdout=exc.stdout or b"",
+            stderr=(exc.stderr or b"") + f"\ntimed out after {timeout:g} s".encode(),
+        )
     return Result(
         argv=tuple(argv),
         returncode=completed.returncode,

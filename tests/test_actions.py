@@ -224,6 +224,8 @@ def test_metadata_json() -> None:
                 "digest": DIGEST,
                 "pinned": f"docker.io/acme/base@{DIGEST}",
                 "platforms": ["linux/amd64", "linux/arm64"],
+                "attestations": {},
+                "signature": None,
             },
             "api": {
                 "status": "failed",
@@ -233,6 +235,8 @@ def test_metadata_json() -> None:
                 "digest": None,
                 "pinned": None,
                 "platforms": [],
+                "attestations": {},
+                "signature": None,
             },
             "worker": {
                 "status": "skipped",
@@ -242,6 +246,8 @@ def test_metadata_json() -> None:
                 "digest": None,
                 "pinned": None,
                 "platforms": [],
+                "attestations": {},
+                "signature": None,
             },
             "cli": {
                 "status": "unchanged",
@@ -251,6 +257,8 @@ def test_metadata_json() -> None:
                 "digest": None,
                 "pinned": None,
                 "platforms": [],
+                "attestations": {},
+                "signature": None,
             },
         },
     }

@@ -6,7 +6,7 @@ from typing import Any
 
 from builder.graph import ImageGraph
 from builder.plan import BuildPlan
-from builder.reports import BuildReport, KeyReport, Selection
+from builder.reports import BuildReport, KeyReport, Selection, Signature
 
 
 def affected_json(selection: Selection) -> dict[str, Any]:
@@ -66,7 +66,9 @@ def plan_json(plan: BuildPlan) -> dict[str, Any]:
 
 
 def metadata_json(report: BuildReport) -> dict[str, Any]:
-    """The hand-off to Airflow and Argo: per image, status, tags, digest and `pinned`."""
+    """The hand-off to Airflow and Argo: per image, status, tags, digest and `pinned`; and
+    for admission policies, the attestations per platform and the signature with the exact
+    `cosign verify` command."""
     images: dict[str, Any] = {}
     for name, result in report.results.items():
         images[name] = {
@@ -77,6 +79,15 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
             "digest": result.digest,
             "pinned": result.pinned,
             "platforms": list(result.platforms),
+            "attestations": {
+                a.platform: {
+                    "manifest": a.manifest,
+                    "provenance": a.provenance,
+                    "sbom": list(a.sboms),
+                }
+                for a in result.attestations
+            },
+            "signature": signature_json(result.signature),
         }
     return {
         "revision": report.revision.sha,
@@ -84,4 +95,15 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
         "push": report.plan.push,
         "images": images,
         "removed": list(report.plan.removed),
+    }
+
+
+def signature_json(signature: Signature | None) -> dict[str, Any] | None:
+    if signature is None:
+        return None
+    return {
+        "reference": signature.reference,
+        "digest": signature.digest,
+        "signer": signature.signer,
+        "verify": signature.verify,
     }

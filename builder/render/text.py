@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.bake import Outputs, compute_dry_run
 from builder.changes import Reason, printable
@@ -15,6 +16,9 @@ from builder.render import clip, render_table
 from builder.render.data import affected_json, affected_keys_json, graph_json
 from builder.render.graphs import render_dot, render_mermaid
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection
+
+if TYPE_CHECKING:
+    from builder.commands.verify import VerifyReport
 
 
 def _summary(reasons: tuple[Reason, ...], most: int = 2) -> str:
@@ -163,3 +167,15 @@ def render_result_lines(result: ImageResult, ci: CIFacts) -> list[str]:
     if result.status == "failed":
         lines.extend(f"  {result.name} | {line}" for line in result.log.splitlines()[-25:])
     return lines
+
+
+def render_verify(report: VerifyReport) -> str:
+    """One line per image: what held, or what is missing."""
+    source = report.source or "no repository address"
+    lines = [f"verifying commit {report.commit} ({source}), signed by {report.expected.describe()}"]
+    for verdict in report.verdicts:
+        if verdict.ok:
+            lines.append(f"ok      {verdict.name}: {', '.join(verdict.checked)}")
+        else:
+            lines.append(f"FAILED  {verdict.name}: {'; '.join(verdict.problems)}")
+    return "\n".join(lines)
