@@ -43,7 +43,7 @@ from builder.render.text import render_result_lines
 from builder.repo import Overrides
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection
 from builder.revisions import warning_lines
-from builder.supply import preflight, seal
+from builder.supply import explain_failure, preflight, seal
 from builder.workspace import select
 
 _VERSION_TAG_RE = re.compile(r"v\d+\.\d+\.\d+", re.ASCII)
@@ -443,7 +443,9 @@ def execute(
                 on_start=lambda b: log(
                     f"{'tagging' if b.existing else 'building'} {b.name} ({', '.join(b.platforms)})"
                 ),
-                on_finish=lambda r: log("\n".join(render_result_lines(r, ctx.ci))),
+                on_finish=lambda r: log(
+                    "\n".join(render_result_lines(explain_failure(r, supply), ctx.ci))
+                ),
             )
         # Attestations read back and signatures made after the pushes, still logged in.
         results = seal(plan, results, supply, registry=registry, cosign=cosign, log=log)

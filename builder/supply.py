@@ -260,6 +260,17 @@ def missing_attestations(
     return missing
 
 
+def explain_failure(result: ImageResult, supply: SupplyChain) -> ImageResult:
+    """A bake that failed in the SBOM generator says so: BuildKit's own words ("cannot
+    decode in-toto statement") do not name the image that wrote them."""
+    if result.status != "failed" or not supply.sbom or not _SBOM_FAILURE.search(result.reason):
+        return result
+    prefix = f"the SBOM generator {supply.sbom} failed: "
+    if result.reason.startswith(prefix):
+        return result
+    return replace(result, reason=prefix + result.reason)
+
+
 def seal(
     plan: BuildPlan,
     results: Mapping[str, ImageResult],
@@ -277,10 +288,8 @@ def seal(
         result = results.get(build.name)
         if result is None:
             continue
-        if result.status == "failed" and supply.sbom and _SBOM_FAILURE.search(result.reason):
-            sealed[build.name] = replace(
-                result, reason=f"the SBOM generator {supply.sbom} failed: {result.reason}"
-            )
+        if result.status == "failed":
+            sealed[build.name] = explain_failure(result, supply)
             continue
         if result.status not in _SEALED or not result.digest or not plan.push:
             continue
