@@ -418,6 +418,7 @@ def execute(
             ci=ctx.ci,
             root=ctx.git.root,
             log=log,
+            signing=ctx.signing(),
         )
         with contextlib.ExitStack() as stack:
             root = (

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from builder.buildx import Driver
 from builder.ci import CIFacts
+from builder.context import SigningEnv
 from builder.cosign import Cosign, Expected, Signer, key_argument, render_command, signature_tag
 from builder.cosign import verify_argv as cosign_verify_argv
 from builder.errors import BuilderError, ConfigError, EngineError, SigningError
@@ -33,7 +34,8 @@ SPDX_PREDICATE = "https://spdx.dev/Document"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 # Images a run vouches for: what it built, and what it tagged or found under its key.
 _SEALED = frozenset({"built", "tagged", "unchanged"})
-_SBOM_FAILURE = re.compile(r"in-toto|spdx|generating sbom|sbom", re.IGNORECASE)
+# BuildKit's words for a generator's bad output, or its failing run.
+_SBOM_FAILURE = re.compile(r"in-toto statement|generating sbom", re.IGNORECASE)
 
 Log = Callable[[str], None]
 
@@ -103,9 +105,10 @@ def preflight(
     ci: CIFacts,
     root: Path,
     log: Log,
+    signing: SigningEnv | None = None,
 ) -> SupplyChain:
     """Decide what the run attaches and signs; fail (exit 2) before any push when it
-    cannot. `cosign` is given for --sign."""
+    cannot. `cosign` is given for --sign, with the environment's `signing` facts."""
     wanted = _what_attests(settings)
     attestations = True
     if plan.push and wanted and driver is not None and not driver.attestations:
@@ -135,7 +138,8 @@ def preflight(
     )
     if cosign is None:
         return supply
-    return replace(supply, signer=_signer(settings, plan, cosign, root=root))
+    signer = _signer(settings, plan, cosign, signing or SigningEnv(), root=root)
+    return replace(supply, signer=signer)
 
 
 def _check_generator(settings: Settings, registry: Registry) -> None:
@@ -161,7 +165,9 @@ def _check_generator(settings: Settings, registry: Registry) -> None:
         )
 
 
-def _signer(settings: Settings, plan: BuildPlan, cosign: Cosign, *, root: Path) -> Signer:
+def _signer(
+    settings: Settings, plan: BuildPlan, cosign: Cosign, signing: SigningEnv, *, root: Path
+) -> Signer:
     """How --sign signs, once the key opened with its password; SigningError otherwise."""
     if not plan.push:
         raise SigningError("--sign signs what a run pushes", hint="drop --no-push or --sign")
@@ -171,10 +177,9 @@ def _signer(settings: Settings, plan: BuildPlan, cosign: Cosign, *, root: Path) 
             hint="pass --sign to builder merge instead",
         )
     cosign.check()
-    env = cosign.environ
     tlog = compute_tlog(settings)
     insecure = is_loopback(settings.registry)
-    key = env.get("COSIGN_KEY") or None
+    key = signing.key
     configured = settings.signing.key
     if key is not None:
         if configured is None:
@@ -209,7 +214,7 @@ def _signer(settings: Settings, plan: BuildPlan, cosign: Cosign, *, root: Path) 
             line=settings.line_of("signing"),
             hint="set COSIGN_KEY (the private key's path or text) and COSIGN_PASSWORD",
         )
-    if env.get("ACTIONS_ID_TOKEN_REQUEST_URL") or env.get("SIGSTORE_ID_TOKEN"):
+    if signing.oidc is not None:
         if not tlog:
             raise SigningError(
                 "keyless signing needs the transparency log, and signing.tlog is false",
@@ -263,7 +268,9 @@ def missing_attestations(
 def explain_failure(result: ImageResult, supply: SupplyChain) -> ImageResult:
     """A bake that failed in the SBOM generator says so: BuildKit's own words ("cannot
     decode in-toto statement") do not name the image that wrote them."""
-    if result.status != "failed" or not supply.sbom or not _SBOM_FAILURE.search(result.reason):
+    if result.status != "failed" or not supply.sbom:
+        return result
+    if supply.sbom not in result.reason and not _SBOM_FAILURE.search(result.reason):
         return result
     prefix = f"the SBOM generator {supply.sbom} failed: "
     if result.reason.startswith(prefix):

@@ -323,6 +323,7 @@ def run_preflight(
         ci=CIFacts(),
         root=root,
         log=lines.append,
+        signing=compute_signing_env(cosign.environ) if cosign else None,
     )
     return supply, lines
 

@@ -158,6 +158,7 @@ def merge_all(
             ci=ctx.ci,
             root=ctx.git.root,
             log=log,
+            signing=ctx.signing(),
         )
         tagger = BakeRunner(buildx=buildx, plan=plan, root=ctx.git.root, resolve=registry.digest)
         for build in plan.images:
