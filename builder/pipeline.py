@@ -449,7 +449,9 @@ def execute(
                 ),
             )
         # Attestations read back and signatures made after the pushes, still logged in.
-        results = seal(plan, results, supply, registry=registry, cosign=cosign, log=log)
+        results = seal(
+            plan, results, supply, registry=registry, cosign=cosign, log=log, jobs=run.jobs
+        )
     ordered = {b.name: results[b.name] for b in plan.images}
     if run.digests_dir is not None:
         write_digests(plan, ordered, run.digests_dir)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -286,24 +287,32 @@ def seal(
     registry: Registry,
     cosign: Cosign | None,
     log: Log,
+    jobs: int = 2,
 ) -> dict[str, ImageResult]:
     """After the pushes: each image's attestations read back and recorded, then its index
-    digest signed. An image that lacks what it should carry, or whose signing failed, is
+    digest signed, `jobs` images at a time (cosign waits on the registry more than it
+    computes). An image that lacks what it should carry, or whose signing failed, is
     failed, named, with what happened to it: nothing half-done goes unreported."""
     sealed = dict(results)
+    todo = []
     for build in plan.images:
         result = results.get(build.name)
         if result is None:
             continue
         if result.status == "failed":
             sealed[build.name] = explain_failure(result, supply)
-            continue
-        if result.status not in _SEALED or not result.digest or not plan.push:
-            continue
+        elif result.status in _SEALED and result.digest and plan.push:
+            todo.append(result)
+
+    def one(result: ImageResult) -> ImageResult:
         after = _seal_one(result, supply, registry=registry, cosign=cosign, log=log)
         if after.status == "failed":
-            log(f"FAILED {build.name}: {after.reason}")
-        sealed[build.name] = after
+            log(f"FAILED {result.name}: {after.reason}")
+        return after
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for after in pool.map(one, todo):
+            sealed[after.name] = after
     return sealed
 
 
