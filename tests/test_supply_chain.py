@@ -651,3 +651,98 @@ def test_the_generator_follows_buildkits_protocol(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 2
+
+
+# -- the registry door reads attestation manifests ------------------------------------------------
+
+
+@dataclass
+class FakeResponse:
+    status_code: int
+    body: object = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> object:
+        return self.body
+
+    @property
+    def content(self) -> bytes:
+        return json.dumps(self.body).encode()
+
+
+@dataclass
+class FakeSession:
+    """A registry of manifests and blobs by URL path, as the distribution API serves them."""
+
+    documents: Mapping[str, object]
+    asked: list[str] = field(default_factory=list)
+
+    def mount(self, prefix: str, adapter: object) -> None:
+        del prefix, adapter
+
+    def close(self) -> None:
+        pass
+
+    def request(self, method: str, url: str, **kwargs: object) -> FakeResponse:
+        del kwargs
+        path = url.split("/v2/", 1)[1]
+        self.asked.append(f"{method} {path}")
+        if path not in self.documents:
+            return FakeResponse(404)
+        return FakeResponse(200, self.documents[path])
+
+
+def test_the_registry_pairs_attestation_manifests_with_their_platforms() -> None:
+    from builder.registry import Registry
+
+    amd, arm = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    att_amd, att_arm = "sha256:" + "c" * 64, "sha256:" + "d" * 64
+    index = {
+        "manifests": [
+            {"digest": amd, "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": arm, "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+            *(
+                {
+                    "digest": att,
+                    "platform": {"os": "unknown", "architecture": "unknown"},
+                    "annotations": {
+                        "vnd.docker.reference.type": "attestation-manifest",
+                        "vnd.docker.reference.digest": described,
+                    },
+                }
+                for att, described in ((att_amd, amd), (att_arm, arm))
+            ),
+        ]
+    }
+
+    def attestation(*kinds: str) -> dict[str, object]:
+        return {
+            "layers": [
+                {"digest": f"sha256:{n}", "annotations": {"in-toto.io/predicate-type": k}}
+                for n, k in enumerate(kinds)
+            ]
+        }
+
+    session = FakeSession(
+        {
+            f"acme/api/manifests/{DIGEST}": index,
+            f"acme/api/manifests/{att_amd}": attestation(
+                "https://spdx.dev/Document", "https://slsa.dev/provenance/v0.2"
+            ),
+            f"acme/api/manifests/{att_arm}": attestation("https://slsa.dev/provenance/v0.2"),
+        }
+    )
+    registry = Registry(session=session)  # type: ignore[arg-type]
+    reference = f"localhost:5000/acme/api@{DIGEST}"
+    # Attestation manifests are no platforms...
+    assert registry.platforms(reference) == ("linux/amd64", "linux/arm64/v8")
+    # ...but each is read back for the platform it describes.
+    found = compute_attestations(registry.attestations(reference))
+    assert [(a.platform, a.manifest, a.provenance, a.sboms) for a in found] == [
+        ("linux/amd64", att_amd, "sha256:1", ("sha256:0",)),
+        ("linux/arm64/v8", att_arm, "sha256:0", ()),
+    ]
+    supply = SupplyChain(provenance=True, sbom="gen")
+    assert missing_attestations(("linux/amd64", "linux/arm64"), found, supply) == [
+        "an SBOM for linux/arm64"
+    ]
