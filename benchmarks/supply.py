@@ -125,6 +125,8 @@ def main() -> None:
             kind = "warm-up" if attempt == 0 else f"round {attempt}"
             print(f"{kind}: supply chain {seconds:.2f} s", file=sys.stderr)
         p, a = statistics.median(plain), statistics.median(attested)
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"load average at the end: {load} on {os.cpu_count()} cores", file=sys.stderr)
         print(f"| plain `builder build --all --push` (median of {len(plain)}) | {p:.2f} |")
         print(f"| with provenance max, SBOMs and `--sign` (median of {len(attested)}) | {a:.2f} |")
         print(f"| overhead, {images} images | {a - p:.2f} |")

@@ -612,6 +612,10 @@ def test_the_generator_follows_buildkits_protocol(tmp_path: Path) -> None:
     (source / "bin").mkdir()
     (source / "bin/tool").write_bytes(b"tool")
     (source / "bin/link").symlink_to("tool")
+    (source / "usr/bin").mkdir(parents=True)
+    (source / "usr/bin/busybox").write_bytes(b"owned")  # dpkg says /bin/busybox: usrmerge
+    (source / "var/lib/dpkg/info").mkdir()
+    (source / "var/lib/dpkg/info/busybox.list").write_text("/.\n/bin\n/bin/busybox\n")
     (extras / "sbom-stage").mkdir(parents=True)
     (extras / "sbom-stage/build.txt").write_text("x", encoding="utf-8")
     env = {
@@ -636,7 +640,8 @@ def test_the_generator_follows_buildkits_protocol(tmp_path: Path) -> None:
         "pkg:deb/debian/busybox@1:1.35.0-4?arch=arm64"
     )
     files = {f["fileName"]: f for f in document["files"]}
-    assert set(files) == {"./bin/tool", "./var/lib/dpkg/status"}  # no symlinks
+    # Files no package owns; no symlinks.
+    assert set(files) == {"./bin/tool", "./var/lib/dpkg/status", "./var/lib/dpkg/info/busybox.list"}
     assert files["./bin/tool"]["checksums"] == [
         {"algorithm": "SHA1", "checksumValue": hashlib.sha1(b"tool").hexdigest()},  # noqa: S324
         {"algorithm": "SHA256", "checksumValue": hashlib.sha256(b"tool").hexdigest()},

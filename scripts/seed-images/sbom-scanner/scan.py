@@ -4,8 +4,10 @@ BuildKit runs this image with the root filesystem of the built stage mounted rea
 $BUILDKIT_SCAN_SOURCE and, for `BUILDKIT_SBOM_SCAN_STAGE`/`_CONTEXT`, further roots in the
 directories of $BUILDKIT_SCAN_SOURCE_EXTRAS. For each root it writes
 $BUILDKIT_SCAN_DESTINATION/<root's name>.spdx.json: an in-toto statement whose predicate
-is an SPDX 2.3 document listing the root's dpkg packages (with purls) and regular files
-(SHA1 and SHA256). BuildKit attaches each statement to the image as an attestation, the
+is an SPDX 2.3 document listing the root's dpkg packages (with purls) and the regular
+files no package owns (SHA1 and SHA256): what a package installed its package names and
+versions, and hashing a Python image's 4,500 package files cost seconds per platform
+and 2 MB of SBOM, for what the image digest already pins. BuildKit attaches each statement to the image as an attestation, the
 subject filled in by BuildKit. `python3 scan.py --self-test DIR` prints the statement for
 DIR instead, for a quick look.
 """
@@ -59,6 +61,33 @@ def dpkg_packages(root: Path) -> list[dict[str, str]]:
     return sorted(found, key=lambda f: (f["Package"], f.get("Architecture", "")))
 
 
+# usrmerge: dpkg may list /bin/x for what lies at /usr/bin/x (and the other way round).
+_MERGED = ("/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/")
+
+
+def owned_paths(root: Path) -> set[str]:
+    """The paths dpkg's file lists (var/lib/dpkg/info/*.list) say packages installed."""
+    owned: set[str] = set()
+    info = root / "var/lib/dpkg/info"
+    if not info.is_dir():
+        return owned
+    for listing in info.glob("*.list"):
+        try:
+            lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            path = line.strip()
+            if not path.startswith("/"):
+                continue
+            owned.add(path)
+            if path.startswith(_MERGED):
+                owned.add("/usr" + path)
+            elif path.startswith("/usr/") and ("/" + path[5:]).startswith(_MERGED):
+                owned.add(path[4:])
+    return owned
+
+
 def regular_files(root: Path) -> list[Path]:
     """Every regular file under root, symbolic links not followed, in a stable order (one
     scandir per directory: a python image holds thousands of files)."""
@@ -93,7 +122,8 @@ def checksums(path: Path) -> list[dict[str, str]]:
 
 
 def document(root: Path, name: str, created: str) -> dict[str, object]:
-    """An SPDX 2.3 document: the root as a package containing its packages and files."""
+    """An SPDX 2.3 document: the root as a package containing its packages and the files
+    no package owns."""
     root_id = spdx_id("Root", name)
     packages: list[dict[str, object]] = [
         {
@@ -127,8 +157,11 @@ def document(root: Path, name: str, created: str) -> dict[str, object]:
         )
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": ident})
     files = []
+    owned = owned_paths(root)
     for path in regular_files(root):
         relative = "./" + path.relative_to(root).as_posix()
+        if relative[1:] in owned:
+            continue  # its package stands for it
         ident = spdx_id("File", relative)
         try:
             sums = checksums(path)
