@@ -751,3 +751,30 @@ def test_the_registry_pairs_attestation_manifests_with_their_platforms() -> None
     assert missing_attestations(("linux/amd64", "linux/arm64"), found, supply) == [
         "an SBOM for linux/arm64"
     ]
+
+
+@dataclass
+class GoneRegistry(FakeRegistry):
+    def attestations(self, reference: str) -> tuple[AttestationManifest, ...]:
+        from builder.errors import RegistryError
+
+        raise RegistryError(f"cannot reach registry for {reference}: connection refused")
+
+
+def test_a_registry_gone_after_the_push_warns_unless_the_run_signs() -> None:
+    lines: list[str] = []
+    plan = plan_of(build())
+    supply = SupplyChain(provenance=True)
+    kept = seal(
+        plan, {"api": pushed()}, supply, registry=GoneRegistry(), cosign=None, log=lines.append
+    )
+    assert kept["api"].status == "built"
+    assert lines[0].startswith("warning: api: attestations not read back (cannot reach")
+    signer = Signer(key="/k", tlog=False, insecure_registry=True)
+    signing = replace(supply, signer=signer)
+    ok = Cosign(environ={}, run=FakeRun())
+    failed = seal(
+        plan, {"api": pushed()}, signing, registry=GoneRegistry(), cosign=ok, log=lines.append
+    )
+    assert failed["api"].status == "failed"
+    assert failed["api"].reason.startswith("pushed and tagged, but NOT signed: its attestations:")
