@@ -42,6 +42,9 @@ class Outputs:
     # Not pushing on the docker driver: name each result in the engine's image store, so
     # people can run it and a dependant's bake finds its in-plan parents' names.
     load: bool = False
+    # The builder can attach attestations (not buildx's docker driver on the classic image
+    # store): False pushes with provenance disabled and no SBOM.
+    attestations: bool = True
 
 
 def compute_base_digest(
@@ -74,9 +77,12 @@ def compute_target(
     extra_labels: Mapping[str, str] | None = None,
     push: bool,
     by_digest: bool = False,
+    attestations: bool = True,
 ) -> dict[str, Any]:
     """One bake target; `parent_contexts` maps each parent to its context value
-    (`target:<t>` inside one bake file, `docker-image://repo@digest` across runs)."""
+    (`target:<t>` inside one bake file, `docker-image://repo@digest` across runs). A push
+    carries the image's attestations (`attestations=False`: the builder cannot attach
+    them, so provenance is disabled outright)."""
     target: dict[str, Any] = {
         "context": str(root / build.context),
         "dockerfile": str(root / build.dockerfile),
@@ -106,6 +112,8 @@ def compute_target(
         target["cache-from"] = [f"type=registry,ref={cache_ref(build)}"]
         if push:
             target["cache-to"] = [f"type=registry,ref={cache_ref(build)},mode=max"]
+    if push and build.attest:
+        target["attest"] = list(build.attest) if attestations else ["type=provenance,disabled=true"]
     if by_digest:
         target["output"] = [
             f"type=image,name={build.repository},push-by-digest=true,name-canonical=true,push=true"
@@ -139,6 +147,7 @@ def compute_definition(
             extra_labels=extra,
             push=True,
             by_digest=plan.push_by_digest and not staging,
+            attestations=outputs.attestations,
         )
         if staging:
             target["tags"] = [f"{build.repository}:{build.staging_tag}"]

@@ -60,6 +60,15 @@ class Driver:
     """What the selected buildx builder can do, decided from the driver it reports."""
 
     name: str  # docker, docker-container, remote, kubernetes, cloud...
+    # The docker driver's engine keeps images in the containerd image store (multi-platform
+    # images, attestations); meaningless for the other drivers, which run BuildKit itself.
+    containerd_store: bool = False
+
+    @property
+    def attestations(self) -> bool:
+        """Provenance and SBOM attestations can be attached: BuildKit's own drivers always,
+        the docker driver only over the containerd image store (buildx refuses otherwise)."""
+        return self.name != "docker" or self.containerd_store
 
     @property
     def pushes_by_digest(self) -> bool:
@@ -134,7 +143,10 @@ class Buildx:
         """The CLI, the daemon and a bootstrapped builder, asked once per run."""
         if self._connected is None:
             self._connected = self._connect()
-            self.driver = Driver(name=str(self._connected[1].driver))
+            name = str(self._connected[1].driver)
+            self.driver = Driver(
+                name=name, containerd_store=name == "docker" and self._containerd_store()
+            )
         return self._connected
 
     def _connect(self) -> tuple[str, Any]:
@@ -187,6 +199,14 @@ class Buildx:
         return "containerd" in status or "snapshotter" in status
 
     # -- registry auth ---------------------------------------------------------------------
+
+    @property
+    def docker_config(self) -> Path:
+        """The docker config directory holding this run's registry logins, for other tools
+        that push (cosign): the private one `login` wrote, else the user's."""
+        if self._config_dir is not None:
+            return Path(self._config_dir.name)
+        return self._options.docker_config
 
     def login(self, registry: str, username: str, password: str) -> None:
         """Log in for this run only: credentials go to a private config dir via stdin."""

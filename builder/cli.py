@@ -170,6 +170,14 @@ DotenvFileOpt = Annotated[
         "builder.env.",
     ),
 ]
+SignOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sign",
+        help="Sign each pushed image's index with cosign: COSIGN_KEY/COSIGN_PASSWORD from "
+        "the environment, else keyless with the CI's OIDC token.",
+    ),
+]
 RepoOpt = Annotated[
     Path,
     typer.Option("--repo", "-C", help="Run as if started in this directory.", show_default=False),
@@ -386,6 +394,7 @@ def build(
     builder: BuilderOpt = None,
     junit_file: JunitFileOpt = None,
     dotenv_file: DotenvFileOpt = None,
+    sign: SignOpt = False,
     repo: RepoOpt = Path(),
 ) -> None:
     """Build (and push) the affected images for linux/amd64 and linux/arm64."""
@@ -416,6 +425,7 @@ def build(
             digests_dir=digests_dir,
             reconcile=reconcile,
             verbose=verbose,
+            sign=sign,
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head, builder=builder)
@@ -519,6 +529,7 @@ def merge(
     builder: BuilderOpt = None,
     junit_file: JunitFileOpt = None,
     dotenv_file: DotenvFileOpt = None,
+    sign: SignOpt = False,
     repo: RepoOpt = Path(),
 ) -> None:
     """Join per-platform digests into multi-arch tags; refuse an image missing a platform."""
@@ -532,6 +543,7 @@ def merge(
             base=base,
             everything=everything,
             only=names_of(only),
+            sign=sign,
             overrides=overrides_of(registry, namespace),
         )
         ctx = context(repo, head=head, builder=builder)
@@ -612,6 +624,7 @@ def refresh(
     builder: BuilderOpt = None,
     junit_file: JunitFileOpt = None,
     dotenv_file: DotenvFileOpt = None,
+    sign: SignOpt = False,
     repo: RepoOpt = Path(),
 ) -> None:
     """Nightly: rebuild the images whose upstream base moved, and their dependants."""
@@ -628,6 +641,7 @@ def refresh(
             jobs=jobs,
             dry_run=dry_run,
             secrets=tuple(parse_secret(s) for s in secret or ()),
+            sign=sign,
             overrides=overrides_of(registry, namespace),
         )
         # What is committed, never the working tree's edits.
@@ -636,6 +650,43 @@ def refresh(
         check_ci_files(ctx.ci, files)
         report, _moves = run_refresh(ctx, request, log=log)
         hand_off(report, metadata_file, ctx.ci, reports=files)
+
+    guarded(body)
+
+
+@app.command()
+def verify(
+    metadata_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata-file", help="Verify the images this metadata file records as pushed."
+        ),
+    ] = None,
+    everything: Annotated[
+        bool,
+        typer.Option("--all", help="Verify every image at HEAD's git-<sha7> tag (the default)."),
+    ] = False,
+    registry: RegistryOpt = None,
+    namespace: NamespaceOpt = None,
+    repo: RepoOpt = Path(),
+) -> None:
+    """Check each pushed image's signature, provenance and SBOMs; exit 1 naming what fails."""
+    from builder.commands.verify import VerifyRequest, run_verify
+    from builder.errors import BuildFailed, UserError
+    from builder.render.text import render_verify
+
+    def body() -> None:
+        if metadata_file is not None and everything:
+            raise UserError("--metadata-file and --all name different sets of images; pick one")
+        request = VerifyRequest(
+            metadata_file=metadata_file, overrides=overrides_of(registry, namespace)
+        )
+        ctx = context(repo, head="HEAD")
+        report = run_verify(ctx, request, log=log)
+        typer.echo(render_verify(report))
+        if report.failed:
+            named = ", ".join(f"{v.name} ({v.problems[0]})" for v in report.failed)
+            raise BuildFailed(f"{len(report.failed)} image(s) failed verification: {named}")
 
     guarded(body)
 

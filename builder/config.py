@@ -16,12 +16,15 @@ import yaml
 
 from builder.errors import ConfigError
 from builder.model import (
+    DEFAULT_SBOM_GENERATOR,
     DEFAULT_TEST_TIMEOUT,
     IMAGE_FILE,
+    PROVENANCE_MODES,
     TEST_NETWORKS,
     BuildArgs,
     ImageConfig,
     Settings,
+    Signing,
     TestSpec,
 )
 from builder.refs import COMPONENT_RE, TAG_RE, InvalidReference, parse_reference
@@ -483,6 +486,9 @@ _SETTINGS_KEYS = (
     "builder",
     "consumers",
     "smoke_test",
+    "provenance",
+    "sbom",
+    "signing",
 )
 
 
@@ -533,7 +539,149 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
         entry = entries["consumers"]
         values["consumers"] = entry.value
         values["consumers_lines"] = (entry.line, *entry.items.values())
+    if "provenance" in entries:
+        values["provenance"] = _provenance(entries["provenance"], path)
+    if "sbom" in entries:
+        values["sbom_generator"] = _sbom(entries["sbom"], path)
+    if "signing" in entries:
+        values["signing"] = _signing(entries["signing"], path)
+    values["key_lines"] = tuple((key, entry.line) for key, entry in entries.items())
     return Settings(**values)
+
+
+def _provenance(entry: _Entry, path: str) -> str:
+    value = entry.value
+    if value is False:  # YAML reads a bare `off` as false
+        return "off"
+    if value not in PROVENANCE_MODES:
+        raise ConfigError(
+            f"'provenance' must be max, min or off, got {_describe(value)}",
+            file=path,
+            line=entry.line,
+            hint="max records the build's inputs and arguments; min only its materials",
+        )
+    return str(value)
+
+
+def _sbom(entry: _Entry, path: str) -> str | None:
+    """`sbom: false` (none), `true` (Docker's syft scanner) or `{generator: IMAGE}`."""
+    value = entry.value
+    if isinstance(value, bool):
+        return DEFAULT_SBOM_GENERATOR if value else None
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'sbom' must be true, false or a mapping with 'generator', got {_describe(value)}",
+            file=path,
+            line=entry.line,
+        )
+    for key in value:
+        if key != "generator":
+            raise ConfigError(
+                f"unknown key {key!r} in 'sbom'",
+                file=path,
+                line=entry.line_of(key),
+                hint="known keys: generator",
+            )
+    generator = value.get("generator", DEFAULT_SBOM_GENERATOR)
+    line = entry.line_of("generator")
+    if not isinstance(generator, str) or not generator.strip():
+        raise ConfigError(
+            f"'sbom.generator' must be an image reference, got {_describe(generator)}",
+            file=path,
+            line=line,
+        )
+    try:
+        parse_reference(generator.strip())
+    except InvalidReference as exc:
+        raise ConfigError(
+            f"'sbom.generator': {exc}",
+            file=path,
+            line=line,
+            hint="an image that follows BuildKit's SBOM generator protocol, e.g. "
+            + DEFAULT_SBOM_GENERATOR,
+        ) from None
+    return generator.strip()
+
+
+_SIGNING_KEYS = ("key", "identity", "issuer", "tlog")
+
+
+def _signing(entry: _Entry, path: str) -> Signing:
+    value = entry.value
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"'signing' must be a mapping, got {_describe(value)}",
+            file=path,
+            line=entry.line,
+            hint="key: PATH (the public key), or identity: and issuer: (keyless)",
+        )
+    for key in value:
+        if key not in _SIGNING_KEYS:
+            close = difflib.get_close_matches(str(key), _SIGNING_KEYS, n=1)
+            raise ConfigError(
+                f"unknown key {key!r} in 'signing'",
+                file=path,
+                line=entry.line_of(key),
+                hint=f"did you mean {close[0]!r}?"
+                if close
+                else "known keys: " + ", ".join(_SIGNING_KEYS),
+            )
+    texts: dict[str, str] = {}
+    for key in ("key", "identity", "issuer"):
+        if key in value:
+            text = value[key]
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigError(
+                    f"'signing.{key}' must be a non-empty string, got {_describe(text)}",
+                    file=path,
+                    line=entry.line_of(key),
+                )
+            texts[key] = text.strip()
+    if "identity" in texts:
+        try:
+            re.compile(texts["identity"])
+        except re.error as exc:
+            raise ConfigError(
+                f"'signing.identity' is not a regular expression: {exc}",
+                file=path,
+                line=entry.line_of("identity"),
+            ) from None
+    if "key" in texts and ("identity" in texts or "issuer" in texts):
+        raise ConfigError(
+            "'signing' names both a key and a keyless identity",
+            file=path,
+            line=entry.line,
+            hint="key: for key-based signing, identity: and issuer: for keyless; not both",
+        )
+    if ("identity" in texts) != ("issuer" in texts):
+        missing = "issuer" if "identity" in texts else "identity"
+        raise ConfigError(
+            f"'signing' needs '{missing}' too for keyless verification",
+            file=path,
+            line=entry.line,
+            hint="e.g. identity: ^https://github\\.com/acme/monorepo/ and "
+            "issuer: https://token.actions.githubusercontent.com",
+        )
+    if not texts:
+        raise ConfigError(
+            "'signing' names neither a key nor a keyless identity",
+            file=path,
+            line=entry.line,
+            hint="key: PATH (the public key), or identity: and issuer: (keyless)",
+        )
+    tlog = value.get("tlog")
+    if tlog is not None and not isinstance(tlog, bool):
+        raise ConfigError(
+            f"'signing.tlog' must be true or false, got {_describe(tlog)}",
+            file=path,
+            line=entry.line_of("tlog"),
+        )
+    key = None
+    if "key" in texts:
+        key = _inside_repo(
+            PurePosixPath("."), texts["key"], "signing.key", path, entry.line_of("key")
+        )
+    return Signing(key=key, identity=texts.get("identity"), issuer=texts.get("issuer"), tlog=tlog)
 
 
 def _clean_root(root: str, path: str, line: int) -> str:

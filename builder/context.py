@@ -115,6 +115,36 @@ def compute_credentials(registry: str, environ: Mapping[str, str]) -> Credential
     return None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SigningEnv:
+    """What the environment gives cosign (`--sign`): a private key (COSIGN_KEY: a path, a
+    KMS URI or the key's PEM text) and its password (COSIGN_PASSWORD), or an OIDC token for
+    keyless signing. Secrets never print; cosign gets them in its environment, never argv."""
+
+    key: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    oidc: str | None = None  # where a keyless signature's token comes from; None: nowhere
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # cosign's own
+
+
+def compute_signing_env(environ: Mapping[str, str]) -> SigningEnv:
+    """COSIGN_KEY/COSIGN_PASSWORD, and an OIDC token cosign finds itself: GitHub Actions'
+    (a job with `permissions: id-token: write`) or SIGSTORE_ID_TOKEN (GitLab's id_tokens)."""
+    oidc = None
+    if environ.get("ACTIONS_ID_TOKEN_REQUEST_URL") and environ.get(
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN"
+    ):
+        oidc = "GitHub Actions' OIDC token"
+    elif environ.get("SIGSTORE_ID_TOKEN"):
+        oidc = "SIGSTORE_ID_TOKEN"
+    return SigningEnv(
+        key=environ.get("COSIGN_KEY") or None,
+        password=environ.get("COSIGN_PASSWORD"),
+        oidc=oidc,
+        environ=dict(environ),
+    )
+
+
 def reconcile_policy(requested: bool | None, *, ci: bool, pushing: bool) -> bool:
     """Reconcile with the registry's content keys: when asked; otherwise in CI, and for
     every real push (a push without keys would leave the next CI run nothing to recognise,
@@ -134,6 +164,9 @@ class RunContext:
 
     def credentials(self, registry: str) -> Credentials | None:
         return compute_credentials(registry, self._environ)
+
+    def signing(self) -> SigningEnv:
+        return compute_signing_env(self._environ)
 
     def check_secret_sources(self, secrets: tuple[str, ...]) -> None:
         check_secret_sources(secrets, self._environ)

@@ -7,7 +7,8 @@
     │   ├── GraphError           a cycle or an unknown depends_on name
     │   ├── GitError             not a repo, unknown revision, git failed
     │   ├── EngineError          no docker daemon / buildx
-    │   └── RegistryError        login refused, registry unreachable
+    │   ├── RegistryError        login refused, registry unreachable
+    │   └── SigningError         no cosign, no key or a wrong password for --sign
     └── BuildFailed              one or more images failed to build or push (exit 1)
 
 Everything else escaping to the CLI is a bug: exit 3 with "please report".
@@ -82,6 +83,10 @@ class EngineError(UserError):
 
 
 class RegistryError(UserError):
+    pass
+
+
+class SigningError(UserError):
     pass
 
 

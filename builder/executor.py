@@ -211,6 +211,8 @@ class BakeRunner:
     # Told each platform's test result as it comes: image, result.
     on_test: Callable[[str, TestResult], None] | None = None
     clock: Callable[[], float] = time.monotonic
+    # The builder can attach attestations (buildx.Driver.attestations): False disables them.
+    attestations: bool = True
 
     def definition(
         self, build: ImageBuild, parents: Mapping[str, ImageResult]
@@ -244,7 +246,9 @@ class BakeRunner:
             self.plan,
             root=self.root,
             resolved=resolved,
-            outputs=Outputs(staging_tags=self.staging_tags, load=self.load),
+            outputs=Outputs(
+                staging_tags=self.staging_tags, load=self.load, attestations=self.attestations
+            ),
         )
 
     def pin_parents(self, build: ImageBuild) -> dict[str, str]:

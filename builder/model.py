@@ -15,6 +15,11 @@ IMAGE_FILE = "image.yaml"
 # `ARG BUILDER_PREFIX=docker.io/acme` + `FROM ${BUILDER_PREFIX}/etl-base` and stay buildable
 # by hand while builder points it at whichever registry this run pushes to.
 PREFIX_ARG = "BUILDER_PREFIX"
+# The SBOM generator `sbom: true` means: Docker's syft scanner, what `docker buildx build
+# --sbom=true` runs (BuildKit's SBOM generator protocol, moby/buildkit
+# docs/attestations/sbom-protocol.md).
+DEFAULT_SBOM_GENERATOR = "docker/buildkit-syft-scanner"
+PROVENANCE_MODES = ("max", "min", "off")
 
 BuildArgs = tuple[tuple[str, str], ...]
 DEFAULT_TEST_TIMEOUT = 300  # seconds each test command may run before it is killed
@@ -48,6 +53,21 @@ class TestSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Signing:
+    """builder.yaml's `signing:`: who is expected to have signed what builder pushes.
+
+    Key-based: `key` is the public key (repo-relative), the private half comes from
+    COSIGN_KEY. Keyless: `identity` (a regular expression for the certificate's subject)
+    and `issuer` (the OIDC issuer). `tlog`: upload to, and require, the transparency log;
+    None: on, except for a loopback registry (nothing public can be reached from there)."""
+
+    key: PurePosixPath | None = None
+    identity: str | None = None
+    issuer: str | None = None
+    tlog: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """builder.yaml, with defaults."""
 
@@ -61,12 +81,26 @@ class Settings:
     builder: str | None = None  # the buildx builder to build on; None: buildx's current one
     # Arguments for a smoke check of every image without a `test:` (None: no check).
     smoke_test: tuple[str, ...] | None = None
+    # BuildKit's SLSA provenance attestation per pushed platform: max, min or off. None: not
+    # set, max where the builder's driver can attach attestations (a warning elsewhere).
+    provenance: str | None = None
+    sbom_generator: str | None = None  # the SBOM generator image; None: no SBOM attestation
+    signing: Signing = field(default_factory=Signing)
     # builder.yaml's `consumers:` as written, and its lines (the key's, then each item's):
     # only `builder pin` reads it, through builder.consumers.config.
     consumers: object = field(default=None, compare=False, repr=False)
     consumers_lines: tuple[int, ...] = field(default=(), compare=False, repr=False)
     # builder.yaml's line for each root it lists; empty when the roots are the defaults.
     root_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    # builder.yaml's line for each top-level key it sets, for errors found later.
+    key_lines: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+
+    def line_of(self, key: str) -> int | None:
+        return dict(self.key_lines).get(key)
+
+    @property
+    def provenance_mode(self) -> str:
+        return self.provenance or "max"
 
     @property
     def prefix(self) -> str:

@@ -23,6 +23,7 @@ from builder.buildx import Buildx
 from builder.changes import Affected, AffectedImage, Reason, printable
 from builder.ci import CIFacts
 from builder.context import EngineOptions, RunContext, reconcile_policy
+from builder.cosign import Cosign
 from builder.errors import ConfigError, UserError
 from builder.executor import BakeRunner, as_planned, mark_unchanged, run_schedule
 from builder.git import Git
@@ -42,6 +43,7 @@ from builder.render.text import render_result_lines, render_test_line
 from builder.repo import Overrides
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection
 from builder.revisions import warning_lines
+from builder.supply import explain_failure, preflight, seal
 from builder.workspace import select
 
 _VERSION_TAG_RE = re.compile(r"v\d+\.\d+\.\d+", re.ASCII)
@@ -391,6 +393,7 @@ class Run:
     verbose: bool = False  # stream every build line as it comes, prefixed by the image
     dry_run: bool = False
     digests_dir: Path | None = None
+    sign: bool = False  # sign each pushed index with cosign once it is pushed (supply.py)
 
 
 def execute(
@@ -423,6 +426,18 @@ def execute(
             engine.login(settings.registry, credentials.username, credentials.password)
             log(f"logged in to {settings.registry} as {credentials.username}")
         driver = engine.driver
+        cosign = open_cosign(ctx, engine) if run.sign else None
+        supply = preflight(
+            settings,
+            plan,
+            driver=driver,
+            registry=registry,
+            cosign=cosign,
+            ci=ctx.ci,
+            root=ctx.git.root,
+            log=log,
+            signing=ctx.signing(),
+        )
         with contextlib.ExitStack() as stack:
             root = (
                 ctx.git.root
@@ -437,6 +452,7 @@ def execute(
                 resolve=registry.digest if plan.push else None,
                 staging_tags=driver is not None and not driver.pushes_by_digest,
                 load=driver is not None and driver.loads and not plan.push,
+                attestations=supply.attestations,
                 on_line=(lambda name, line: log(f"{name} | {line}")) if run.verbose else None,
                 on_test=lambda name, test: log(render_test_line(name, test)),
             )
@@ -453,8 +469,14 @@ def execute(
                 runner,
                 jobs=run.jobs,
                 on_start=lambda b: log(f"{_doing(b)} {b.name} ({', '.join(b.platforms)})"),
-                on_finish=lambda r: log("\n".join(render_result_lines(r, ctx.ci))),
+                on_finish=lambda r: log(
+                    "\n".join(render_result_lines(explain_failure(r, supply), ctx.ci))
+                ),
             )
+        # Attestations read back and signatures made after the pushes, still logged in.
+        results = seal(
+            plan, results, supply, registry=registry, cosign=cosign, log=log, jobs=run.jobs
+        )
     ordered = {b.name: results[b.name] for b in plan.images}
     if run.digests_dir is not None:
         write_digests(plan, ordered, run.digests_dir)
@@ -469,6 +491,17 @@ def _doing(build: ImageBuild) -> str:
     if build.existing is None:
         return "building"
     return "tagging" if build.tag_only else "testing"
+
+
+def open_cosign(ctx: RunContext, engine: Buildx) -> Cosign:
+    """cosign with the run's signing environment and the engine's registry logins."""
+    signing = ctx.signing()
+    return Cosign(
+        environ=signing.environ,
+        docker_config=engine.docker_config,
+        cwd=ctx.git.root,
+        secrets=tuple(s for s in (signing.key, signing.password) if s),
+    )
 
 
 def record_state(registry: Registry, prepared: Prepared, report: BuildReport, log: Log) -> None:

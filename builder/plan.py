@@ -115,6 +115,10 @@ class ImageBuild:
         """Already pushed under its key and nothing to prove: the run only moves tags."""
         return self.existing is not None and (self.test is None or self.tested)
 
+    # BuildKit attestations a push carries (bake's `attest`), from builder.yaml's
+    # `provenance` and `sbom` (see `compute_attest`).
+    attest: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildPlan:
@@ -175,6 +179,16 @@ def compute_tags(revision: Revision) -> tuple[str, ...]:
             major, minor, patch = match.group("major", "minor", "patch")
             tags += [f"{major}.{minor}.{patch}", f"{major}.{minor}", major]
     return tuple(dict.fromkeys(tags))
+
+
+def compute_attest(settings: Settings) -> tuple[str, ...]:
+    """The `attest` entries of a pushed image's bake target. Provenance off is said
+    outright: buildx adds mode=min provenance to any build that names none."""
+    mode = settings.provenance_mode
+    attest = ["type=provenance,disabled=true" if mode == "off" else f"type=provenance,mode={mode}"]
+    if settings.sbom_generator:
+        attest.append(f"type=sbom,generator={settings.sbom_generator}")
+    return tuple(attest)
 
 
 def _target_names(names: Iterable[str]) -> dict[str, str]:
@@ -328,6 +342,7 @@ def compute_plan(
                 verdict=verdict,
                 tested=name in tested,
                 untested_parents=tuple(sorted(p for p in set(pinned.values()) if p in untested)),
+                attest=compute_attest(settings),
             )
         )
     return BuildPlan(

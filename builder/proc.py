@@ -35,7 +35,8 @@ def run(
 ) -> Result:
     """Run a command to completion; a missing program is returncode 127, never an exception.
 
-    After `timeout` seconds the program is killed (SIGKILL) and the result says so; with
+    After `timeout` seconds the program is killed (SIGKILL) and the result says so:
+    `timed_out`, returncode 124 (as timeout(1)), stderr ending in how long it ran. With
     `interleave`, stderr goes into stdout in the order the program wrote them."""
     try:
         completed = subprocess.run(
@@ -53,9 +54,9 @@ def run(
     except subprocess.TimeoutExpired as exc:
         return Result(
             argv=tuple(argv),
-            returncode=-9,
+            returncode=124,
             stdout=_bytes(exc.stdout),
-            stderr=_bytes(exc.stderr),
+            stderr=_bytes(exc.stderr) + f"\ntimed out after {timeout:g} s".encode(),
             timed_out=True,
         )
     return Result(

@@ -84,6 +84,12 @@ def repository_of(registry: str, namespace: str | None, name: str) -> str:
     return parse_reference(text).repository
 
 
+def is_loopback(registry: str) -> bool:
+    """A registry on this machine: spoken to over plain HTTP, and nothing public (a
+    transparency log, an OIDC issuer) can vouch for what it holds."""
+    return registry.startswith(("localhost", "127.", "[::1]"))
+
+
 def is_docker_hub(registry: str) -> bool:
     return registry in DOCKER_HUB_ALIASES
 

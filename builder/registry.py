@@ -26,7 +26,13 @@ import requests
 import requests.adapters
 
 from builder.errors import RegistryError
-from builder.refs import DOCKER_HUB_ENDPOINT, InvalidReference, is_docker_hub, parse_reference
+from builder.refs import (
+    DOCKER_HUB_ENDPOINT,
+    InvalidReference,
+    is_docker_hub,
+    is_loopback,
+    parse_reference,
+)
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -37,8 +43,20 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 _ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
-_LOOPBACK = ("localhost", "127.", "[::1]")
 _TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+ATTESTATION_MANIFEST = "attestation-manifest"  # vnd.docker.reference.type of one
+PREDICATE_ANNOTATION = "in-toto.io/predicate-type"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttestationManifest:
+    """BuildKit's attestations for one platform of an index (an `unknown/unknown` entry)."""
+
+    platform: str  # the platform of the image manifest it describes
+    digest: str  # the attestation manifest's own digest
+    statements: tuple[tuple[str, str], ...]  # (in-toto predicate type, layer digest)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +166,51 @@ class Registry:
             found.append(text)
         return tuple(sorted(set(found)))
 
+    def attestations(self, reference: str) -> tuple[AttestationManifest, ...]:
+        """The attestation manifests of the index at `reference`, one per platform that
+        has one (`unknown/unknown` entries that name the manifest they describe)."""
+        target = _target(reference)
+        index = self.manifest(reference)
+        if index is None:
+            raise RegistryError(f"{reference} is not in the registry")
+        entries = index.get("manifests") or []
+        platforms = {}
+        for entry in entries:
+            platform = entry.get("platform") or {}
+            if platform.get("os") not in (None, "unknown"):
+                text = f"{platform.get('os')}/{platform.get('architecture')}"
+                if platform.get("variant"):
+                    text += f"/{platform['variant']}"
+                platforms[entry.get("digest")] = text
+        found = []
+        for entry in entries:
+            annotations = entry.get("annotations") or {}
+            if annotations.get("vnd.docker.reference.type") != ATTESTATION_MANIFEST:
+                continue
+            described = annotations.get("vnd.docker.reference.digest")
+            manifest = self._get_json(
+                target, self._manifest_url(_Target(target.domain, target.path, entry["digest"]))
+            )
+            statements = tuple(
+                (_predicate_type(layer), str(layer["digest"]))
+                for layer in (manifest or {}).get("layers") or []
+                if layer.get("digest")
+            )
+            found.append(
+                AttestationManifest(
+                    platform=platforms.get(described, "unknown"),
+                    digest=str(entry["digest"]),
+                    statements=statements,
+                )
+            )
+        return tuple(sorted(found, key=lambda a: a.platform))
+
+    def read_blob(self, reference: str, digest: str) -> bytes | None:
+        """A blob of the repository `reference` names, or None when it is not there."""
+        target = _target(reference)
+        response = self._request("GET", target, f"{self._base(target)}/blobs/{digest}")
+        return None if response is None else response.content
+
     def labels(self, reference: str) -> dict[str, str]:
         """The config labels of an image (its first platform's), {} when it is not there."""
         target = _target(reference)
@@ -239,7 +302,7 @@ class Registry:
     def endpoint(domain: str) -> str:
         if is_docker_hub(domain):
             return f"https://{DOCKER_HUB_ENDPOINT}"
-        scheme = "http" if domain.startswith(_LOOPBACK) else "https"
+        scheme = "http" if is_loopback(domain) else "https"
         return f"{scheme}://{domain}"
 
     def _base(self, target: _Target) -> str:
@@ -357,6 +420,10 @@ class Registry:
         data = response.json()
         token = data.get("token") or data.get("access_token") or ""
         self._tokens[(target.domain, target.path, access)] = token
+
+
+def _predicate_type(layer: Mapping[str, Any]) -> str:
+    return str((layer.get("annotations") or {}).get(PREDICATE_ANNOTATION, ""))
 
 
 def _same_registry(a: str, b: str) -> bool:

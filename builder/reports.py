@@ -57,6 +57,26 @@ class KeyReport:
         return frozenset(n for n in self.present if n in self.test_hashes) - self.tested
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attestation:
+    """What the registry holds beside one platform of a pushed image."""
+
+    platform: str
+    manifest: str  # the attestation manifest's digest
+    provenance: str | None = None  # the SLSA provenance statement's blob digest
+    sboms: tuple[str, ...] = ()  # the SPDX statements' blob digests
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signature:
+    """A cosign signature of a pushed image's index, and how to check it."""
+
+    reference: str  # where cosign stored it: `repo:sha256-<hex>.sig`
+    digest: str | None  # that signature manifest's digest, when the registry said
+    signer: str  # "key cosign.pub", or the keyless identity and issuer
+    verify: str  # the exact `cosign verify` command, for admission policies downstream
+
+
 Status = Literal["built", "tagged", "failed", "skipped", "unchanged", "planned"]
 TestVerdict = Literal["passed", "failed", "timed out", "not run"]
 
@@ -118,6 +138,9 @@ class ImageResult:
         return self.status == "failed" and any(
             t.verdict in ("failed", "timed out") for t in self.tests
         )
+
+    attestations: tuple[Attestation, ...] = ()  # read back after the push, per platform
+    signature: Signature | None = None  # set when the run signed it (--sign)
 
     @property
     def pinned(self) -> str | None:

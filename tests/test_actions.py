@@ -225,6 +225,8 @@ def test_metadata_json() -> None:
                 "pinned": f"docker.io/acme/base@{DIGEST}",
                 "platforms": ["linux/amd64", "linux/arm64"],
                 "tests": [],
+                "attestations": {},
+                "signature": None,
             },
             "api": {
                 "status": "failed",
@@ -235,6 +237,8 @@ def test_metadata_json() -> None:
                 "pinned": None,
                 "platforms": [],
                 "tests": [],
+                "attestations": {},
+                "signature": None,
             },
             "worker": {
                 "status": "skipped",
@@ -245,6 +249,8 @@ def test_metadata_json() -> None:
                 "pinned": None,
                 "platforms": [],
                 "tests": [],
+                "attestations": {},
+                "signature": None,
             },
             "cli": {
                 "status": "unchanged",
@@ -255,6 +261,8 @@ def test_metadata_json() -> None:
                 "pinned": None,
                 "platforms": [],
                 "tests": [],
+                "attestations": {},
+                "signature": None,
             },
         },
     }

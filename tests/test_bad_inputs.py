@@ -424,6 +424,51 @@ CASES = [
         ),
         "dockerfile-missing",
     ),
+    # -- supply chain (issue 14) --------------------------------------------------------------
+    P(
+        Case(
+            PUSH,
+            "builder.yaml:2: 'provenance' must be max, min or off, got a string "
+            "(max records the build's inputs and arguments; min only its materials)",
+            {"builder.yaml": "namespace: acme\nprovenance: full\n"},
+        ),
+        "provenance-unknown-mode",
+    ),
+    P(
+        Case(
+            PUSH,
+            "builder.yaml:3: 'sbom.generator': invalid image reference 'Scanner' (repository "
+            "names must be lowercase) (an image that follows BuildKit's SBOM generator "
+            "protocol, e.g. docker/buildkit-syft-scanner)",
+            {"builder.yaml": "namespace: acme\nsbom:\n  generator: Scanner\n"},
+        ),
+        "sbom-generator-invalid",
+    ),
+    P(
+        Case(
+            PUSH,
+            "builder.yaml:3: unknown key 'public_key' in 'signing' "
+            "(known keys: key, identity, issuer, tlog)",
+            {"builder.yaml": "namespace: acme\nsigning:\n  public_key: cosign.pub\n"},
+        ),
+        "signing-unknown-key",
+    ),
+    P(
+        Case(
+            ("verify",),
+            "builder.yaml: builder verify needs to know who signs: builder.yaml names no "
+            "signing key or identity (add `signing: {key: cosign.pub}`, or `signing: "
+            "{identity: REGEXP, issuer: URL}` for keyless signatures)",
+        ),
+        "verify-without-a-signer",
+    ),
+    P(
+        Case(
+            ("verify", "--all", "--metadata-file", "meta.json"),
+            "--metadata-file and --all name different sets of images; pick one",
+        ),
+        "verify-two-selections",
+    ),
     # -- YAML syntax ----------------------------------------------------------------------
     P(
         Case(

@@ -79,7 +79,8 @@ def test_settings_prefix() -> None:
         pytest.param(
             "zzz: 1\n",
             "builder.yaml:1: unknown key 'zzz' (known keys: registry, namespace, image_roots, "
-            "platforms, default_branch, build_args, cache, builder, consumers, smoke_test)",
+            "platforms, default_branch, build_args, cache, builder, consumers, smoke_test, "
+            "provenance, sbom, signing)",
             id="unknown-key",
         ),
         pytest.param(

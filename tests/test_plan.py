@@ -290,6 +290,7 @@ def test_whole_image_build() -> None:
         secrets=(),
         epoch=EPOCH,
         reasons=(Reason(kind="all", note="all"), Reason(kind="parent", parent="base")),
+        attest=("type=provenance,mode=max",),
     )
 
 
@@ -587,6 +588,7 @@ def test_bake_target_pushing_with_cache() -> None:
         "contexts": {"acme/base": "target:base"},
         "cache-from": ["type=registry,ref=docker.io/acme/api:buildcache"],
         "cache-to": ["type=registry,ref=docker.io/acme/api:buildcache,mode=max"],
+        "attest": ["type=provenance,mode=max"],
         "output": ["type=registry"],
     }
 

@@ -39,9 +39,12 @@ NODE24 = {
     "docker/setup-buildx-action": ("37fe631027851001ddb9b187196cc803df7f5f0e", "v4.3.0"),
     "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
     "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    # A composite action (no Node runtime): installs cosign for `sign: true` (issue 14).
+    "sigstore/cosign-installer": ("d7d6e079ac29fd41e9a4c81c7a1b6e4e8b7fe1ec", "v3.7.0"),
 }
 # First-party actions only: no third-party change detection (builder does that itself).
-ALLOWED_OWNERS = {"actions", "docker"}
+# sigstore: cosign's own installer, the signing tool's publisher (issue 14).
+ALLOWED_OWNERS = {"actions", "docker", "sigstore"}
 NOT_ON_PULL_REQUEST = re.compile(r"""^github\.event_name\s*!=\s*['"]pull_request['"]$""")
 
 
@@ -374,8 +377,16 @@ def test_minimal_permissions(path: Path) -> None:
     assert "permissions" in doc, f"{path.name} sets no top-level permissions"
     assert doc["permissions"] == {"contents": "read"}
     for job_id, job in doc["jobs"].items():
-        granted = job.get("permissions", {})
+        granted = dict(job.get("permissions", {}))
         assert isinstance(granted, dict), f"{path.name}: job {job_id}: {granted!r}"
+        signs = any(
+            str(s.get("uses")) == "./" and s.get("with", {}).get("sign") == "true"
+            for s in job.get("steps", [])
+        )
+        # Keyless signing needs the OIDC token: only a job that signs may ask for it.
+        if granted.get("id-token") == "write":
+            assert signs, f"{path.name}: job {job_id} asks for id-token but signs nothing"
+            del granted["id-token"]
         assert set(granted.values()) <= {"read", "none"}, f"{path.name}: job {job_id}: {granted}"
 
 
@@ -480,6 +491,8 @@ def test_build_pushes_except_on_pull_requests(docs: dict[str, dict[str, Any]]) -
     assert push["username"] == "${{ secrets.DOCKERHUB_USERNAME }}"
     assert push["password"] == "${{ secrets.DOCKERHUB_TOKEN }}"
     assert push["all"] == "${{ inputs.all }}", "the dispatch input reaches the action"
+    assert push["sign"] == "true", "pushes are signed, keyless"
+    assert doc["jobs"]["build"]["permissions"] == {"contents": "read", "id-token": "write"}
 
     assert pr == {"push": "false"}
     assert not mentions_secrets(on_pr[0])
@@ -497,6 +510,7 @@ def test_nightly_refreshes(docs: dict[str, dict[str, Any]]) -> None:
     assert refresh["with"] == {
         "command": "refresh",
         "push": "true",
+        "sign": "true",
         "username": "${{ secrets.DOCKERHUB_USERNAME }}",
         "password": "${{ secrets.DOCKERHUB_TOKEN }}",
     }
@@ -620,6 +634,7 @@ def test_action_interface(action: dict[str, Any]) -> None:
         "registry",
         "username",
         "password",
+        "sign",
         "pin",
         "working-directory",
     }
@@ -633,6 +648,7 @@ def test_action_interface(action: dict[str, Any]) -> None:
         "registry": "",
         "username": "",
         "password": "",
+        "sign": "false",
         "pin": "false",
         "working-directory": ".",
     }
@@ -648,7 +664,10 @@ def test_action_sets_up_only_what_the_runner_lacks(action: dict[str, Any]) -> No
         "actions/setup-python",
         "docker/setup-qemu-action",
         "docker/setup-buildx-action",
+        "sigstore/cosign-installer",
     }
+    # cosign only when the caller signs.
+    assert setups["sigstore/cosign-installer"]["if"] == "inputs.sign == 'true'"
     for name, output in (
         ("actions/setup-python", "python"),
         ("docker/setup-qemu-action", "qemu"),

@@ -44,6 +44,7 @@ class BuildRequest:
     digests_dir: Path | None = None
     reconcile: bool | None = None  # None: in CI and for every real push
     verbose: bool = False
+    sign: bool = False  # cosign each pushed index (COSIGN_KEY, or keyless in CI)
     overrides: Overrides = field(default_factory=Overrides)
 
 
@@ -98,6 +99,7 @@ def run_build(
                 verbose=request.verbose,
                 dry_run=request.dry_run,
                 digests_dir=request.digests_dir,
+                sign=request.sign,
             ),
             log=log,
             buildx=buildx,

@@ -19,6 +19,7 @@ from builder.pipeline import (
     Output,
     Prepared,
     Scope,
+    open_cosign,
     open_registry,
     prepare,
     record_state,
@@ -27,6 +28,7 @@ from builder.plan import ImageBuild
 from builder.registry import Registry
 from builder.repo import Overrides
 from builder.reports import BuildReport, ImageResult, TestResult
+from builder.supply import preflight, seal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +37,7 @@ class MergeRequest:
     base: str | None = None
     everything: bool = False
     only: tuple[str, ...] = ()  # as given to the builds
+    sign: bool = False  # cosign each merged index
     overrides: Overrides = field(default_factory=Overrides)
 
 
@@ -121,7 +124,9 @@ def run_merge(
             guards=Guards(real_run=True, sends_contexts=False),
             log=log,
         )
-        report = merge_all(ctx, prepared, request.digests_dir, registry, log, make_buildx)
+        report = merge_all(
+            ctx, prepared, request.digests_dir, registry, log, make_buildx, sign=request.sign
+        )
         record_state(registry, prepared, report, log)
         return report
 
@@ -133,6 +138,8 @@ def merge_all(
     registry: Registry,
     log: Log,
     make_buildx: Callable[..., Buildx],
+    *,
+    sign: bool = False,
 ) -> BuildReport:
     plan = prepared.plan
     digests = load_digests(digests_dir)
@@ -148,6 +155,19 @@ def merge_all(
     with make_buildx(prepared.engine) as buildx:
         if credentials is not None:
             buildx.login(settings.registry, credentials.username, credentials.password)
+        cosign = open_cosign(ctx, buildx) if sign else None
+        # The per-platform builds attached the attestations; only cosign is checked here.
+        supply = preflight(
+            settings,
+            plan,
+            driver=None,
+            registry=registry,
+            cosign=cosign,
+            ci=ctx.ci,
+            root=ctx.git.root,
+            log=log,
+            signing=ctx.signing(),
+        )
         tagger = BakeRunner(buildx=buildx, plan=plan, root=ctx.git.root, resolve=registry.digest)
         for build in plan.images:
             have = digests.get(build.name)
@@ -176,6 +196,7 @@ def merge_all(
                 log(f"merged {build.name} -> {result.pinned}")
             else:
                 log(f"FAILED {build.name}: {result.reason}")
+        results = seal(plan, results, supply, registry=registry, cosign=cosign, log=log)
     return BuildReport(
         selection=prepared.selection,
         plan=plan,

@@ -35,6 +35,7 @@ class RefreshRequest:
     jobs: int = 2
     dry_run: bool = False
     secrets: tuple[str, ...] = ()
+    sign: bool = False
     overrides: Overrides = field(default_factory=Overrides)
 
 
@@ -120,6 +121,6 @@ def run_refresh(
             log(line)
         if not prepared.plan.images:
             log("no upstream base moved and every content key is built: nothing to do")
-        run = Run(jobs=request.jobs, dry_run=request.dry_run)
+        run = Run(jobs=request.jobs, dry_run=request.dry_run, sign=request.sign)
         report = execute(ctx, prepared, registry, run, log=log, make_buildx=make_buildx)
         return report, moves

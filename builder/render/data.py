@@ -7,7 +7,7 @@ from typing import Any
 from builder.graph import ImageGraph
 from builder.plan import BuildPlan
 from builder.promotion import PromoteReport
-from builder.reports import BuildReport, KeyReport, Selection, TestResult
+from builder.reports import BuildReport, KeyReport, Selection, Signature, TestResult
 
 
 def affected_json(selection: Selection) -> dict[str, Any]:
@@ -83,7 +83,9 @@ def test_json(test: TestResult) -> dict[str, Any]:
 
 def metadata_json(report: BuildReport) -> dict[str, Any]:
     """The hand-off to Airflow and Argo: per image, status, tags, digest and `pinned`, and
-    its tests per platform (empty when it has none, or this run did not test it)."""
+    its tests per platform (empty when it has none, or this run did not test it); and for
+    admission policies, the attestations per platform and the signature with the exact
+    `cosign verify` command."""
     images: dict[str, Any] = {}
     for name, result in report.results.items():
         images[name] = {
@@ -95,6 +97,15 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
             "pinned": result.pinned,
             "platforms": list(result.platforms),
             "tests": [test_json(t) for t in result.tests],
+            "attestations": {
+                a.platform: {
+                    "manifest": a.manifest,
+                    "provenance": a.provenance,
+                    "sbom": list(a.sboms),
+                }
+                for a in result.attestations
+            },
+            "signature": signature_json(result.signature),
         }
     return {
         "revision": report.revision.sha,
@@ -102,6 +113,17 @@ def metadata_json(report: BuildReport) -> dict[str, Any]:
         "push": report.plan.push,
         "images": images,
         "removed": list(report.plan.removed),
+    }
+
+
+def signature_json(signature: Signature | None) -> dict[str, Any] | None:
+    if signature is None:
+        return None
+    return {
+        "reference": signature.reference,
+        "digest": signature.digest,
+        "signer": signature.signer,
+        "verify": signature.verify,
     }
 
 

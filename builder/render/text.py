@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.bake import Outputs, compute_dry_run
 from builder.changes import Reason, printable
@@ -19,6 +20,9 @@ from builder.render import clip, render_table
 from builder.render.data import affected_json, affected_keys_json, graph_json
 from builder.render.graphs import render_dot, render_mermaid
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection, TestResult
+
+if TYPE_CHECKING:
+    from builder.commands.verify import VerifyReport
 
 
 def _summary(reasons: tuple[Reason, ...], most: int = 2) -> str:
@@ -276,4 +280,16 @@ def render_findings(findings: Sequence[Finding], graph: ImageGraph | None) -> st
     warnings = len(findings) - errors
     images = f"{len(graph.images)} images, " if graph is not None else ""
     lines.append(f"{images}{errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines)
+
+
+def render_verify(report: VerifyReport) -> str:
+    """One line per image: what held, or what is missing."""
+    source = report.source or "no repository address"
+    lines = [f"verifying commit {report.commit} ({source}), signed by {report.expected.describe()}"]
+    for verdict in report.verdicts:
+        if verdict.ok:
+            lines.append(f"ok      {verdict.name}: {', '.join(verdict.checked)}")
+        else:
+            lines.append(f"FAILED  {verdict.name}: {'; '.join(verdict.problems)}")
     return "\n".join(lines)
