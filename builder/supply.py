@@ -32,7 +32,7 @@ from builder.reports import Attestation, ImageResult, Signature
 
 PROVENANCE_PREFIX = "https://slsa.dev/provenance/"
 SPDX_PREDICATE = "https://spdx.dev/Document"
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+ACTIONS_OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 # Images a run vouches for: what it built, and what it tagged or found under its key.
 _SEALED = frozenset({"built", "tagged", "unchanged"})
 # BuildKit's words for a generator's bad output, or its failing run.
@@ -80,7 +80,7 @@ def compute_expected(settings: Settings, ci: CIFacts) -> Expected | None:
     if ci.system == "github" and ci.source_url:
         return Expected(
             identity=f"^{re.escape(ci.source_url)}/",
-            issuer=GITHUB_ISSUER,
+            issuer=ACTIONS_OIDC_ISSUER,
             tlog=tlog,
             insecure_registry=insecure,
         )

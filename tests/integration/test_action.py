@@ -19,7 +19,7 @@ from tests.integration.test_faults import files_containing, independent_images, 
 pytestmark = pytest.mark.engine
 
 USER = "ci-bot"
-SETUP_STEPS = {"Set up Python", "Set up QEMU", "Set up Docker Buildx"}
+SETUP_STEPS = {"Set up Python", "Set up QEMU", "Set up Docker Buildx", "Install cosign"}
 
 
 @pytest.fixture(scope="module")
