@@ -523,7 +523,15 @@ def record_state(registry: Registry, prepared: Prepared, report: BuildReport, lo
         and result.tests
         and all(t.passed for t in result.tests)
     )
-    state = updated_state(prepared.state, keys, pushed, passed, revision=prepared.revision.sha)
+    state = updated_state(
+        prepared.state,
+        keys,
+        pushed,
+        passed,
+        revision=prepared.revision.sha,
+        # A push past refused strays sent them (--include-ignored): its keys count them.
+        describes_revision=not prepared.revision.dirty and not prepared.selection.strays,
+    )
     if state == prepared.state:
         return
     settings = prepared.selection.repo.settings

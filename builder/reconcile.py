@@ -157,12 +157,17 @@ def updated_state(
     passed: frozenset[str] = frozenset(),
     *,
     revision: str,
+    describes_revision: bool = True,
 ) -> State:
     """The state after a run at `revision`: `pushed` maps images to the digest now under
     their key; every image's key at `revision` is kept, built or not. `passed` names the
     images whose tests passed in this run. An image with a test is recorded only with a
     passing verdict (this run's, or one the registry held); one without keeps no entry,
-    so the next run asks the registry about it again."""
+    so the next run asks the registry about it again.
+
+    Keys computed from files no commit holds (a dirty tree, ignored files sent on
+    purpose) are true of what was pushed but not of `revision`: with `describes_revision`
+    off no keys are recorded as reusable, and the next run computes them all."""
     images = dict(previous.images) if previous is not None else {}
     tests = dict(previous.tests) if previous is not None else {}
     for name, digest in pushed.items():
@@ -179,6 +184,8 @@ def updated_state(
         else:
             tests[name] = test
     bases = {**(previous.bases if previous is not None else {}), **report.base_digests}
+    if not describes_revision:
+        return State(images=images, bases=bases, tests=tests)
     return State(images=images, bases=bases, tests=tests, revision=revision, keys=dict(report.keys))
 
 

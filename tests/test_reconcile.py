@@ -304,6 +304,17 @@ def test_the_updated_state_keeps_what_it_knew_and_learns_the_run() -> None:
     assert (after.revision, dict(after.keys)) == (HEAD, KEYS)
 
 
+def test_keys_of_files_no_commit_holds_are_not_reusable_at_that_commit() -> None:
+    """A dirty push, or one that sent ignored files, pushed under keys that count those
+    files: the state keeps the digests under them, but must not offer them as the
+    commit's keys, or the next clean run at that commit would re-tag the odd image."""
+    before = State(images={}, bases={}, revision="a" * 40, keys={"base": "e" * 64})
+    keys = KeyReport(keys=KEYS, present=frozenset(), base_digests={"python:3.12-slim": D_PY})
+    after = updated_state(before, keys, {"base": D_IMAGE}, revision=HEAD, describes_revision=False)
+    assert after.images == {"base": (KEYS["base"], D_IMAGE)}
+    assert (after.revision, dict(after.keys)) == (None, {})
+
+
 @pytest.mark.parametrize(
     ("branch", "expected"),
     [("main", ("main",)), ("feature/ETL-1", ("feature-etl-1", "main")), (None, ("main",))],
