@@ -29,9 +29,9 @@ TREE = {
     "images/api/tests/test_api.py": "\n",
     "images/api/tests/fixtures/data.json": "{}\n",
     "images/api/data files/ünï ☃.txt": "snow\n",
-    "images/worker/Dockerfile": "FROM acme/api\n",
+    "images/worker/Dockerfile": "FROM acme/api\nCOPY . /worker\n",
     "images/worker/job.py": "\n",
-    "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY main.sh /\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY . /cli\n",
     "images/cli/main.sh": "echo hi\n",
     "docs/index.md": "docs\n",
     ".gitignore": "*.log\n",
@@ -116,7 +116,9 @@ def test_changes(make_repo: MakeRepo, changes: Files, expected: tuple[str, ...])
 
 def test_reasons_name_the_file_and_the_parent(make_repo: MakeRepo) -> None:
     repo = make_repo(TREE)
-    commit(repo, {"images/api/app.py": "x\n", "images/api/Dockerfile": "FROM acme/base\n"})
+    commit(
+        repo, {"images/api/app.py": "x\n", "images/api/Dockerfile": "FROM acme/base\nCOPY . /\n"}
+    )
     selection = select_in(repo, base="HEAD~1", head="HEAD")
     assert reasons(selection) == {
         "api": [
@@ -316,10 +318,10 @@ def test_paths_with_spaces_and_unicode_in_image_dirs(make_repo: MakeRepo) -> Non
     repo = make_repo(
         {
             **TREE,
-            "images/my app/Dockerfile": "FROM acme/base\n",
+            "images/my app/Dockerfile": "FROM acme/base\nCOPY src /src\n",
             "images/my app/image.yaml": "name: my-app\n",
             "images/my app/src/fïlé nämé.py": "\n",
-            "images/ünï/Dockerfile": "FROM acme/my-app\n",
+            "images/ünï/Dockerfile": "FROM acme/my-app\nCOPY . /\n",
             "images/ünï/image.yaml": "name: uni\n",
         }
     )

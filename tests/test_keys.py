@@ -11,6 +11,7 @@ import pytest
 
 from builder import keys as keys_module
 from builder.git import Git, RevisionSnapshot
+from builder.inputs import Inputs
 from builder.keys import compute_keys, key_tag
 from builder.repo import load_repo
 from tests.conftest import Files, commit, git, load_files, write_files
@@ -29,7 +30,7 @@ TREE = {
     "images/api/tests/test_api.py": "\n",
     "images/api-extra/notes.txt": "a sibling directory sharing api's prefix\n",
     "images/api2/notes.txt": "another one\n",
-    "images/worker/Dockerfile": "FROM acme/api\n",
+    "images/worker/Dockerfile": "FROM acme/api\nCOPY . /worker\n",
     "images/worker/job.py": "\n",
     "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY main.sh /\n",
     "images/cli/main.sh": "echo hi\n",
@@ -202,43 +203,56 @@ SHARED = {
     "images/one/image.yaml": "context: ../..\n",
     "images/two/Dockerfile": "FROM python:3.12\nCOPY src /src\n",
     "images/two/image.yaml": "context: ../..\n",
-    "images/three/Dockerfile": "FROM python:3.12\n",
+    "images/three/Dockerfile": "FROM python:3.12\nCOPY . /src\n",
     "images/three/image.yaml": "context: ../..\n",
     "images/three/Dockerfile.dockerignore": "*\n!src\n",
+    "images/four/Dockerfile": "FROM python:3.13\nCOPY . /app\n",
+    "images/four/image.yaml": "context: ../..\n",
 }
 
 
-def count_context_hashes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    calls: list[tuple[str, str]] = []
+def count_context_hashes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, tuple[str, ...]]]:
+    calls: list[tuple[str, str, tuple[str, ...]]] = []
     original = keys_module._context_hash
 
     def counting(
-        paths: Sequence[str], file_ids: Mapping[str, str], context: str, ignore_text: str
+        paths: Sequence[str],
+        file_ids: Mapping[str, str],
+        context: str,
+        ignore_text: str,
+        inputs: Inputs,
     ) -> str:
-        calls.append((context, ignore_text))
-        return original(paths, file_ids, context, ignore_text)
+        calls.append((context, ignore_text, inputs.patterns))
+        return original(paths, file_ids, context, ignore_text, inputs)
 
     monkeypatch.setattr(keys_module, "_context_hash", counting)
     return calls
 
 
-def test_one_context_hash_per_context_and_ignore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_context_hash_per_context_ignore_and_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_context_hashes(monkeypatch)
     keys = keys_of(SHARED)
-    # one and two share the repo root and its .dockerignore; three has its own ignore file.
-    assert sorted(calls) == [(".", "*\n!src\n"), (".", "docs\n")]
-    assert len(set(keys.values())) == 3  # the Dockerfiles still tell them apart
+    # one and four share the repo root, its .dockerignore and `COPY .`; two reads only src;
+    # three has its own ignore file.
+    assert sorted(calls) == [
+        (".", "*\n!src\n", (".",)),
+        (".", "docs\n", (".",)),
+        (".", "docs\n", ("src",)),
+    ]
+    assert len(set(keys.values())) == 4  # the Dockerfiles still tell them apart
 
 
-def test_repo_root_context_honours_its_dockerignore() -> None:
+def test_repo_root_context_honours_its_dockerignore_and_the_reads() -> None:
     before = keys_of(SHARED)
     assert changed(before, keys_of(edit(SHARED, {"docs/guide.md": "x\n"}))) == ()
     assert changed(before, keys_of(edit(SHARED, {"src/app.py": "x\n"}))) == (
+        "four",
         "one",
         "three",
         "two",
     )
-    assert changed(before, keys_of(edit(SHARED, {"images/one/x.py": "x\n"}))) == ("one", "two")
+    # two reads only src/; three's ignore file keeps only src.
+    assert changed(before, keys_of(edit(SHARED, {"images/one/x.py": "x\n"}))) == ("four", "one")
 
 
 @pytest.mark.parametrize(

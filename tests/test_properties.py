@@ -71,6 +71,7 @@ class Dag:
             # The built stage needs every other one: BuildKit skips stages nothing reaches.
             body.append("FROM python:3.12\n")
             body.extend(f"COPY --from={stage} / /\n" for stage in stages)
+            body.append("COPY src /src\n")  # the context files the build reads
             directory = f"{self.roots[child]}/{name}"
             files[f"{directory}/Dockerfile"] = "".join(args + body)
             if depends:
