@@ -303,3 +303,82 @@ def test_a_linked_dockerfile_is_keyed_by_what_it_names(tmp_path: Path) -> None:
         return compute_keys(graph, repository.file_ids(sha))
 
     assert changed(keys_at(first), keys_at(second)) == ("cli",)
+
+
+# -- narrowed inputs: only the context files the build reads ----------------------------------
+
+NARROW = {
+    "builder.yaml": "namespace: acme\n",
+    "images/api/Dockerfile": "FROM python:3.12\nCOPY src/ /app/src\nCOPY *.txt /app/\n",
+    "images/api/src/app.py": "\n",
+    "images/api/req.txt": "\n",
+    "images/api/docs/guide.md": "\n",
+    "images/api/sub/x.txt": "\n",
+    "images/bin/Dockerfile": "FROM alpine\nARG TARGETARCH\nCOPY bin/${TARGETARCH}/app /app\n",
+    "images/bin/image.yaml": "platforms: [linux/amd64, linux/arm64]\n",
+    "images/bin/bin/amd64/app": "\n",
+    "images/bin/bin/riscv64/app": "\n",
+    "images/root/Dockerfile": "FROM alpine\nCOPY shared/conf/ /conf/\nCOPY images/root/run.sh /\n",
+    "images/root/image.yaml": "context: ../..\n",
+    "images/root/run.sh": "\n",
+    "shared/conf/a.yaml": "\n",
+    "shared/other/b.yaml": "\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"images/api/src/app.py": "x\n"}, ("api",)),
+        ({"images/api/src/new.py": "x\n"}, ("api",)),
+        ({"images/api/req.txt": "x\n"}, ("api",)),
+        ({"images/api/docs/guide.md": "x\n"}, ()),
+        ({"images/api/sub/x.txt": "x\n"}, ()),
+        ({"images/bin/bin/amd64/app": "x\n"}, ("bin",)),
+        ({"images/bin/bin/riscv64/app": "x\n"}, ()),
+        ({"shared/conf/a.yaml": "x\n"}, ("root",)),
+        ({"shared/other/b.yaml": "x\n"}, ()),
+        ({"images/root/run.sh": "x\n"}, ("root",)),
+    ],
+)
+def test_a_key_counts_only_the_files_the_build_reads(changes: Files, expected: tuple[str]) -> None:
+    assert changed(keys_of(NARROW), keys_of(edit(NARROW, changes))) == expected
+
+
+def test_a_platform_the_dockerfile_was_not_read_for_counts_the_whole_context() -> None:
+    riscv = ("linux/riscv64",)
+    before = keys_of(NARROW, platforms=riscv)
+    after = keys_of(edit(NARROW, {"images/bin/bin/riscv64/app": "x\n"}), platforms=riscv)
+    assert changed(before, after) == ("bin",)
+    # A subset of the platforms it was read for reads nothing new.
+    amd64 = ("linux/amd64",)
+    before = keys_of(NARROW, platforms=amd64)
+    after = keys_of(edit(NARROW, {"images/bin/bin/riscv64/app": "x\n"}), platforms=amd64)
+    assert changed(before, after) == ()
+
+
+def test_input_paths_follow_the_reads() -> None:
+    images = load_files(
+        {
+            **NARROW,
+            "images/glob/Dockerfile": "FROM alpine\nCOPY *.txt /\n",
+            "images/glob/image.yaml": "context: ../..\n",
+            "images/whole/Dockerfile": "FROM alpine\nCOPY . /\n",
+        }
+    ).graph.images
+    assert keys_module.input_paths(images["api"]) == (
+        "images/api",  # `*.txt` may match anywhere in the context's top folder
+        "images/api/Dockerfile",
+        "images/api/Dockerfile.dockerignore",
+        "images/api/.dockerignore",
+    )
+    assert keys_module.input_paths(images["root"]) == (
+        "images/root/run.sh",
+        "shared/conf",
+        "images/root/Dockerfile",
+        "images/root/Dockerfile.dockerignore",
+        ".dockerignore",
+    )
+    assert keys_module.input_paths(images["bin"])[0] == "images/bin"  # per platform
+    assert keys_module.input_paths(images["glob"]) is None  # anywhere at the repo root
+    assert keys_module.input_paths(images["whole"])[0] == "images/whole"
