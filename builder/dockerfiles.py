@@ -943,6 +943,12 @@ class _Reader:
         self.stage_refs: list[tuple[int, int, str, int, str | None]] = []
         # Per walk (platform): each context read with the stage it is read in.
         self.reads: list[list[tuple[int, ContextRead]]] = []
+        # Whether a variable can change a read: a `$` in a COPY/ADD source or a --mount.
+        self.read_variables = any(
+            "$" in word
+            for c in commands
+            for word in (c.value[:-1] if c.cmd.upper() in ("COPY", "ADD") else c.flags)
+        )
         self.onbuild: list[tuple[int, str] | None] = []  # per stage, of the first walk
 
     def expanded(self, raw: str, line: int) -> str:
@@ -1060,7 +1066,11 @@ class _Reader:
         self.stage_index = {}
         self.stage_roots = []
         context = _ContextWalk(
-            path=self.path, escape=self.escape, automatic=automatic, build_args=build_args
+            path=self.path,
+            escape=self.escape,
+            automatic=automatic,
+            build_args=build_args,
+            variables=self.read_variables,
         )
         for command in self.commands:
             line = command.start_line
@@ -1079,9 +1089,7 @@ class _Reader:
                         context.stage_arg(item)
                 continue
             if instruction == "FROM":
-                before = dict(self.stage_index)
-                self.read_from(command.value, line, command.flags)
-                context.start_stage(before.get(self.expanded(command.value[0], line)))
+                context.start_stage(self.read_from(command.value, line, command.flags))
                 continue
             if not self.stages:
                 raise DockerfileError(
@@ -1121,7 +1129,10 @@ class _Reader:
                     hint="expected os/arch[/variant], e.g. linux/arm64",
                 )
 
-    def read_from(self, values: tuple[str, ...], line: int, flags: tuple[str, ...] = ()) -> None:
+    def read_from(
+        self, values: tuple[str, ...], line: int, flags: tuple[str, ...] = ()
+    ) -> int | None:
+        """Open the stage a FROM starts; returns the earlier stage it builds on, if any."""
         if not values:
             raise DockerfileError(
                 "FROM names no image",
@@ -1143,8 +1154,9 @@ class _Reader:
         self.reference(values[0], "from", line)
         name = self.expanded(values[0], line)
         lowered = name.lower()
-        if name in self.stage_index:
-            root = self.stage_roots[self.stage_index[name]]
+        base = self.stage_index.get(name)
+        if base is not None:
+            root = self.stage_roots[base]
         elif lowered == "scratch":
             root = None
         else:
@@ -1153,6 +1165,7 @@ class _Reader:
         if alias is not None:
             self.stage_index[alias] = len(self.stages)  # the last of a name wins
         self.stages.append(alias)
+        return base
 
 
 # -- what the build reads from its context: dockerfile2llb's ctxPaths (v0.13) -----------------
@@ -1245,16 +1258,24 @@ def _one_line(command: dockerfile.Command) -> str:
     return _shorten(" ".join(first.split()), 100)
 
 
-def _go_clean_absolute(path: str) -> str:
-    """Go's path.Join("/", path): a clean absolute path (posixpath keeps a leading `//`)."""
-    cleaned = posixpath.normpath("/" + path)
-    return "/" + cleaned.lstrip("/")
+def _context_path(source: str) -> str:
+    """A source as a FollowPath: Go's path.Join("/", source) made relative; `.`: all."""
+    if (
+        source
+        and "//" not in source
+        and not source.startswith(("/", "."))
+        and ("/." not in source and not source.endswith("/"))
+    ):
+        return source  # already clean, the common case
+    return posixpath.normpath("/" + source).lstrip("/") or WHOLE_CONTEXT
 
 
 def _remote(source: str) -> Literal["url", "git"] | None:
     """What dispatchCopy makes of a source that is no context path: an HTTP(S) file, or
     what gitutil.ParseGitRef may take for a git repository (read generously: a git source
     counts the whole context). None: a path in the context."""
+    if ":" not in source and ".git" not in source:
+        return None  # no scheme, no scp-like host, no `.git`: a path
     if source.startswith(("./", "../")):
         return None  # ParseGitRef refuses these outright
     scheme = _SCHEME_RE.match(source)
@@ -1282,20 +1303,24 @@ class _ContextWalk:
         escape: str,
         automatic: Mapping[str, str],
         build_args: Mapping[str, str],
+        variables: bool = True,
     ) -> None:
         self.path = path
         self.escape = escape
         self.build_args = build_args
+        # Without a `$` in any source, no variable can change a read: none is followed.
+        self.variables = variables
         # BuildKit's optMetaArgs: the automatic ARGs (a build arg may set them), then the
         # global ARGs; each name's last declaration counts. None: declared without a value.
         self.meta: dict[str, str | _Unknown | None] = {}
-        for name, value in automatic.items():
-            if name in build_args:
-                self.meta[name] = build_args[name]
-            elif name in _BUILD_MACHINE_ARGS:
-                self.meta[name] = _Unknown(_Env().why(name))
-            else:
-                self.meta[name] = value
+        if variables:
+            for name, value in automatic.items():
+                if name in build_args:
+                    self.meta[name] = build_args[name]
+                elif name in _BUILD_MACHINE_ARGS:
+                    self.meta[name] = _Unknown(_Env().why(name))
+                else:
+                    self.meta[name] = value
         self.envs: list[_Env] = []
         self.triggers: list[tuple[int, str] | None] = []  # each stage's first ONBUILD
         self.reads: list[tuple[int, ContextRead]] = []
@@ -1306,7 +1331,13 @@ class _ContextWalk:
         value = self.meta.get(name)
         return str(value) if isinstance(value, _Unknown) else None
 
+    def _plain(self, raw: str) -> bool:
+        """A word expansion leaves as it is (most sources): nothing to look up."""
+        return "$" not in raw and "'" not in raw and '"' not in raw and self.escape not in raw
+
     def _expand_global(self, raw: str) -> str | _Unknown:
+        if self._plain(raw):
+            return raw
         known = {k: v for k, v in self.meta.items() if isinstance(v, str)}
         try:
             return expand(raw, _Variables(known, self._meta_unknown), escape=self.escape)
@@ -1316,6 +1347,8 @@ class _ContextWalk:
             return _Unknown(f"cannot expand {_shorten(raw)!r}: {exc}")
 
     def _expand(self, raw: str) -> str | _Unknown:
+        if self._plain(raw):
+            return raw
         env = self.envs[-1]
         try:
             return expand(raw, _Variables(env.known, env.why), escape=self.escape)
@@ -1324,11 +1357,9 @@ class _ContextWalk:
         except ExpansionError as exc:
             return _Unknown(f"cannot expand {_shorten(raw)!r}: {exc}")
 
-    def _plain_name(self, name: str) -> bool:
-        """A name BuildKit's expansion leaves as it is (it expands ARG and ENV names too)."""
-        return not any(c in name for c in ("$", "'", '"', self.escape))
-
     def global_arg(self, item: str) -> None:
+        if not self.variables:
+            return
         name, eq, default = item.partition("=")
         if name == _EPOCH_ARG:
             self.meta[name] = _Unknown(f"{_EPOCH_ARG} is set only when the image builds")
@@ -1341,19 +1372,24 @@ class _ContextWalk:
 
     def start_stage(self, base: int | None) -> None:
         """FROM: an earlier stage hands down its variables; an image, only its own (unknown)."""
-        self.envs.append(self.envs[base].copy() if base is not None else _Env())
+        inherited = self.variables and base is not None
+        self.envs.append(self.envs[base].copy() if inherited and base is not None else _Env())
         self.triggers.append(None)
         trigger = self.triggers[base] if base is not None else None
         if trigger is not None:
             line, text = trigger
-            self._whole(
-                line, text, "its ONBUILD trigger runs in the stage built FROM it, in this context"
+            why = "its ONBUILD trigger runs in the stage built FROM it, in this context"
+            read = ContextRead(
+                file=self.path, line=line, path=WHOLE_CONTEXT, instruction=text, why=why
             )
+            self.reads.append((len(self.envs) - 1, read))
 
     def stage_arg(self, item: str) -> None:
+        if not self.variables:
+            return
         env = self.envs[-1]
         name, eq, default = item.partition("=")
-        if not self._plain_name(name):
+        if not self._plain(name):  # BuildKit expands names too
             env.blind = f"ARG {_shorten(name, 40)} names a variable by expansion"
             return
         value: str | _Unknown | None
@@ -1372,6 +1408,8 @@ class _ContextWalk:
             env.set(name, value)
 
     def env(self, command: dockerfile.Command) -> None:
+        if not self.variables:
+            return
         env = self.envs[-1]
         values = command.value
         if len(values) % 2:
@@ -1381,7 +1419,7 @@ class _ContextWalk:
         # Every value expands with the variables from before the instruction.
         expanded = [(name, self._expand(value)) for name, value in pairs]
         for name, value in expanded:
-            if not self._plain_name(name):
+            if not self._plain(name):  # BuildKit expands names too
                 env.blind = f"ENV {_shorten(name, 40)} names a variable by expansion"
                 return
             env.set(name, value)
@@ -1392,54 +1430,57 @@ class _ContextWalk:
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read(self, line: int, text: str, source: str) -> None:
-        path = _go_clean_absolute(source)[1:] or WHOLE_CONTEXT
-        read = ContextRead(file=self.path, line=line, path=path, instruction=text)
+    def _read(self, command: dockerfile.Command, path: str, why: str | None = None) -> None:
+        read = ContextRead(
+            file=self.path,
+            line=command.start_line,
+            path=path,
+            instruction=_one_line(command),
+            why=why,
+        )
         self.reads.append((len(self.envs) - 1, read))
 
-    def _whole(self, line: int, text: str, why: str) -> None:
-        read = ContextRead(file=self.path, line=line, path=WHOLE_CONTEXT, instruction=text, why=why)
-        self.reads.append((len(self.envs) - 1, read))
+    def _whole(self, command: dockerfile.Command, why: str) -> None:
+        self._read(command, WHOLE_CONTEXT, why)
 
     def copy(self, command: dockerfile.Command) -> None:
         """COPY/ADD without --from: each source that is no inline document and no URL."""
-        line, text = command.start_line, _one_line(command)
-        flags = _utf8_flags(command.flags)
-        froms = _flag(command.flags, "from")
-        if froms and froms[-1]:
-            return  # a stage, an image or a named context, never this context
-        if any(f == "--parents" or f.startswith("--parents=") for f in flags):
-            self._whole(line, text, "builder does not model COPY --parents")
-            return
+        if command.flags:
+            froms = _flag(command.flags, "from")
+            if froms and froms[-1]:
+                return  # a stage, an image or a named context, never this context
+            if any(f == "--parents" or f.startswith("--parents=") for f in command.flags):
+                self._whole(command, "builder does not model COPY --parents")
+                return
         for raw in command.value[:-1]:
-            heredoc = _HEREDOC_RE.match(raw)
+            heredoc = _HEREDOC_RE.match(raw) if "<<" in raw else None
             if heredoc is not None and heredoc.group(1):
                 if any(c in heredoc.group(1) for c in ("'", '"', "$", self.escape)):
-                    self._whole(line, text, f"builder does not model the source {raw!r}")
+                    self._whole(command, f"builder does not model the source {raw!r}")
                     return
                 continue  # an inline document
             source = self._expand(raw)
             if isinstance(source, _Unknown):
-                self._whole(line, text, str(source))
+                self._whole(command, str(source))
                 return
             remote = _remote(source)
             if remote == "url":
                 continue  # fetched over HTTP, not from the context
             if remote == "git":
-                self._whole(line, text, f"{_shorten(source, 60)} may be a git repository")
+                self._whole(command, f"{_shorten(source, 60)} may be a git repository")
                 return
-            if _go_clean_absolute(source).startswith("/!"):
+            path = _context_path(source)
+            if path.startswith("!"):
                 # FollowPaths would hand fsutil an exclusion pattern.
-                self._whole(line, text, f"builder does not model the source {source!r}")
+                self._whole(command, f"builder does not model the source {source!r}")
                 return
-            self._read(line, text, source)
+            self._read(command, path)
 
     def run(self, command: dockerfile.Command) -> None:
         """RUN --mount=type=bind without from=: its source is read from the context."""
-        line, text = command.start_line, _one_line(command)
         for mount in _flag(command.flags, "mount"):
-            if '"' in mount:
-                self._whole(line, text, "builder does not model a quoted --mount field")
+            if '"' in mount:  # a quote the parser left in: Go's csv would read it
+                self._whole(command, "builder does not model a quoted --mount field")
                 return
             fields = {"type": "bind", "from": "", "source": ""}
             for item in mount.split(","):
@@ -1449,12 +1490,12 @@ class _ContextWalk:
                     fields[key] = value
             kind, origin = self._expand(fields["type"]), self._expand(fields["from"])
             if isinstance(kind, _Unknown) or isinstance(origin, _Unknown):
-                self._whole(line, text, str(kind if isinstance(kind, _Unknown) else origin))
+                self._whole(command, str(kind if isinstance(kind, _Unknown) else origin))
                 return
             if kind.lower() != "bind" or origin:
                 continue  # cache, tmpfs, secret, ssh, or a stage or image
             source = self._expand(fields["source"])
             if isinstance(source, _Unknown):
-                self._whole(line, text, str(source))
+                self._whole(command, str(source))
                 return
-            self._read(line, text, source)
+            self._read(command, _context_path(source))

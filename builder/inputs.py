@@ -14,8 +14,9 @@ BuildKit would refuse.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from builder.dockerfiles import WHOLE_CONTEXT, ContextRead, DockerfileInfo
@@ -41,12 +42,14 @@ class Inputs:
     # Submodules (context-relative) a read may reach into: the submodule's commit is what
     # git records for the files inside it.
     submodules: tuple[str, ...] = ()
+    # The read that makes the whole context an input, if any (a fallback first): worked
+    # out once, it is asked for every changed path.
+    whole: ContextRead | None = field(init=False, default=None, compare=False, repr=False)
 
-    @property
-    def whole(self) -> ContextRead | None:
-        """The read that makes the whole context an input, if any (a fallback first)."""
+    def __post_init__(self) -> None:
         wholes = [r for r in self.reads if r.path == WHOLE_CONTEXT]
-        return min(wholes, key=lambda r: r.why is None) if wholes else None
+        whole = min(wholes, key=lambda r: r.why is None) if wholes else None
+        object.__setattr__(self, "whole", whole)
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -101,6 +104,10 @@ def _matcher(patterns: tuple[str, ...]) -> IncludeMatcher:
     return IncludeMatcher(patterns)
 
 
+# Many images read the same few names (`src`, `requirements.txt`): each is checked once.
+_pattern_problem = functools.lru_cache(maxsize=4096)(pattern_problem)
+
+
 def compute_inputs(info: DockerfileInfo) -> Inputs:
     """An image's inputs from its parsed Dockerfile: a pattern BuildKit would refuse (the
     build fails on it) counts the whole context."""
@@ -108,7 +115,7 @@ def compute_inputs(info: DockerfileInfo) -> Inputs:
     for read in info.reads:
         problem = None
         if read.why is None and read.path != WHOLE_CONTEXT:
-            problem = pattern_problem(read.path)
+            problem = _pattern_problem(read.path)
         if problem is None:
             reads.append(read)
         else:
@@ -141,53 +148,49 @@ def trigger_read(dockerfile: str, onbuild: tuple[int, str], parent: str) -> Cont
 # folder of files in a build: a read inside one depends on its commit.
 
 
-def _has_wildcard(component: str) -> bool:
-    return any(c in component for c in "*?[\\")
+_WILDCARD = re.compile(r"[*?\[\\]")
 
 
-def _narrow_reads(inputs: Inputs) -> list[ContextRead]:
+Way = tuple[ContextRead, tuple[str, ...], str | None]
+
+
+def read_ways(context: str, inputs: Inputs) -> list[Way]:
+    """Where a symbolic link would change what each read reaches: the repo paths on its way
+    (its literal components) and the directory whose entries its first wildcard component
+    matches (`.`: the repo root). Nothing for inputs that count the whole context."""
     if inputs.whole is not None:
         return []
-    return list(inputs.reads)
-
-
-def link_candidates(context: str, inputs: Inputs) -> tuple[set[str], set[str]]:
-    """Where a symbolic link would change what a read reaches: repo paths on each read's
-    way (its literal components), and directories whose entries a wildcard component
-    matches."""
-    paths: set[str] = set()
-    directories: set[str] = set()
     prefix = "" if context == "." else context + "/"
-    for read in _narrow_reads(inputs):
-        components = read.path.split("/")
-        for index, component in enumerate(components):
-            if _has_wildcard(component):
-                directories.add((prefix + "/".join(components[:index])).rstrip("/") or ".")
+    ways = []
+    for read in inputs.reads:
+        paths = []
+        directory = None
+        current = prefix
+        for component in read.path.split("/"):
+            if _WILDCARD.search(component):
+                directory = current.rstrip("/") or "."
                 break
-            paths.add(prefix + "/".join(components[: index + 1]))
-    return paths, directories
+            current += component
+            paths.append(current)
+            current += "/"
+        ways.append((read, tuple(paths), directory))
+    return ways
 
 
 def with_links(
-    context: str, inputs: Inputs, links: frozenset[str], linked_directories: frozenset[str]
+    inputs: Inputs, ways: Sequence[Way], links: frozenset[str], linked_directories: frozenset[str]
 ) -> Inputs:
     """The inputs, with the whole context counted when a read meets a symbolic link
-    (`links`: links among the candidates; `linked_directories`: candidate directories
+    (`links`: links among the ways' paths; `linked_directories`: the ways' directories
     that hold a link)."""
-    prefix = "" if context == "." else context + "/"
-    for read in _narrow_reads(inputs):
-        components = read.path.split("/")
-        for index, component in enumerate(components):
-            if _has_wildcard(component):
-                directory = (prefix + "/".join(components[:index])).rstrip("/") or "."
-                if directory in linked_directories:
-                    why = f"{directory} holds a symbolic link, which BuildKit would follow"
-                    return with_fallback(inputs, replace(read, why=why))
-                break
-            path = prefix + "/".join(components[: index + 1])
-            if path in links:
-                why = f"{path} is a symbolic link, which BuildKit follows"
-                return with_fallback(inputs, replace(read, why=why))
+    for read, paths, directory in ways:
+        link = next((p for p in paths if p in links), None)
+        if link is not None:
+            why = f"{link} is a symbolic link, which BuildKit follows"
+            return with_fallback(inputs, replace(read, why=why))
+        if directory is not None and directory in linked_directories:
+            why = f"{directory} holds a symbolic link, which BuildKit would follow"
+            return with_fallback(inputs, replace(read, why=why))
     return inputs
 
 

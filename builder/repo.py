@@ -14,8 +14,8 @@ from builder.graph import ImageGraph, compute_graph
 from builder.ignore import ignore_problems
 from builder.inputs import (
     compute_inputs,
-    link_candidates,
     parse_gitmodules,
+    read_ways,
     trigger_read,
     with_links,
     with_parent_triggers,
@@ -433,21 +433,18 @@ def check_reads(
 ) -> tuple[Image, ...]:
     """Each image's inputs with what only the tree can tell: a read that meets a symbolic
     link counts the whole context, and a read inside a submodule counts its commit."""
-    paths: set[str] = set()
-    directories: set[str] = set()
-    for image in images:
-        more_paths, more_directories = link_candidates(str(image.config.context), image.inputs)
-        paths |= more_paths
-        directories |= more_directories
+    ways = [read_ways(str(image.config.context), image.inputs) for image in images]
+    paths = {p for way in ways for _, on_the_way, _ in way for p in on_the_way}
+    directories = {d for way in ways for _, _, d in way if d is not None}
     if not paths and not directories:
         return tuple(images)
     links = snapshot.symlinks(sorted(paths)) if paths else frozenset()
     linked = snapshot.linked_directories(sorted(directories)) if directories else frozenset()
     submodules = parse_gitmodules(gitmodules.decode("utf-8", "replace")) if gitmodules else ()
     out = []
-    for image in images:
-        context = str(image.config.context)
-        inputs = with_links(context, image.inputs, links, linked)
-        inputs = with_submodules(context, inputs, submodules)
-        out.append(replace(image, inputs=inputs) if inputs != image.inputs else image)
+    for image, way in zip(images, ways, strict=True):
+        inputs = with_links(image.inputs, way, links, linked) if links or linked else image.inputs
+        if submodules:
+            inputs = with_submodules(str(image.config.context), inputs, submodules)
+        out.append(replace(image, inputs=inputs) if inputs is not image.inputs else image)
     return tuple(out)

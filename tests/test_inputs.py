@@ -12,8 +12,8 @@ from builder.dockerfiles import ContextRead, parse_dockerfile
 from builder.ignore import IgnoreMatcher, IncludeMatcher
 from builder.inputs import (
     Inputs,
-    link_candidates,
     parse_gitmodules,
+    read_ways,
     with_links,
     with_submodules,
 )
@@ -451,18 +451,20 @@ def test_a_fallback_counts_everything_and_is_named_first() -> None:
 
 def test_links_on_the_way_to_a_read_count_the_whole_context() -> None:
     inputs = Inputs(reads=(read("src/app"), read("conf/*.yaml", 3)))
-    paths, directories = link_candidates("images/api", inputs)
-    assert paths == {"images/api/src", "images/api/src/app", "images/api/conf"}
-    assert directories == {"images/api/conf"}
-    assert with_links("images/api", inputs, frozenset(), frozenset()) == inputs
-    linked = with_links("images/api", inputs, frozenset({"images/api/src"}), frozenset())
+    ways = read_ways("images/api", inputs)
+    assert [(paths, directory) for _, paths, directory in ways] == [
+        (("images/api/src", "images/api/src/app"), None),
+        (("images/api/conf",), "images/api/conf"),
+    ]
+    assert with_links(inputs, ways, frozenset(), frozenset()) is inputs
+    linked = with_links(inputs, ways, frozenset({"images/api/src"}), frozenset())
     assert linked.whole is not None
     assert linked.whole.why == "images/api/src is a symbolic link, which BuildKit follows"
-    held = with_links("images/api", inputs, frozenset(), frozenset({"images/api/conf"}))
+    held = with_links(inputs, ways, frozenset(), frozenset({"images/api/conf"}))
     assert held.whole is not None
     assert held.whole.line == 3
-    root = link_candidates(".", Inputs(reads=(read("*.txt"),)))
-    assert root == (set(), {"."})
+    assert [w[1:] for w in read_ways(".", Inputs(reads=(read("*.txt"),)))] == [((), ".")]
+    assert read_ways(".", Inputs(reads=(read("."),))) == []
 
 
 def test_submodules_a_read_may_reach_into() -> None:
