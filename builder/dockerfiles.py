@@ -944,11 +944,7 @@ class _Reader:
         # Per walk (platform): each context read with the stage it is read in.
         self.reads: list[list[tuple[int, ContextRead]]] = []
         # Whether a variable can change a read: a `$` in a COPY/ADD source or a --mount.
-        self.read_variables = any(
-            "$" in word
-            for c in commands
-            for word in (c.value[:-1] if c.cmd.upper() in ("COPY", "ADD") else c.flags)
-        )
+        self.read_variables = any("$" in c.original and _reads_a_variable(c) for c in commands)
         self.onbuild: list[tuple[int, str] | None] = []  # per stage, of the first walk
 
     def expanded(self, raw: str, line: int) -> str:
@@ -959,13 +955,13 @@ class _Reader:
                 f"cannot expand {_shorten(raw)!r}: {exc}", file=self.path, line=line
             ) from None
 
-    def reference(
-        self, raw: str, kind: RefKind, line: int, mount_target: str | None = None
-    ) -> None:
+    def reference(self, raw: str, kind: RefKind, line: int, mount_target: str | None = None) -> str:
+        """Record the image a FROM, `COPY --from` or `RUN --mount=from=` names (a stage is
+        no image); returns the name as BuildKit expands it."""
         name = self.expanded(raw, line)
         if not name:
             if kind != "from":
-                return  # BuildKit reads an empty --from as the build context
+                return name  # BuildKit reads an empty --from as the build context
             raise DockerfileError(
                 f"{raw!r} expands to an empty image name",
                 file=self.path,
@@ -980,9 +976,9 @@ class _Reader:
                 # An earlier stage, matched as written: BuildKit looks FROM names up without
                 # lowering them, so `FROM Build` is an image even after `AS build`.
                 self.needs[current].add(self.stage_index[name])
-                return
+                return name
             if lowered == "scratch":
-                return  # no image at all
+                return name  # no image at all
         elif lowered in self.all_stages or _STAGE_INDEX_RE.fullmatch(lowered):
             named = self.stage_numbers.get(lowered)
             number = named if named is not None else int(lowered)
@@ -990,7 +986,7 @@ class _Reader:
                 raise DockerfileError(f"invalid stage index {number}", file=self.path, line=line)
             self.needs[current].add(number)
             self.stage_refs.append((current, number, name, line, mount_target))
-            return  # a stage by name or index, not an image
+            return name  # a stage by name or index, not an image
         if len(_repository_part(name)) > _NAME_MAX:
             # distribution/reference's NameTotalLengthMax; and a line of 64 KiB is no message.
             raise DockerfileError(
@@ -1015,6 +1011,7 @@ class _Reader:
             ),
         )
         self.reference_stage[kind, name, line] = current
+        return name
 
     def stage_name(self, number: int) -> str:
         return self.stages[number] or f"stage-{number}"
@@ -1151,8 +1148,7 @@ class _Reader:
                 hint="expected FROM IMAGE [AS NAME]",
             )
         self.check_platform(_flag(flags, "platform"), line)
-        self.reference(values[0], "from", line)
-        name = self.expanded(values[0], line)
+        name = self.reference(values[0], "from", line)
         lowered = name.lower()
         base = self.stage_index.get(name)
         if base is not None:
@@ -1252,6 +1248,14 @@ class _Env:
         return f"{name} is not set by this Dockerfile (the base image may set it)"
 
 
+def _reads_a_variable(command: dockerfile.Command) -> bool:
+    """Whether a variable can change what this instruction reads from the context."""
+    instruction = command.cmd.upper()
+    if instruction in ("COPY", "ADD"):
+        return any("$" in word for word in command.value[:-1])
+    return instruction == "RUN" and any("$" in flag for flag in command.flags)
+
+
 def _one_line(command: dockerfile.Command) -> str:
     """An instruction as written, on one line, for --explain."""
     first = command.original.split("\n", 1)[0].strip()
@@ -1260,13 +1264,9 @@ def _one_line(command: dockerfile.Command) -> str:
 
 def _context_path(source: str) -> str:
     """A source as a FollowPath: Go's path.Join("/", source) made relative; `.`: all."""
-    if (
-        source
-        and "//" not in source
-        and not source.startswith(("/", "."))
-        and ("/." not in source and not source.endswith("/"))
-    ):
-        return source  # already clean, the common case
+    trimmed = source.rstrip("/")
+    if trimmed and "//" not in trimmed and "/." not in trimmed and trimmed[0] not in "/.":
+        return trimmed  # already clean, the common case (`src/`, `requirements.txt`)
     return posixpath.normpath("/" + source).lstrip("/") or WHOLE_CONTEXT
 
 
