@@ -34,6 +34,10 @@ class Reason:
     path: str | None = None  # the changed file, for file reasons
     parent: str | None = None  # the affected parent, for "parent"
     note: str | None = None  # free text, for "all"
+    # For "context": the instruction that made the file an input, and why it counts the
+    # whole context when builder could not narrow it
+    # (`images/api/Dockerfile:7 COPY src/ /app/src`).
+    source: str | None = None
 
     def render(self) -> str:
         if self.kind == "parent":
@@ -54,9 +58,14 @@ class Reason:
         }
         return f"{labels[self.kind]}: {printable(self.path or '')}"
 
+    def explain(self) -> str:
+        """render() with the instruction that read the file, for --explain."""
+        text = self.render()
+        return f"{text}, read by {printable(self.source)}" if self.source else text
+
     def to_json(self) -> dict[str, str]:
         data = {"kind": self.kind, "text": self.render()}
-        for key in ("path", "parent", "note"):
+        for key in ("path", "parent", "note", "source"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -141,8 +150,12 @@ class _Index:
             directory = directory.rpartition("/")[0] or "."
             for image in self.contexts.get(directory, ()):
                 relative = path if directory == "." else path[len(directory) + 1 :]
-                if image.name not in named and not self.matcher(image).excludes(relative):
-                    yield image.name, Reason(kind="context", path=path)
+                if image.name in named or self.matcher(image).excludes(relative):
+                    continue
+                if image.inputs.includes(relative):  # the build transfers it
+                    read = image.inputs.source(relative)
+                    source = read.describe() if read is not None else None
+                    yield image.name, Reason(kind="context", path=path, source=source)
             if directory == ".":
                 break
         for name, spec in self.watchers:
@@ -245,7 +258,7 @@ def stray_directory_matters(graph: ImageGraph, directory: str) -> bool:
 
 def compute_strays(graph: ImageGraph, paths: Iterable[str]) -> dict[str, tuple[str, ...]]:
     """image -> the files among `paths` (present on disk, ignored by git) that its build
-    context would send: in its context and kept by its .dockerignore."""
+    would send: in its context, kept by its .dockerignore and read by its Dockerfile."""
     strays: dict[str, list[str]] = {}
     matchers: dict[str, IgnoreMatcher] = {}
     for path in paths:
@@ -253,7 +266,7 @@ def compute_strays(graph: ImageGraph, paths: Iterable[str]) -> dict[str, tuple[s
             matcher = matchers.get(image.name)
             if matcher is None:
                 matcher = matchers[image.name] = IgnoreMatcher.from_text(image.ignore_text)
-            if not matcher.excludes(relative):
+            if not matcher.excludes(relative) and image.inputs.includes(relative):
                 strays.setdefault(image.name, []).append(path)
     return {name: tuple(sorted(found)) for name, found in sorted(strays.items())}
 

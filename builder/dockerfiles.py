@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import dockerfile
@@ -59,11 +60,50 @@ class ImageReference:
     unset_args: tuple[str, ...] = ()
 
 
+WHOLE_CONTEXT = "."  # a ContextRead's path when the instruction reads the whole context
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class ContextRead:
+    """A path an instruction of a stage the build runs reads from the build context.
+
+    `path` is what BuildKit's dockerfile frontend hands the context transfer as a
+    FollowPath (dockerfile2llb/convert.go, v0.13: `path.Join("/", src)` of each COPY/ADD
+    source and bind-mount source, made relative): a file, a folder or a glob, relative to
+    the context; `.` is the whole context. A read builder cannot resolve exactly carries
+    `why`, and its path is `.`: the whole context counts, never fewer files than the build
+    may read.
+    """
+
+    file: str  # the Dockerfile it is written in
+    line: int
+    path: str
+    instruction: str  # as written, on one line: `COPY src/ /app/src`
+    why: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line} {self.instruction}"
+
+    def describe(self) -> str:
+        """`images/api/Dockerfile:7 COPY src/ /app/src`, and why it counts everything."""
+        return self.where if self.why is None else f"{self.where} ({self.why})"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DockerfileInfo:
     stages: tuple[str | None, ...]  # stage names (lowercased) in order; None when unnamed
     references: tuple[ImageReference, ...]
     arg_names: frozenset[str]  # every ARG declared anywhere: the build args that matter
+    # What the stages the build runs read from the build context, every platform's;
+    # empty: nothing (a build that COPYs only from stages and images).
+    reads: tuple[ContextRead, ...]
+    # Whether the platforms read different paths (`COPY bin/${TARGETARCH}/ ...`): a
+    # platform builder did not parse for may read others.
+    platform_reads: bool = False
+    # The built stage's first ONBUILD (line, instruction): its trigger runs in the build of
+    # every image FROM this one, in that image's context.
+    onbuild: tuple[int, str] | None = None
     # The image the built stage (the target, else the last) starts from, following stage
     # names back; None for scratch. What org.opencontainers.image.base.* describe.
     base: ImageReference | None = None
@@ -869,6 +909,7 @@ def parse_dockerfile(
     built = reader.stage_numbers[target.lower()] if target is not None else len(stages) - 1
     reached = reader.reached(built)
     reader.check_stage_order(reached)
+    per_platform = [frozenset(r for stage, r in walk if stage in reached) for walk in reader.reads]
     return DockerfileInfo(
         stages=tuple(stages),
         references=tuple(reader.references.values()),
@@ -878,6 +919,9 @@ def parse_dockerfile(
             if reader.reference_stage[key] not in reached
         ),
         arg_names=frozenset(reader.arg_names),
+        reads=tuple(sorted(frozenset().union(*per_platform))),
+        platform_reads=len(set(per_platform)) > 1,
+        onbuild=reader.onbuild[built],
         base=roots[built],
     )
 
@@ -908,6 +952,11 @@ class _Reader:
         # `COPY --from` and `RUN --mount=from=` naming a stage: (stage read in, stage named,
         # the name as written, line, the mount's target).
         self.stage_refs: list[tuple[int, int, str, int, str | None]] = []
+        # Per walk (platform): each context read with the stage it is read in.
+        self.reads: list[list[tuple[int, ContextRead]]] = []
+        # Whether a variable can change a read: a `$` in a COPY/ADD source or a --mount.
+        self.read_variables = any("$" in c.original and _reads_a_variable(c) for c in commands)
+        self.onbuild: list[tuple[int, str] | None] = []  # per stage, of the first walk
 
     def expanded(self, raw: str, line: int) -> str:
         try:
@@ -917,13 +966,13 @@ class _Reader:
                 f"cannot expand {_shorten(raw)!r}: {exc}", file=self.path, line=line
             ) from None
 
-    def reference(
-        self, raw: str, kind: RefKind, line: int, mount_target: str | None = None
-    ) -> None:
+    def reference(self, raw: str, kind: RefKind, line: int, mount_target: str | None = None) -> str:
+        """Record the image a FROM, `COPY --from` or `RUN --mount=from=` names (a stage is
+        no image); returns the name as BuildKit expands it."""
         name = self.expanded(raw, line)
         if not name:
             if kind != "from":
-                return  # BuildKit reads an empty --from as the build context
+                return name  # BuildKit reads an empty --from as the build context
             raise DockerfileError(
                 f"{raw!r} expands to an empty image name",
                 file=self.path,
@@ -938,9 +987,9 @@ class _Reader:
                 # An earlier stage, matched as written: BuildKit looks FROM names up without
                 # lowering them, so `FROM Build` is an image even after `AS build`.
                 self.needs[current].add(self.stage_index[name])
-                return
+                return name
             if lowered == "scratch":
-                return  # no image at all
+                return name  # no image at all
         elif lowered in self.all_stages or _STAGE_INDEX_RE.fullmatch(lowered):
             named = self.stage_numbers.get(lowered)
             number = named if named is not None else int(lowered)
@@ -948,7 +997,7 @@ class _Reader:
                 raise DockerfileError(f"invalid stage index {number}", file=self.path, line=line)
             self.needs[current].add(number)
             self.stage_refs.append((current, number, name, line, mount_target))
-            return  # a stage by name or index, not an image
+            return name  # a stage by name or index, not an image
         if len(_repository_part(name)) > _NAME_MAX:
             # distribution/reference's NameTotalLengthMax; and a line of 64 KiB is no message.
             raise DockerfileError(
@@ -976,6 +1025,7 @@ class _Reader:
             ),
         )
         self.reference_stage[kind, name, line] = current
+        return name
 
     def stage_name(self, number: int) -> str:
         return self.stages[number] or f"stage-{number}"
@@ -1026,6 +1076,13 @@ class _Reader:
         self.stages = []
         self.stage_index = {}
         self.stage_roots = []
+        context = _ContextWalk(
+            path=self.path,
+            escape=self.escape,
+            automatic=automatic,
+            build_args=build_args,
+            variables=self.read_variables,
+        )
         for command in self.commands:
             line = command.start_line
             instruction = command.cmd.upper()  # instructions are case-insensitive
@@ -1038,9 +1095,12 @@ class _Reader:
                             self.global_args[name] = build_args[name]
                         elif eq:
                             self.global_args[name] = self.expanded(default, line)
+                        context.global_arg(item)
+                    else:
+                        context.stage_arg(item)
                 continue
             if instruction == "FROM":
-                self.read_from(command.value, line, command.flags)
+                context.start_stage(self.read_from(command.value, line, command.flags))
                 continue
             if not self.stages:
                 raise DockerfileError(
@@ -1052,9 +1112,18 @@ class _Reader:
             if instruction in ("COPY", "ADD"):
                 for source in _flag(command.flags, "from"):
                     self.reference(source, "copy", line)
+                context.copy(command)
             elif instruction == "RUN":
                 for source, target in _mount_froms(command.flags):
                     self.reference(source, "mount", line, target)
+                context.run(command)
+            elif instruction == "ENV":
+                context.env(command)
+            elif instruction == "ONBUILD":
+                context.onbuild(command)
+        self.reads.append(context.reads)
+        if len(self.reads) == 1:
+            self.onbuild = context.triggers
 
     def check_platform(self, platforms: Sequence[str], line: int) -> None:
         """FROM --platform, expanded with the global ARGs as BuildKit does, must parse."""
@@ -1071,7 +1140,10 @@ class _Reader:
                     hint="expected os/arch[/variant], e.g. linux/arm64",
                 )
 
-    def read_from(self, values: tuple[str, ...], line: int, flags: tuple[str, ...] = ()) -> None:
+    def read_from(
+        self, values: tuple[str, ...], line: int, flags: tuple[str, ...] = ()
+    ) -> int | None:
+        """Open the stage a FROM starts; returns the earlier stage it builds on, if any."""
         if not values:
             raise DockerfileError(
                 "FROM names no image",
@@ -1090,11 +1162,11 @@ class _Reader:
                 hint="expected FROM IMAGE [AS NAME]",
             )
         self.check_platform(_flag(flags, "platform"), line)
-        self.reference(values[0], "from", line)
-        name = self.expanded(values[0], line)
+        name = self.reference(values[0], "from", line)
         lowered = name.lower()
-        if name in self.stage_index:
-            root = self.stage_roots[self.stage_index[name]]
+        base = self.stage_index.get(name)
+        if base is not None:
+            root = self.stage_roots[base]
         elif lowered == "scratch":
             root = None
         else:
@@ -1103,3 +1175,341 @@ class _Reader:
         if alias is not None:
             self.stage_index[alias] = len(self.stages)  # the last of a name wins
         self.stages.append(alias)
+        return base
+
+
+# -- what the build reads from its context: dockerfile2llb's ctxPaths (v0.13) -----------------
+# BuildKit transfers from the context only the paths the stages it runs read: each source
+# of COPY/ADD without --from, and of RUN --mount=type=bind without from= (convert.go
+# dispatch, convert_runmount.go dispatchRunMounts), after the stage's variables expand
+# them. builder follows the same walk, with every variable whose value it cannot know (the
+# base image's ENV, an ARG without a value, the build machine's platform) ending in "the
+# whole context".
+
+# Automatic ARGs describing the machine that builds (unknown to builder: a remote builder
+# may be another architecture), and the one builder sets only at build time.
+_BUILD_MACHINE_ARGS = frozenset({"BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT"})
+_EPOCH_ARG = "SOURCE_DATE_EPOCH"
+# ARGs BuildKit keeps out of the environment (convert.go nonEnvArgs).
+_NON_ENV_ARGS = frozenset({"BUILDKIT_SBOM_SCAN_CONTEXT", "BUILDKIT_SBOM_SCAN_STAGE"})
+# parser.reHeredoc: a COPY/ADD source that is an inline document, not a path.
+_HEREDOC_RE = re.compile(r"^\d*<<-?([^<]*)$")
+# gitutil.ParseURL's scp-like form (`git@github.com:org/repo`).
+_SCP_RE = re.compile(r"^[A-Za-z0-9_]+@[A-Za-z0-9._-]+:")
+_SCHEME_RE = re.compile(r"^([A-Za-z0-9+.-]+)://")
+
+
+class _Unknown(Exception):
+    """A word reads a variable whose value builder cannot know; the message says which."""
+
+
+class _Variables(Mapping[str, str]):
+    """The variables one expansion sees. A name without a known value stops the expansion
+    (`unknown` says why), unless `unknown` returns None: then it is plainly unset (empty)."""
+
+    def __init__(self, known: Mapping[str, str], unknown: Callable[[str], str | None]) -> None:
+        self.known = known
+        self.unknown = unknown
+
+    def __getitem__(self, key: str) -> str:
+        value = self.known.get(key)
+        if value is None:
+            why = self.unknown(key)
+            if why is not None:
+                raise _Unknown(why)
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.known)
+
+    def __len__(self) -> int:
+        return len(self.known)
+
+
+@dataclass(slots=True)
+class _Env:
+    """A stage's variables (ENV, and ARGs with a value) as far as the Dockerfile sets them.
+
+    A name it does not set may come from the base image's config: unknown, never empty."""
+
+    known: dict[str, str] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)  # name -> why its value is unknown
+    valueless: set[str] = field(default_factory=set)  # declared by an ARG without a value
+    blind: str | None = None  # why no name is known (an ARG or ENV whose name is expanded)
+
+    def copy(self) -> _Env:
+        return _Env(dict(self.known), dict(self.unknown), set(self.valueless), self.blind)
+
+    def set(self, name: str, value: str | _Unknown) -> None:
+        if isinstance(value, _Unknown):
+            self.known.pop(name, None)
+            self.unknown[name] = str(value)
+        else:
+            self.known[name] = value
+            self.unknown.pop(name, None)
+        self.valueless.discard(name)
+
+    def why(self, name: str) -> str:
+        if self.blind is not None:
+            return self.blind
+        if name in self.unknown:
+            return self.unknown[name]
+        if name in self.valueless:
+            return f"ARG {name} has no value"
+        if name in _BUILD_MACHINE_ARGS:
+            return f"{name} describes the machine that builds, which builder does not know"
+        return f"{name} is not set by this Dockerfile (the base image may set it)"
+
+
+def _reads_a_variable(command: dockerfile.Command) -> bool:
+    """Whether a variable can change what this instruction reads from the context."""
+    instruction = command.cmd.upper()
+    if instruction in ("COPY", "ADD"):
+        return any("$" in word for word in command.value[:-1])
+    return instruction == "RUN" and any("$" in flag for flag in command.flags)
+
+
+def _one_line(command: dockerfile.Command) -> str:
+    """An instruction as written, on one line, for --explain."""
+    first = command.original.split("\n", 1)[0].strip()
+    return _shorten(" ".join(first.split()), 100)
+
+
+def _context_path(source: str) -> str:
+    """A source as a FollowPath: Go's path.Join("/", source) made relative; `.`: all."""
+    trimmed = source.rstrip("/")
+    if trimmed and "//" not in trimmed and "/." not in trimmed and trimmed[0] not in "/.":
+        return trimmed  # already clean, the common case (`src/`, `requirements.txt`)
+    return posixpath.normpath("/" + source).lstrip("/") or WHOLE_CONTEXT
+
+
+def _remote(source: str) -> Literal["url", "git"] | None:
+    """What dispatchCopy makes of a source that is no context path: an HTTP(S) file, or
+    what gitutil.ParseGitRef may take for a git repository (read generously: a git source
+    counts the whole context). None: a path in the context."""
+    if ":" not in source and ".git" not in source:
+        return None  # no scheme, no scp-like host, no `.git`: a path
+    if source.startswith(("./", "../")):
+        return None  # ParseGitRef refuses these outright
+    scheme = _SCHEME_RE.match(source)
+    before_fragment = source.partition("#")[0]
+    if scheme is not None:
+        if scheme.group(1).lower() in ("http", "https") and not before_fragment.endswith(".git"):
+            return "url"
+        return "git"
+    if _SCP_RE.match(source):
+        return "git"
+    # An unknown protocol is retried as `https://` + source: `host/repo.git` is a git URL.
+    if "/" in before_fragment and before_fragment.endswith(".git"):
+        return "git"
+    return None
+
+
+class _ContextWalk:
+    """One walk's context reads: the variables of each stage, and each instruction that
+    reads the context (pure bookkeeping, driven by _Reader.read)."""
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        escape: str,
+        automatic: Mapping[str, str],
+        build_args: Mapping[str, str],
+        variables: bool = True,
+    ) -> None:
+        self.path = path
+        self.escape = escape
+        self.build_args = build_args
+        # Without a `$` in any source, no variable can change a read: none is followed.
+        self.variables = variables
+        # BuildKit's optMetaArgs: the automatic ARGs (a build arg may set them), then the
+        # global ARGs; each name's last declaration counts. None: declared without a value.
+        self.meta: dict[str, str | _Unknown | None] = {}
+        if variables:
+            for name, value in automatic.items():
+                if name in build_args:
+                    self.meta[name] = build_args[name]
+                elif name in _BUILD_MACHINE_ARGS:
+                    self.meta[name] = _Unknown(_Env().why(name))
+                else:
+                    self.meta[name] = value
+        self.envs: list[_Env] = []
+        self.triggers: list[tuple[int, str] | None] = []  # each stage's first ONBUILD
+        self.reads: list[tuple[int, ContextRead]] = []
+
+    # -- variables ---------------------------------------------------------------------
+
+    def _meta_unknown(self, name: str) -> str | None:
+        value = self.meta.get(name)
+        return str(value) if isinstance(value, _Unknown) else None
+
+    def _plain(self, raw: str) -> bool:
+        """A word expansion leaves as it is (most sources): nothing to look up."""
+        return "$" not in raw and "'" not in raw and '"' not in raw and self.escape not in raw
+
+    def _expand_global(self, raw: str) -> str | _Unknown:
+        if self._plain(raw):
+            return raw
+        known = {k: v for k, v in self.meta.items() if isinstance(v, str)}
+        try:
+            return expand(raw, _Variables(known, self._meta_unknown), escape=self.escape)
+        except _Unknown as exc:
+            return exc
+        except ExpansionError as exc:
+            return _Unknown(f"cannot expand {_shorten(raw)!r}: {exc}")
+
+    def _expand(self, raw: str) -> str | _Unknown:
+        if self._plain(raw):
+            return raw
+        env = self.envs[-1]
+        try:
+            return expand(raw, _Variables(env.known, env.why), escape=self.escape)
+        except _Unknown as exc:
+            return exc
+        except ExpansionError as exc:
+            return _Unknown(f"cannot expand {_shorten(raw)!r}: {exc}")
+
+    def global_arg(self, item: str) -> None:
+        if not self.variables:
+            return
+        name, eq, default = item.partition("=")
+        if name == _EPOCH_ARG:
+            self.meta[name] = _Unknown(f"{_EPOCH_ARG} is set only when the image builds")
+        elif name in self.build_args:
+            self.meta[name] = self.build_args[name]
+        elif eq:
+            self.meta[name] = self._expand_global(default)
+        else:
+            self.meta[name] = None
+
+    def start_stage(self, base: int | None) -> None:
+        """FROM: an earlier stage hands down its variables; an image, only its own (unknown)."""
+        inherited = self.variables and base is not None
+        self.envs.append(self.envs[base].copy() if inherited and base is not None else _Env())
+        self.triggers.append(None)
+        trigger = self.triggers[base] if base is not None else None
+        if trigger is not None:
+            line, text = trigger
+            why = "its ONBUILD trigger runs in the stage built FROM it, in this context"
+            read = ContextRead(
+                file=self.path, line=line, path=WHOLE_CONTEXT, instruction=text, why=why
+            )
+            self.reads.append((len(self.envs) - 1, read))
+
+    def stage_arg(self, item: str) -> None:
+        if not self.variables:
+            return
+        env = self.envs[-1]
+        name, eq, default = item.partition("=")
+        if not self._plain(name):  # BuildKit expands names too
+            env.blind = f"ARG {_shorten(name, 40)} names a variable by expansion"
+            return
+        value: str | _Unknown | None
+        if name == _EPOCH_ARG:
+            value = _Unknown(f"{_EPOCH_ARG} is set only when the image builds")
+        elif name in self.build_args:
+            value = self.build_args[name]
+        elif eq:
+            value = self._expand(default)
+        else:
+            value = self.meta.get(name)
+        if value is None:
+            if name not in env.known and name not in env.unknown:
+                env.valueless.add(name)
+        elif name not in _NON_ENV_ARGS:
+            env.set(name, value)
+
+    def env(self, command: dockerfile.Command) -> None:
+        if not self.variables:
+            return
+        env = self.envs[-1]
+        values = command.value
+        if len(values) % 2:
+            env.blind = f"ENV at line {command.start_line} is malformed"
+            return
+        pairs = list(zip(values[::2], values[1::2], strict=True))
+        # Every value expands with the variables from before the instruction.
+        expanded = [(name, self._expand(value)) for name, value in pairs]
+        for name, value in expanded:
+            if not self._plain(name):  # BuildKit expands names too
+                env.blind = f"ENV {_shorten(name, 40)} names a variable by expansion"
+                return
+            env.set(name, value)
+
+    def onbuild(self, command: dockerfile.Command) -> None:
+        if self.triggers[-1] is None:
+            self.triggers[-1] = (command.start_line, _one_line(command))
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _read(self, command: dockerfile.Command, path: str, why: str | None = None) -> None:
+        read = ContextRead(
+            file=self.path,
+            line=command.start_line,
+            path=path,
+            instruction=_one_line(command),
+            why=why,
+        )
+        self.reads.append((len(self.envs) - 1, read))
+
+    def _whole(self, command: dockerfile.Command, why: str) -> None:
+        self._read(command, WHOLE_CONTEXT, why)
+
+    def copy(self, command: dockerfile.Command) -> None:
+        """COPY/ADD without --from: each source that is no inline document and no URL."""
+        if command.flags:
+            froms = _flag(command.flags, "from")
+            if froms and froms[-1]:
+                return  # a stage, an image or a named context, never this context
+            if any(f == "--parents" or f.startswith("--parents=") for f in command.flags):
+                self._whole(command, "builder does not model COPY --parents")
+                return
+        for raw in command.value[:-1]:
+            heredoc = _HEREDOC_RE.match(raw) if "<<" in raw else None
+            if heredoc is not None and heredoc.group(1):
+                if any(c in heredoc.group(1) for c in ("'", '"', "$", self.escape)):
+                    self._whole(command, f"builder does not model the source {raw!r}")
+                    return
+                continue  # an inline document
+            source = self._expand(raw)
+            if isinstance(source, _Unknown):
+                self._whole(command, str(source))
+                return
+            remote = _remote(source)
+            if remote == "url":
+                continue  # fetched over HTTP, not from the context
+            if remote == "git":
+                self._whole(command, f"{_shorten(source, 60)} may be a git repository")
+                return
+            path = _context_path(source)
+            if path.startswith("!"):
+                # FollowPaths would hand fsutil an exclusion pattern.
+                self._whole(command, f"builder does not model the source {source!r}")
+                return
+            self._read(command, path)
+
+    def run(self, command: dockerfile.Command) -> None:
+        """RUN --mount=type=bind without from=: its source is read from the context."""
+        for mount in _flag(command.flags, "mount"):
+            if '"' in mount:  # a quote the parser left in: Go's csv would read it
+                self._whole(command, "builder does not model a quoted --mount field")
+                return
+            fields = {"type": "bind", "from": "", "source": ""}
+            for item in mount.split(","):
+                key, eq, value = item.partition("=")
+                key = {"src": "source"}.get(key.lower(), key.lower())
+                if eq and key in fields:
+                    fields[key] = value
+            kind, origin = self._expand(fields["type"]), self._expand(fields["from"])
+            if isinstance(kind, _Unknown) or isinstance(origin, _Unknown):
+                self._whole(command, str(kind if isinstance(kind, _Unknown) else origin))
+                return
+            if kind.lower() != "bind" or origin:
+                continue  # cache, tmpfs, secret, ssh, or a stage or image
+            source = self._expand(fields["source"])
+            if isinstance(source, _Unknown):
+                self._whole(command, str(source))
+                return
+            self._read(command, _context_path(source))

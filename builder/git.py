@@ -380,6 +380,17 @@ class WorktreeSnapshot:
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         return frozenset(p for p in paths if (self.git.root / p).is_symlink())
 
+    def linked_directories(self, directories: Iterable[str]) -> frozenset[str]:
+        found = set()
+        for directory in directories:
+            try:
+                with os.scandir(self.git.root / directory) as entries:
+                    if any(entry.is_symlink() for entry in entries):
+                        found.add(directory)
+            except OSError:
+                continue  # not a directory here: nothing to follow
+        return frozenset(found)
+
     def gitlinks(self, paths: Sequence[str]) -> frozenset[str]:
         out = self.git.run("ls-files", "-s", "-z", "--", *paths) if paths else b""
         return frozenset(
@@ -421,6 +432,7 @@ class RevisionSnapshot:
         self._absent: set[str] = set()  # looked up and not there: asked once only
         self._listed: tuple[str, ...] = ()  # roots list_files walked whole: nothing to ask
         self._listed_paths: set[str] = set()
+        self._listed_links: set[str] = set()  # the symbolic links among them
         self._targets: dict[str, str] = {}  # a path read through a link -> the file it names
 
     def _entries(self, out: bytes) -> Iterator[tuple[str, str, str, str]]:
@@ -443,6 +455,8 @@ class RevisionSnapshot:
             meta, _, raw_path = entry.partition(b"\t")
             path = os.fsdecode(raw_path)
             paths.append(path)
+            if meta.startswith(b"120000"):
+                self._listed_links.add(path)
             # Only the files builder reads get their blob recorded here; the tens of
             # thousands of others are just names (a planning hot path, see benchmarks/).
             if raw_path.endswith(_DEFINING_SUFFIXES):
@@ -519,12 +533,33 @@ class RevisionSnapshot:
 
     def symlinks(self, paths: Iterable[str]) -> frozenset[str]:
         wanted = list(dict.fromkeys(paths))
+        # A root list_files walked whole already knows its links.
+        found = {p for p in wanted if p in self._listed_links}
+        wanted = [p for p in wanted if not p.startswith(self._listed)]
         if not wanted:
-            return frozenset()
+            return frozenset(found)
         out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *wanted)
         named = set(wanted)
         return frozenset(
-            path
-            for mode, _kind, _oid, path in self._entries(out)
-            if mode == _SYMLINK_MODE and path in named
+            found
+            | {
+                path
+                for mode, _kind, _oid, path in self._entries(out)
+                if mode == _SYMLINK_MODE and path in named
+            }
         )
+
+    def linked_directories(self, directories: Iterable[str]) -> frozenset[str]:
+        wanted = list(dict.fromkeys(directories))
+        holders = {link.rpartition("/")[0] or "." for link in self._listed_links}
+        found = {d for d in wanted if d in holders}
+        # Inside a root list_files walked whole every link is known; others are asked.
+        asked = [d for d in wanted if d == "." or not f"{d}/".startswith(self._listed)]
+        if asked:
+            # Without -r, a `dir/` pathspec lists the entries right inside the directory.
+            specs = ["." if d == "." else f"{d}/" for d in asked]
+            out = self.git.run("ls-tree", "-z", "--full-tree", self.sha, "--", *specs)
+            for mode, _kind, _oid, path in self._entries(out):
+                if mode == _SYMLINK_MODE:
+                    found.add(path.rpartition("/")[0] or ".")
+        return frozenset(d for d in found if d in set(wanted))

@@ -890,3 +890,85 @@ def literal_prefix(pattern: str) -> str:
         if index != -1:
             cut = min(cut, index)
     return pattern[:cut]
+
+
+class IncludeMatcher:
+    """Answers whether a context-relative file is among those a build's include patterns
+    let through: BuildKit's FollowPaths, which fsutil's filterFS turns into include
+    patterns (filter.go NewFilterFS, after followlinks.go FollowLinks) for the same
+    patternmatcher the .dockerignore uses, read the other way round.
+
+    The walk (filter.go Walk, include side): an entry passes when the matcher, given its
+    directory's results (MatchesUsingParentResults), says it matches, so a file passes when
+    a pattern matches it or a directory above it. A directory that does not match is still
+    walked, unless every include pattern is a plain path (onlyPrefixIncludes: no pattern
+    character once a trailing `/*` or `/**` is cut) and none runs through it: then it is
+    skipped whole. The exclude side (IgnoreMatcher) is decided on its own, with its own
+    directory results; a file is sent when it passes both.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._matcher = IgnoreMatcher(tuple(patterns))
+        compiled = self._matcher._patterns
+        plain = [_without_trailing_glob(p.cleaned) for p in compiled if not p.exclusion]
+        self._prefix_only = not any(_FSUTIL_PATTERN_CHARS & set(p) for p in plain)
+        # The directories a plain pattern runs through: `strings.HasPrefix(pattern + "/",
+        # dir + "/")` for a pattern with its trailing glob cut.
+        self._pattern_dirs = frozenset(
+            e[:k] for e in (x + "/" for x in plain) for k, ch in enumerate(e) if ch == "/"
+        )
+        self._directories: dict[str, _Directory] = {"": _ROOT}
+        self._prefixes = _literal_prefixes(compiled)
+
+    def includes(self, path: str) -> bool:
+        """Whether the walk lets this file through (its directories are walked first)."""
+        directory = self._directory(path.rpartition("/")[0])
+        return not directory.skipped and self._matcher._evaluate(path, directory.matched)[0]
+
+    def included(self, paths: Sequence[str], *, ordered: bool = False) -> list[str]:
+        """The files among `paths` the walk lets through, in the order given. With
+        `ordered` (sorted paths, as git lists them) only the paths that start with a
+        pattern's literal prefix are looked at."""
+        if self._prefixes is None or not ordered:
+            return [p for p in paths if self.includes(p)]
+        chosen: set[int] = set()
+        for prefix in self._prefixes:
+            start = bisect_left(paths, prefix)
+            chosen.update(range(start, bisect_left(paths, prefix + "\U0010ffff", start)))
+        return [paths[i] for i in sorted(chosen) if self.includes(paths[i])]
+
+    def _directory(self, path: str) -> _Directory:
+        known = self._directories.get(path)
+        if known is not None:
+            return known
+        pending = [path]
+        parent = path.rpartition("/")[0]
+        while parent not in self._directories:
+            pending.append(parent)
+            parent = parent.rpartition("/")[0]
+        state = self._directories[parent]
+        for directory in reversed(pending):
+            if not state.skipped:
+                matched, hits = self._matcher._evaluate(directory, state.matched)
+                skip = not matched and self._prefix_only and directory not in self._pattern_dirs
+                state = _Directory(skipped=skip, matched=hits)
+            self._directories[directory] = state
+        return state
+
+
+def _literal_prefixes(patterns: Sequence[_Pattern]) -> tuple[str, ...] | None:
+    """What every path an include pattern lets through starts with: the text before its
+    first wildcard (a match of the path or of a directory above it starts so). None when
+    some pattern gives no such guarantee: `|`, `^`, `{` and `}` reach the Go regexp raw,
+    and a BOM or an undecodable byte is read differently by the regexp."""
+    prefixes = []
+    for pattern in patterns:
+        chars = pattern.cleaned
+        if pattern.exclusion or any(c in "|^{}\ufeff\ufffd" or _surrogate(c) for c in chars):
+            return None
+        prefixes.append(literal_prefix(chars))
+    return tuple(dict.fromkeys(prefixes))
+
+
+def _surrogate(char: str) -> bool:
+    return "\ud800" <= char <= "\udfff"

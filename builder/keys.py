@@ -1,9 +1,10 @@
 """Content keys: a hash of everything an image's build reads, so the registry remembers (pure).
 
 A key covers the Dockerfile and .dockerignore (by git object id), the resolved build args,
-platforms and target, the mode and object id of every context entry the .dockerignore keeps
-(files, symbolic links as links, submodules by commit: what BuildKit receives) and of
-watched files, the keys of in-repo parents and the digests of external bases when known.
+platforms and target, the mode and object id of every context entry the build reads (its
+COPY/ADD and bind-mount sources, builder.inputs) and the .dockerignore keeps (files,
+symbolic links as links, submodules by commit: what BuildKit receives) and of watched
+files, the keys of in-repo parents and the digests of external bases when known.
 Every push records it as a label and a `key-<16 hex>` tag, so "was this exact input built?"
 is one registry lookup, and a failed or lost build is never forgotten.
 """
@@ -17,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from builder.config import compile_watch
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher, literal_prefix
+from builder.inputs import Inputs
 from builder.model import Image, TestSpec
 
 KEY_LABEL = "dev.builder.content-key"
-KEY_VERSION = "builder-key-v2"  # v2: modes, symlinks and submodules count
+# v2: modes, symlinks and submodules count; v3: only the context files the build reads
+KEY_VERSION = "builder-key-v3"
 
 
 def key_tag(key: str) -> str:
@@ -81,7 +84,7 @@ def compute_keys(
     reach, see reconcile); `file_ids` then need only cover the inputs of the others."""
     paths = sorted(file_ids)
     digests = base_digests or {}
-    context_hashes: dict[tuple[str, str], str] = {}
+    context_hashes: dict[tuple[str, str, tuple[str, ...] | None], str] = {}
     watch_hashes: dict[tuple[str, ...], str] = {}
     keys: dict[str, str] = {}
     for name in graph.order:
@@ -91,9 +94,17 @@ def compute_keys(
         image = graph.images[name]
         config = image.config
         context = str(config.context)
-        cache_key = (context, image.ignore_text)
+        inputs = image.inputs
+        if platforms and inputs.platform_reads and not set(platforms) <= set(config.platforms):
+            # A platform the Dockerfile was not read for may read other paths.
+            inputs = Inputs()
+        # Images that read the same files of one context share its hash.
+        read = None if inputs.whole is not None else (*inputs.patterns, "", *inputs.submodules)
+        cache_key = (context, image.ignore_text, read)
         if cache_key not in context_hashes:
-            context_hashes[cache_key] = _context_hash(paths, file_ids, context, image.ignore_text)
+            context_hashes[cache_key] = _context_hash(
+                paths, file_ids, context, image.ignore_text, inputs
+            )
         parts = [
             KEY_VERSION,
             f"dockerfile {config.dockerfile} {_id(file_ids, image, str(config.dockerfile))}",
@@ -125,7 +136,11 @@ def _id(file_ids: Mapping[str, str], image: Image, path: str) -> str:
 
 
 def _context_hash(
-    paths: Sequence[str], file_ids: Mapping[str, str], context: str, ignore_text: str
+    paths: Sequence[str],
+    file_ids: Mapping[str, str],
+    context: str,
+    ignore_text: str,
+    inputs: Inputs,
 ) -> str:
     if context == ".":
         members = paths
@@ -134,7 +149,7 @@ def _context_hash(
         # Sorted paths: everything under `context/` sits between "context/" and "context0".
         members = paths[bisect_left(paths, context + "/") : bisect_left(paths, context + "0")]
         strip = len(context) + 1
-    relative = [p[strip:] for p in members]
+    relative = inputs.included([p[strip:] for p in members], ordered=True)
     kept = IgnoreMatcher.from_text(ignore_text).kept(relative)
     prefix = "" if strip == 0 else context + "/"
     return _sha("\n".join(f"{p} {file_ids[prefix + p]}" for p in kept))
@@ -160,11 +175,13 @@ def _sha(text: str) -> str:
 
 def input_paths(image: Image) -> tuple[str, ...] | None:
     """Where an image's key inputs live, as paths or directories; None when they can be
-    anywhere (a repo-root context, a watch glob that floats)."""
+    anywhere (a read of a repo-root context that is not under a literal folder, a watch
+    glob that floats)."""
     config = image.config
-    if str(config.context) == ".":
+    reads = _read_paths(str(config.context), image.inputs)
+    if reads is None:
         return None
-    found = [str(config.context), str(config.dockerfile), *(str(p) for p in config.ignore_files)]
+    found = [*reads, str(config.dockerfile), *(str(p) for p in config.ignore_files)]
     found.extend(target for _, target in image.links)
     for glob in config.watch:
         directory = _anchored_directory(glob)
@@ -172,6 +189,22 @@ def input_paths(image: Image) -> tuple[str, ...] | None:
             return None
         found.append(directory)
     return tuple(dict.fromkeys(p for p in found if p))
+
+
+def _read_paths(context: str, inputs: Inputs) -> list[str] | None:
+    """Repo paths (files or folders) that hold every context file the build reads: each
+    read's literal part (a pattern's folder before its first wildcard), or the context.
+    With a platform override the key may count the whole context: kept to the context."""
+    if inputs.whole is not None or inputs.platform_reads:
+        return None if context == "." else [context]
+    prefix = "" if context == "." else context + "/"
+    found = []
+    for pattern in (*inputs.patterns, *inputs.submodules):
+        literal = literal_prefix(pattern)
+        if any(c in pattern for c in "|^{}") or (literal != pattern and "/" not in literal):
+            return None if context == "." else [context]  # anywhere in the context
+        found.append(prefix + (literal if literal == pattern else literal.rpartition("/")[0]))
+    return found
 
 
 def _anchored_directory(glob: str) -> str | None:

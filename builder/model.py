@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from builder.dockerfiles import ImageReference
+from builder.inputs import Inputs
 
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 CONFIG_FILE = PurePosixPath("builder.yaml")
@@ -174,6 +175,9 @@ class Image:
     # The Dockerfile or .dockerignore when read through a symbolic link: (path, the file it
     # names). buildx reads through the link, so a change to that file is a change to these.
     links: tuple[tuple[str, str], ...] = ()
+    # What the build reads from its context (COPY/ADD and bind-mount sources), before the
+    # .dockerignore: a context file is an input when both let it through.
+    inputs: Inputs = Inputs()  # noqa: RUF009 - a frozen value, safe to share
 
     @property
     def identities(self) -> tuple[tuple[str, str], ...]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from builder import dockerfiles
-from builder.dockerfiles import DockerfileInfo, ImageReference, parse_dockerfile
+from builder.dockerfiles import ContextRead, DockerfileInfo, ImageReference, parse_dockerfile
 
 # The parser's own source is part of every key: a new builder never trusts an old entry.
 _PARSER_ID = hashlib.sha256(Path(dockerfiles.__file__).read_bytes()).hexdigest()[:16]
@@ -45,6 +45,15 @@ def _ref(data: dict[str, Any] | None) -> ImageReference | None:
     )
 
 
+def _read_json(read: ContextRead) -> list[Any]:
+    return [read.file, read.line, read.path, read.instruction, read.why]
+
+
+def _read(data: list[Any]) -> ContextRead:
+    file, line, path, instruction, why = data
+    return ContextRead(file=file, line=line, path=path, instruction=instruction, why=why)
+
+
 def info_to_json(info: DockerfileInfo) -> dict[str, Any]:
     return {
         "stages": list(info.stages),
@@ -52,6 +61,9 @@ def info_to_json(info: DockerfileInfo) -> dict[str, Any]:
         "arg_names": sorted(info.arg_names),
         "base": _ref_json(info.base),
         "unreached": sorted(info.unreached),
+        "reads": [_read_json(r) for r in info.reads],
+        "platform_reads": info.platform_reads,
+        "onbuild": list(info.onbuild) if info.onbuild is not None else None,
     }
 
 
@@ -63,6 +75,10 @@ def info_from_json(data: dict[str, Any]) -> DockerfileInfo:
         arg_names=frozenset(data["arg_names"]),
         base=_ref(data["base"]),
         unreached=frozenset(data.get("unreached", ())),
+        # No default: an entry without its reads would read as "reads nothing".
+        reads=tuple(_read(r) for r in data["reads"]),
+        platform_reads=bool(data["platform_reads"]),
+        onbuild=(data["onbuild"][0], data["onbuild"][1]) if data["onbuild"] else None,
     )
 
 

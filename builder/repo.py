@@ -13,6 +13,15 @@ from builder.dockerfiles import DockerfileInfo, UnknownTarget, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
 from builder.ignore import ignore_problems
+from builder.inputs import (
+    compute_inputs,
+    parse_gitmodules,
+    read_ways,
+    trigger_read,
+    with_links,
+    with_parent_triggers,
+    with_submodules,
+)
 from builder.model import (
     CONFIG_FILE,
     IMAGE_FILE,
@@ -33,6 +42,8 @@ from builder.roots import (
     root_of,
 )
 
+GITMODULES = ".gitmodules"
+
 
 class Snapshot(Protocol):
     """A tree of files at one moment: a commit, or the working tree."""
@@ -45,6 +56,10 @@ class Snapshot(Protocol):
 
     def symlinks(self, paths: Sequence[str]) -> frozenset[str]:
         """Which of `paths` are symbolic links."""
+        ...
+
+    def linked_directories(self, directories: Sequence[str]) -> frozenset[str]:
+        """Which of `directories` (`.`: the root) hold a symbolic link right inside them."""
         ...
 
     def link_targets(self, paths: Sequence[str]) -> dict[str, str]:
@@ -144,6 +159,7 @@ def compute_images(
         for repository in aliases[config.name]:
             by_repository.setdefault((repository, config.identity_tag), config.name)
     images = []
+    triggers = {}  # image -> its ONBUILD, which runs in its children's builds
     for config in configs:
         dockerfile = texts.get(str(config.dockerfile))
         if dockerfile is None:
@@ -191,6 +207,8 @@ def compute_images(
                 break
         if ignore_file is not None:
             check_ignore_file(ignore_file, ignore_text)
+        if info.onbuild is not None:
+            triggers[config.name] = trigger_read(str(config.dockerfile), info.onbuild, config.name)
         images.append(
             Image(
                 config=config,
@@ -208,9 +226,10 @@ def compute_images(
                     for p in (str(config.dockerfile), str(ignore_file))
                     if p in (links or {})
                 ),
+                inputs=compute_inputs(info),
             )
         )
-    return tuple(images)
+    return with_parent_triggers(images, triggers)
 
 
 # What Go's strings.TrimSpace removes; Python's str.strip also takes \x1c-\x1f.
@@ -421,7 +440,9 @@ def load_repo(
     for config in configs:
         wanted.append(str(config.dockerfile))
         wanted.extend(str(p) for p in config.ignore_files)
-    raw_texts = snapshot.read(list(dict.fromkeys(wanted)))
+    # .gitmodules rides along: a read inside a submodule depends on its commit.
+    raw_texts = snapshot.read([*dict.fromkeys(wanted), GITMODULES])
+    gitmodules = raw_texts.pop(GITMODULES, None)
     texts = {p: (_decode(b, p) if b is not None else None) for p, b in raw_texts.items()}
     links = snapshot.link_targets([p for p, b in raw_texts.items() if b is not None])
     images = compute_images(
@@ -432,4 +453,27 @@ def load_repo(
         links=links,
         declared=declared if declared != settings else None,
     )
+    images = check_reads(snapshot, images, gitmodules=gitmodules)
     return Repo(settings=settings, graph=compute_graph(images))
+
+
+def check_reads(
+    snapshot: Snapshot, images: Sequence[Image], *, gitmodules: bytes | None = None
+) -> tuple[Image, ...]:
+    """Each image's inputs with what only the tree can tell: a read that meets a symbolic
+    link counts the whole context, and a read inside a submodule counts its commit."""
+    ways = [read_ways(str(image.config.context), image.inputs) for image in images]
+    paths = {p for way in ways for _, on_the_way, _ in way for p in on_the_way}
+    directories = {d for way in ways for _, _, d in way if d is not None}
+    if not paths and not directories:
+        return tuple(images)
+    links = snapshot.symlinks(sorted(paths)) if paths else frozenset()
+    linked = snapshot.linked_directories(sorted(directories)) if directories else frozenset()
+    submodules = parse_gitmodules(gitmodules.decode("utf-8", "replace")) if gitmodules else ()
+    out = []
+    for image, way in zip(images, ways, strict=True):
+        inputs = with_links(image.inputs, way, links, linked) if links or linked else image.inputs
+        if submodules:
+            inputs = with_submodules(str(image.config.context), inputs, submodules)
+        out.append(replace(image, inputs=inputs) if inputs is not image.inputs else image)
+    return tuple(out)

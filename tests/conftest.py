@@ -127,6 +127,9 @@ class DictSnapshot:
     def symlinks(self, paths: Sequence[str]) -> frozenset[str]:  # noqa: ARG002 - none here
         return frozenset()
 
+    def linked_directories(self, directories: Sequence[str]) -> frozenset[str]:  # noqa: ARG002
+        return frozenset()
+
     def link_targets(self, paths: Sequence[str]) -> dict[str, str]:  # noqa: ARG002 - none here
         return {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -13,7 +14,7 @@ from builder.context import compute_context
 from builder.repo import Overrides
 from builder.reports import Selection
 from builder.workspace import select
-from tests.conftest import Files, commit, git, write_files
+from tests.conftest import Files, commit, git, invoke, write_files
 
 MakeRepo = Callable[..., Path]
 
@@ -29,9 +30,9 @@ TREE = {
     "images/api/tests/test_api.py": "\n",
     "images/api/tests/fixtures/data.json": "{}\n",
     "images/api/data files/ünï ☃.txt": "snow\n",
-    "images/worker/Dockerfile": "FROM acme/api\n",
+    "images/worker/Dockerfile": "FROM acme/api\nCOPY . /worker\n",
     "images/worker/job.py": "\n",
-    "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY main.sh /\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY . /cli\n",
     "images/cli/main.sh": "echo hi\n",
     "docs/index.md": "docs\n",
     ".gitignore": "*.log\n",
@@ -116,7 +117,9 @@ def test_changes(make_repo: MakeRepo, changes: Files, expected: tuple[str, ...])
 
 def test_reasons_name_the_file_and_the_parent(make_repo: MakeRepo) -> None:
     repo = make_repo(TREE)
-    commit(repo, {"images/api/app.py": "x\n", "images/api/Dockerfile": "FROM acme/base\n"})
+    commit(
+        repo, {"images/api/app.py": "x\n", "images/api/Dockerfile": "FROM acme/base\nCOPY . /\n"}
+    )
     selection = select_in(repo, base="HEAD~1", head="HEAD")
     assert reasons(selection) == {
         "api": [
@@ -316,10 +319,10 @@ def test_paths_with_spaces_and_unicode_in_image_dirs(make_repo: MakeRepo) -> Non
     repo = make_repo(
         {
             **TREE,
-            "images/my app/Dockerfile": "FROM acme/base\n",
+            "images/my app/Dockerfile": "FROM acme/base\nCOPY src /src\n",
             "images/my app/image.yaml": "name: my-app\n",
             "images/my app/src/fïlé nämé.py": "\n",
-            "images/ünï/Dockerfile": "FROM acme/my-app\n",
+            "images/ünï/Dockerfile": "FROM acme/my-app\nCOPY . /\n",
             "images/ünï/image.yaml": "name: uni\n",
         }
     )
@@ -450,3 +453,182 @@ def test_an_image_left_on_a_removed_parent_is_warned_about(make_repo: MakeRepo) 
         "it builds on the last pushed one"
     )
     assert selection.warnings == (warning,)
+
+
+# -- precise inputs: what the build reads, not everything in its context ----------------------
+# One image per layout the narrowing handles (builder/inputs.py); each change below is
+# read by exactly the images listed.
+
+NARROW = {
+    "builder.yaml": "namespace: acme\n",
+    # a file and a folder, beside docs and tests the build never reads
+    "images/api/Dockerfile": (
+        "FROM python:3.12\nWORKDIR /app\nCOPY requirements.txt .\nCOPY src/ /app/src\n"
+    ),
+    "images/api/requirements.txt": "flask\n",
+    "images/api/src/app.py": "\n",
+    "images/api/docs/guide.md": "\n",
+    "images/api/tests/test_app.py": "\n",
+    # a glob
+    "images/web/Dockerfile": "FROM nginx\nCOPY *.conf /etc/nginx/\n",
+    "images/web/site.conf": "\n",
+    "images/web/sub/inner.conf": "\n",
+    "images/web/index.html": "\n",
+    # an ARG-expanded source, its default and builder's own build arg
+    "images/theme/Dockerfile": (
+        "ARG FLAVOUR=blue\nFROM alpine\nARG FLAVOUR\nARG SIZE\nCOPY assets/${FLAVOUR}/ /a/\n"
+        "COPY sizes/${SIZE}.txt /s\n"
+    ),
+    "images/theme/image.yaml": "build_args: {SIZE: large}\n",
+    "images/theme/assets/blue/x.css": "\n",
+    "images/theme/assets/red/x.css": "\n",
+    "images/theme/sizes/large.txt": "\n",
+    "images/theme/sizes/small.txt": "\n",
+    # a bind mount
+    "images/mnt/Dockerfile": (
+        "FROM alpine\nRUN --mount=type=bind,source=data,target=/d cp -r /d /out\n"
+    ),
+    "images/mnt/data/seed.csv": "\n",
+    "images/mnt/other.txt": "\n",
+    # several Dockerfiles in one folder, each image reading its own files
+    "docker/Dockerfile.pilot": "FROM alpine\nCOPY pilot /usr/local/bin/\n",
+    "docker/Dockerfile.proxy": "FROM alpine\nCOPY envoy /usr/local/bin/\n",
+    "docker/pilot": "\n",
+    "docker/envoy": "\n",
+    "images/pilot/image.yaml": "dockerfile: ../../docker/Dockerfile.pilot\ncontext: ../../docker\n",
+    "images/proxy/image.yaml": "dockerfile: ../../docker/Dockerfile.proxy\ncontext: ../../docker\n",
+    # a parent-folder context with narrow COPYs
+    "images/ctrl/Dockerfile": "FROM golang\nCOPY common/ /src/common/\nCOPY ctrl/ /src/ctrl/\n",
+    "images/ctrl/image.yaml": "context: ../../components\n",
+    "components/common/lib.go": "\n",
+    "components/ctrl/main.go": "\n",
+    "components/other/main.go": "\n",
+    # a fallback: an ARG without a value
+    "images/fb/Dockerfile": "FROM alpine\nARG SRC\nCOPY ${SRC} /x\n",
+    "images/fb/anything.txt": "\n",
+    # nothing read from the context at all
+    "images/none/Dockerfile": "FROM alpine\nRUN true\n",
+    "images/none/notes.txt": "\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param({"images/api/src/app.py": "x\n"}, ("api",), id="in-a-copied-folder"),
+        pytest.param({"images/api/requirements.txt": "x\n"}, ("api",), id="a-copied-file"),
+        pytest.param({"images/api/docs/guide.md": "x\n"}, (), id="beside-the-copies"),
+        pytest.param({"images/api/tests/new.py": "x\n"}, (), id="a-new-file-beside"),
+        pytest.param({"images/api/src/new.py": "x\n"}, ("api",), id="a-new-file-inside"),
+        pytest.param({"images/web/site.conf": "x\n"}, ("web",), id="glob-match"),
+        pytest.param({"images/web/sub/inner.conf": "x\n"}, (), id="glob-stops-at-slash"),
+        pytest.param({"images/web/index.html": "x\n"}, (), id="glob-miss"),
+        pytest.param({"images/theme/assets/blue/x.css": "x\n"}, ("theme",), id="arg-default"),
+        pytest.param({"images/theme/assets/red/x.css": "x\n"}, (), id="arg-other-value"),
+        pytest.param({"images/theme/sizes/large.txt": "x\n"}, ("theme",), id="build-arg"),
+        pytest.param({"images/theme/sizes/small.txt": "x\n"}, (), id="build-arg-other"),
+        pytest.param({"images/mnt/data/seed.csv": "x\n"}, ("mnt",), id="bind-mount"),
+        pytest.param({"images/mnt/other.txt": "x\n"}, (), id="beside-the-mount"),
+        pytest.param({"docker/pilot": "x\n"}, ("pilot",), id="one-folder-pilot"),
+        pytest.param({"docker/envoy": "x\n"}, ("proxy",), id="one-folder-proxy"),
+        pytest.param(
+            {"docker/Dockerfile.pilot": "FROM alpine:3\nCOPY pilot /usr/local/bin/\n"},
+            ("pilot",),
+            id="a-sibling-dockerfile-is-no-input",
+        ),
+        pytest.param({"components/ctrl/main.go": "x\n"}, ("ctrl",), id="parent-folder-read"),
+        pytest.param({"components/other/main.go": "x\n"}, (), id="parent-folder-unread"),
+        pytest.param({"images/fb/anything.txt": "x\n"}, ("fb",), id="fallback-counts-all"),
+        pytest.param({"images/none/notes.txt": "x\n"}, (), id="reads-nothing"),
+        pytest.param(
+            {"images/theme/image.yaml": "build_args: {SIZE: small}\n"},
+            ("theme",),
+            id="a-new-build-arg-redefines",
+        ),
+    ],
+)
+def test_only_what_the_build_reads_counts(
+    make_repo: MakeRepo, changes: Files, expected: tuple[str, ...]
+) -> None:
+    assert names_after(make_repo(NARROW), changes) == expected
+
+
+def test_explain_names_the_instruction_that_read_the_file(make_repo: MakeRepo) -> None:
+    repo = make_repo(NARROW)
+    commit(repo, {"images/api/src/app.py": "x\n", "images/fb/anything.txt": "x\n"})
+    result = invoke("affected", "-C", repo, "--base", "HEAD~1", "--head", "HEAD", "--explain")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:]}
+    assert (
+        "context file changed: images/api/src/app.py, read by "
+        "images/api/Dockerfile:4 COPY src/ /app/src"
+    ) in rows["api"]
+    assert "reads requirements.txt, src" in rows["api"]
+    assert (
+        "context file changed: images/fb/anything.txt, read by "
+        "images/fb/Dockerfile:3 COPY ${SRC} /x (ARG SRC has no value)"
+    ) in rows["fb"]
+    assert (
+        "whole context: images/fb/Dockerfile:3 COPY ${SRC} /x (ARG SRC has no value)" in rows["fb"]
+    )
+    assert rows["none"].split()[1:5] == ["no", "no", "rule", "fired"]
+    assert rows["none"].endswith("reads nothing from its context")
+    data = json.loads(
+        invoke("affected", "-C", repo, "--base", "HEAD~1", "--head", "HEAD", "-f", "json").stdout
+    )
+    sources = {i["name"]: [r.get("source") for r in i["reasons"]] for i in data["affected"]}
+    assert sources == {
+        "api": ["images/api/Dockerfile:4 COPY src/ /app/src"],
+        "fb": ["images/fb/Dockerfile:3 COPY ${SRC} /x (ARG SRC has no value)"],
+    }
+
+
+@pytest.mark.parametrize("head", ["HEAD", None], ids=["commit", "working-tree"])
+def test_a_read_through_a_symbolic_link_counts_the_whole_context(
+    make_repo: MakeRepo, head: str | None
+) -> None:
+    repo = make_repo(
+        {
+            "builder.yaml": "namespace: acme\n",
+            "images/lnk/Dockerfile": "FROM alpine\nCOPY lib/ /lib/\n",
+            "images/lnk/target/x.py": "\n",
+            "images/lnk/notes.txt": "\n",
+            "images/plain/Dockerfile": "FROM alpine\nCOPY src/ /src/\n",
+            "images/plain/src/x.py": "\n",
+            "images/plain/notes.txt": "\n",
+        },
+        committed=False,
+    )
+    (repo / "images/lnk/lib").symlink_to("target")  # BuildKit follows it to target/
+    (repo / "images/plain/link").symlink_to("notes.txt")  # on no read's way
+    commit(repo, message="initial")
+    write_files(repo, {"images/lnk/target/x.py": "x\n", "images/plain/notes.txt": "x\n"})
+    if head is not None:
+        commit(repo)
+    selection = select_in(repo, base="HEAD" if head is None else "HEAD~1", head=head)
+    assert selection.affected.names == ("lnk",)
+    whole = selection.repo.graph.images["lnk"].inputs.whole
+    assert whole is not None
+    assert whole.describe() == (
+        "images/lnk/Dockerfile:2 COPY lib/ /lib/ "
+        "(images/lnk/lib is a symbolic link, which BuildKit follows)"
+    )
+    assert selection.repo.graph.images["plain"].inputs.whole is None
+
+
+def test_an_in_repo_parents_onbuild_reads_the_childs_whole_context(make_repo: MakeRepo) -> None:
+    repo = make_repo(
+        {
+            "builder.yaml": "namespace: acme\n",
+            "base-images/base/Dockerfile": "FROM node:20\nONBUILD COPY . /app\n",
+            "images/web/Dockerfile": "FROM acme/base\nCOPY main.js /\n",
+            "images/web/notes.txt": "\n",
+        }
+    )
+    commit(repo, {"images/web/notes.txt": "x\n"})
+    [image] = select_in(repo, base="HEAD~1", head="HEAD").affected.images
+    assert image.name == "web"
+    assert image.reasons[0].source == (
+        "base-images/base/Dockerfile:2 ONBUILD COPY . /app "
+        "(the trigger of in-repo parent base runs in this image's context)"
+    )

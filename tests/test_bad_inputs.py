@@ -28,7 +28,7 @@ BASE: FileMap = {
     "base-images/base/Dockerfile": "FROM python:3.12-slim\n",
     "images/api/Dockerfile": "FROM acme/base\nCOPY . /app\n",
     "images/api/app.py": "print('hi')\n",
-    "images/cli/Dockerfile": "FROM alpine:3.20\n",
+    "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY . /cli\n",
 }
 IGNORE_HINT = "Docker refuses the whole file, so every build of this context would fail"
 CYCLE_HINT = " (an image cannot be built on itself, directly or through others)"
@@ -2167,7 +2167,7 @@ def test_image_dir_with_unicode_and_spaces_works_with_a_name(tmp_path: Path) -> 
     repo = new_repo(
         tmp_path,
         {
-            "images/Mon Café/Dockerfile": "FROM acme/base\n",
+            "images/Mon Café/Dockerfile": "FROM acme/base\nCOPY . /\n",
             "images/Mon Café/image.yaml": "name: cafe\n",
         },
     )
@@ -2184,7 +2184,7 @@ def test_dockerignore_excluding_the_dockerfile_still_counts_it(
 ) -> None:
     """Docker always sends the Dockerfile, whatever .dockerignore says; so must a change."""
     repo = new_repo(tmp_path, {"images/cli/.dockerignore": ignore})
-    commit(repo, {"images/cli/Dockerfile": "FROM alpine:3.21\n"})
+    commit(repo, {"images/cli/Dockerfile": "FROM alpine:3.21\nCOPY . /cli\n"})
     result = invoke("affected", "-C", repo, "--head", "HEAD", "-f", "json")
     assert result.exit_code == 0, result.output
     [image] = json.loads(result.stdout)["affected"]

@@ -16,10 +16,12 @@ from tests.conftest import commit, git, invoke
 MakeRepo = Callable[..., Path]
 TREE = {
     "builder.yaml": "namespace: acme\n",
-    "base-images/base/Dockerfile": "FROM python:3.12-slim\n",
+    "base-images/base/Dockerfile": "FROM python:3.12-slim\nCOPY . /base\n",
     "images/api/Dockerfile": "FROM acme/base\nCOPY . /app\n",
     "images/api/app.py": "\n",
-    "images/worker/Dockerfile": "FROM acme/api\nCOPY --from=busybox:1.36 /bin/sh /sh\n",
+    "images/worker/Dockerfile": (
+        "FROM acme/api\nCOPY --from=busybox:1.36 /bin/sh /sh\nCOPY . /worker\n"
+    ),
     "images/cli/Dockerfile": "FROM alpine:3.20\n",
     "images/cli/main.sh": "\n",
 }
@@ -64,6 +66,7 @@ def test_json(repo: Path) -> None:
                     "kind": "context",
                     "text": "context file changed: images/api/app.py",
                     "path": "images/api/app.py",
+                    "source": "images/api/Dockerfile:2 COPY . /app",
                 }
             ],
         },

@@ -1,6 +1,7 @@
 """The rule content keys keep, in real repos with every kind of tree entry: whenever git's
 diff says an image is affected because of a file its build reads, its key changes; an image
-no change reaches keeps its key; and the working tree predicts the commit's keys."""
+no change reaches keeps its key; and the working tree predicts the commit's keys. Some
+images read their whole context (`COPY .`), one only some of its files (narrowed inputs)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ TREE = {
     "images/api/run.sh": "echo api\n",
     "images/api/notes.md": "not sent\n",
     "images/api/link": "placeholder\n",
+    "images/api/other.txt": "only api's COPY . reads it\n",
     "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY . /cli\n",
     "images/cli/main.sh": "echo cli\n",
+    # Narrowed: api's context, of which it reads one file and one inside the submodule.
+    "images/narrow/Dockerfile": "FROM alpine:3.20\nCOPY run.sh vendor/lib.sh /bin/\n",
+    "images/narrow/image.yaml": "context: ../api\n",
 }
 # Reasons that say "a file this build reads changed": the key must change with them.
 FILE_REASONS = frozenset({"dockerfile", "dockerignore", "context", "watch"})
@@ -84,11 +89,15 @@ Change = Callable[[Path], None]
 CHANGES: dict[str, tuple[Change, frozenset[str]]] = {
     "edit a context file": (
         lambda r: (r / "images/api/run.sh").write_text("echo api 2\n"),
+        frozenset({"api", "narrow"}),
+    ),
+    "edit a file only a whole-context read reads": (
+        lambda r: (r / "images/api/other.txt").write_text("changed\n"),
         frozenset({"api"}),
     ),
     "chmod +x a context file": (
         lambda r: chmod(r / "images/api/run.sh", 0o755),
-        frozenset({"api"}),
+        frozenset({"api", "narrow"}),
     ),
     "chmod +x a base file reaches the child": (
         lambda r: chmod(r / "base-images/base/setup.sh", 0o755),
@@ -102,7 +111,7 @@ CHANGES: dict[str, tuple[Change, frozenset[str]]] = {
         lambda r: relink(r / "images/cli/main.sh", "Dockerfile"),
         frozenset({"cli"}),
     ),
-    "bump a submodule": (bump_submodule, frozenset({"api"})),
+    "bump a submodule": (bump_submodule, frozenset({"api", "narrow"})),
     "add a file": (
         lambda r: (r / "images/cli/extra.sh").write_text("x\n"),
         frozenset({"cli"}),
@@ -114,7 +123,7 @@ CHANGES: dict[str, tuple[Change, frozenset[str]]] = {
     ),
     "edit the .dockerignore": (
         lambda r: (r / "images/api/.dockerignore").write_text("*.md\n*.txt\n"),
-        frozenset({"api"}),
+        frozenset({"api", "narrow"}),
     ),
 }
 

@@ -11,6 +11,7 @@ import pytest
 
 from builder import keys as keys_module
 from builder.git import Git, RevisionSnapshot
+from builder.inputs import Inputs
 from builder.keys import compute_keys, key_tag
 from builder.repo import load_repo
 from tests.conftest import Files, commit, git, load_files, write_files
@@ -29,7 +30,7 @@ TREE = {
     "images/api/tests/test_api.py": "\n",
     "images/api-extra/notes.txt": "a sibling directory sharing api's prefix\n",
     "images/api2/notes.txt": "another one\n",
-    "images/worker/Dockerfile": "FROM acme/api\n",
+    "images/worker/Dockerfile": "FROM acme/api\nCOPY . /worker\n",
     "images/worker/job.py": "\n",
     "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY main.sh /\n",
     "images/cli/main.sh": "echo hi\n",
@@ -202,43 +203,56 @@ SHARED = {
     "images/one/image.yaml": "context: ../..\n",
     "images/two/Dockerfile": "FROM python:3.12\nCOPY src /src\n",
     "images/two/image.yaml": "context: ../..\n",
-    "images/three/Dockerfile": "FROM python:3.12\n",
+    "images/three/Dockerfile": "FROM python:3.12\nCOPY . /src\n",
     "images/three/image.yaml": "context: ../..\n",
     "images/three/Dockerfile.dockerignore": "*\n!src\n",
+    "images/four/Dockerfile": "FROM python:3.13\nCOPY . /app\n",
+    "images/four/image.yaml": "context: ../..\n",
 }
 
 
-def count_context_hashes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    calls: list[tuple[str, str]] = []
+def count_context_hashes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, tuple[str, ...]]]:
+    calls: list[tuple[str, str, tuple[str, ...]]] = []
     original = keys_module._context_hash
 
     def counting(
-        paths: Sequence[str], file_ids: Mapping[str, str], context: str, ignore_text: str
+        paths: Sequence[str],
+        file_ids: Mapping[str, str],
+        context: str,
+        ignore_text: str,
+        inputs: Inputs,
     ) -> str:
-        calls.append((context, ignore_text))
-        return original(paths, file_ids, context, ignore_text)
+        calls.append((context, ignore_text, inputs.patterns))
+        return original(paths, file_ids, context, ignore_text, inputs)
 
     monkeypatch.setattr(keys_module, "_context_hash", counting)
     return calls
 
 
-def test_one_context_hash_per_context_and_ignore(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_context_hash_per_context_ignore_and_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = count_context_hashes(monkeypatch)
     keys = keys_of(SHARED)
-    # one and two share the repo root and its .dockerignore; three has its own ignore file.
-    assert sorted(calls) == [(".", "*\n!src\n"), (".", "docs\n")]
-    assert len(set(keys.values())) == 3  # the Dockerfiles still tell them apart
+    # one and four share the repo root, its .dockerignore and `COPY .`; two reads only src;
+    # three has its own ignore file.
+    assert sorted(calls) == [
+        (".", "*\n!src\n", (".",)),
+        (".", "docs\n", (".",)),
+        (".", "docs\n", ("src",)),
+    ]
+    assert len(set(keys.values())) == 4  # the Dockerfiles still tell them apart
 
 
-def test_repo_root_context_honours_its_dockerignore() -> None:
+def test_repo_root_context_honours_its_dockerignore_and_the_reads() -> None:
     before = keys_of(SHARED)
     assert changed(before, keys_of(edit(SHARED, {"docs/guide.md": "x\n"}))) == ()
     assert changed(before, keys_of(edit(SHARED, {"src/app.py": "x\n"}))) == (
+        "four",
         "one",
         "three",
         "two",
     )
-    assert changed(before, keys_of(edit(SHARED, {"images/one/x.py": "x\n"}))) == ("one", "two")
+    # two reads only src/; three's ignore file keeps only src.
+    assert changed(before, keys_of(edit(SHARED, {"images/one/x.py": "x\n"}))) == ("four", "one")
 
 
 @pytest.mark.parametrize(
@@ -289,3 +303,82 @@ def test_a_linked_dockerfile_is_keyed_by_what_it_names(tmp_path: Path) -> None:
         return compute_keys(graph, repository.file_ids(sha))
 
     assert changed(keys_at(first), keys_at(second)) == ("cli",)
+
+
+# -- narrowed inputs: only the context files the build reads ----------------------------------
+
+NARROW = {
+    "builder.yaml": "namespace: acme\n",
+    "images/api/Dockerfile": "FROM python:3.12\nCOPY src/ /app/src\nCOPY *.txt /app/\n",
+    "images/api/src/app.py": "\n",
+    "images/api/req.txt": "\n",
+    "images/api/docs/guide.md": "\n",
+    "images/api/sub/x.txt": "\n",
+    "images/bin/Dockerfile": "FROM alpine\nARG TARGETARCH\nCOPY bin/${TARGETARCH}/app /app\n",
+    "images/bin/image.yaml": "platforms: [linux/amd64, linux/arm64]\n",
+    "images/bin/bin/amd64/app": "\n",
+    "images/bin/bin/riscv64/app": "\n",
+    "images/root/Dockerfile": "FROM alpine\nCOPY shared/conf/ /conf/\nCOPY images/root/run.sh /\n",
+    "images/root/image.yaml": "context: ../..\n",
+    "images/root/run.sh": "\n",
+    "shared/conf/a.yaml": "\n",
+    "shared/other/b.yaml": "\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"images/api/src/app.py": "x\n"}, ("api",)),
+        ({"images/api/src/new.py": "x\n"}, ("api",)),
+        ({"images/api/req.txt": "x\n"}, ("api",)),
+        ({"images/api/docs/guide.md": "x\n"}, ()),
+        ({"images/api/sub/x.txt": "x\n"}, ()),
+        ({"images/bin/bin/amd64/app": "x\n"}, ("bin",)),
+        ({"images/bin/bin/riscv64/app": "x\n"}, ()),
+        ({"shared/conf/a.yaml": "x\n"}, ("root",)),
+        ({"shared/other/b.yaml": "x\n"}, ()),
+        ({"images/root/run.sh": "x\n"}, ("root",)),
+    ],
+)
+def test_a_key_counts_only_the_files_the_build_reads(changes: Files, expected: tuple[str]) -> None:
+    assert changed(keys_of(NARROW), keys_of(edit(NARROW, changes))) == expected
+
+
+def test_a_platform_the_dockerfile_was_not_read_for_counts_the_whole_context() -> None:
+    riscv = ("linux/riscv64",)
+    before = keys_of(NARROW, platforms=riscv)
+    after = keys_of(edit(NARROW, {"images/bin/bin/riscv64/app": "x\n"}), platforms=riscv)
+    assert changed(before, after) == ("bin",)
+    # A subset of the platforms it was read for reads nothing new.
+    amd64 = ("linux/amd64",)
+    before = keys_of(NARROW, platforms=amd64)
+    after = keys_of(edit(NARROW, {"images/bin/bin/riscv64/app": "x\n"}), platforms=amd64)
+    assert changed(before, after) == ()
+
+
+def test_input_paths_follow_the_reads() -> None:
+    images = load_files(
+        {
+            **NARROW,
+            "images/glob/Dockerfile": "FROM alpine\nCOPY *.txt /\n",
+            "images/glob/image.yaml": "context: ../..\n",
+            "images/whole/Dockerfile": "FROM alpine\nCOPY . /\n",
+        }
+    ).graph.images
+    assert keys_module.input_paths(images["api"]) == (
+        "images/api",  # `*.txt` may match anywhere in the context's top folder
+        "images/api/Dockerfile",
+        "images/api/Dockerfile.dockerignore",
+        "images/api/.dockerignore",
+    )
+    assert keys_module.input_paths(images["root"]) == (
+        "images/root/run.sh",
+        "shared/conf",
+        "images/root/Dockerfile",
+        "images/root/Dockerfile.dockerignore",
+        ".dockerignore",
+    )
+    assert keys_module.input_paths(images["bin"])[0] == "images/bin"  # per platform
+    assert keys_module.input_paths(images["glob"]) is None  # anywhere at the repo root
+    assert keys_module.input_paths(images["whole"])[0] == "images/whole"

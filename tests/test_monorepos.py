@@ -144,9 +144,6 @@ def test_variants_never_overwrite_each_others_tags() -> None:
     assert len(all_tags) == len(set(all_tags))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="precise inputs (issue 10) land with the precise-inputs branch"
-)
 def test_several_dockerfiles_in_one_folder_are_several_images() -> None:
     graph = load_files(SERVING).graph
     assert graph.edges() == (

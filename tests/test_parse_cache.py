@@ -66,3 +66,35 @@ def test_only_entries_used_this_run_are_kept(tmp_path: Path) -> None:
     later.parse(TEXT, path="a/Dockerfile")
     later.save()
     assert len(json.loads(path.read_text(encoding="utf-8"))["entries"]) == 1
+
+
+READS = (
+    "FROM alpine AS t\nONBUILD COPY . /app\nFROM t AS built\nARG X\nCOPY src/ $X /app/\n"
+    "RUN --mount=type=bind,source=req.txt,target=/r true\nONBUILD RUN true\n"
+)
+
+
+def test_context_reads_survive_the_cache(tmp_path: Path) -> None:
+    path = tmp_path / "cache.json"
+    first = ParseCache(path)
+    info = first.parse(READS, path="images/a/Dockerfile", platforms=("linux/amd64", "linux/arm64"))
+    first.save()
+    again = ParseCache(path).parse(
+        READS, path="images/a/Dockerfile", platforms=("linux/amd64", "linux/arm64")
+    )
+    assert again == info
+    assert [r.path for r in again.reads] == [".", ".", "src", "req.txt"]
+    assert again.onbuild == (7, "ONBUILD RUN true")
+
+
+def test_an_entry_without_its_reads_is_parsed_again(tmp_path: Path) -> None:
+    """An entry that lost its reads must never read as "reads nothing"."""
+    path = tmp_path / "cache.json"
+    cache = ParseCache(path)
+    info = cache.parse(READS, path="Dockerfile")
+    cache.save()
+    data = json.loads(path.read_text())
+    for entry in data["entries"].values():
+        del entry["reads"]
+    path.write_text(json.dumps(data))
+    assert ParseCache(path).parse(READS, path="Dockerfile") == info

@@ -239,7 +239,11 @@ def test_a_partial_plan_lists_the_rest_as_unchanged() -> None:
     assert [b.name for b in plan.images] == ["api", "worker"]
     assert plan.waves == (("api",), ("worker",))
     assert plan.unchanged == ("base", "cli")
-    assert plan.get("api").reasons == (Reason(kind="context", path="images/api/app.py"),)
+    assert plan.get("api").reasons == (
+        Reason(
+            kind="context", path="images/api/app.py", source="images/api/Dockerfile:2 COPY . /app"
+        ),
+    )
     assert plan.get("worker").reasons == (Reason(kind="parent", parent="api"),)
     with pytest.raises(KeyError):
         plan.get("base")

@@ -18,7 +18,7 @@ from builder.changes import compute_affected
 from builder.config import parse_image_config, parse_settings
 from builder.dockerfiles import ExpansionError, expand, parse_dockerfile
 from builder.errors import BuilderError
-from builder.ignore import IgnoreMatcher, parse_ignore_patterns
+from builder.ignore import IgnoreMatcher, IncludeMatcher, parse_ignore_patterns
 from builder.model import Settings
 from tests.conftest import load_files
 
@@ -71,6 +71,7 @@ class Dag:
             # The built stage needs every other one: BuildKit skips stages nothing reaches.
             body.append("FROM python:3.12\n")
             body.extend(f"COPY --from={stage} / /\n" for stage in stages)
+            body.append("COPY src /src\n")  # the context files the build reads
             directory = f"{self.roots[child]}/{name}"
             files[f"{directory}/Dockerfile"] = "".join(args + body)
             if depends:
@@ -457,3 +458,64 @@ def test_many_patterns_are_the_plain_walk(patterns: list[str], paths: list[str])
     directories = {"/".join(p.split("/")[:i]) for p in unique for i in range(1, p.count("/") + 1)}
     files = sorted(unique - directories)
     assert sorted(IgnoreMatcher.from_text(text).kept(files)) == plain_walk_kept(text, files)
+
+
+# -- include patterns (a build's FollowPaths): the indexed matcher against a plain walk -----
+
+
+def plain_walk_included(patterns: list[str], files: list[str]) -> list[str]:
+    """fsutil filter.go's include side written out plainly: every pattern, in order, for
+    every entry, each directory handing down its matches, and a directory no pattern
+    matches skipped whole when every pattern is plain and none runs through it."""
+    from builder.ignore import _compile_regexp, _go_text, _Kind, _new, _Pattern
+
+    compiled = [p for p in map(_new, patterns) if isinstance(p, _Pattern)]
+
+    def matches(pattern: _Pattern, path: str) -> bool:
+        if pattern.kind is _Kind.EXACT:
+            return path == pattern.literal
+        if pattern.kind is _Kind.PREFIX:
+            return path.startswith(pattern.literal)
+        if pattern.kind is _Kind.SUFFIX:
+            suffix = pattern.literal
+            return path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:])
+        regexp = _compile_regexp(pattern.regexp)
+        return not isinstance(regexp, str) and bool(regexp.search(_go_text(path).encode()))
+
+    def evaluate(path: str, parent: list[bool]) -> tuple[bool, list[bool]]:
+        matched, info = False, []
+        for pattern, inherited in zip(compiled, parent, strict=True):
+            hit = inherited or (pattern.exclusion == matched and matches(pattern, path))
+            info.append(hit)
+            if hit:
+                matched = not pattern.exclusion
+        return matched, info
+
+    plain = [p.cleaned.removesuffix("/**").removesuffix("/*") for p in compiled if not p.exclusion]
+    prefix_only = not any(set(e) & set("*[]?^\\") for e in plain)
+    included = []
+    for file in files:
+        parts = file.split("/")
+        info, skipped = [False] * len(compiled), False
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            matched, info = evaluate(directory, info)
+            reached = any((e + "/").startswith(directory + "/") for e in plain)
+            if not matched and prefix_only and not reached:
+                skipped = True
+                break
+        if not skipped and evaluate(file, info)[0]:
+            included.append(file)
+    return sorted(included)
+
+
+@FUZZ
+@given(st.lists(GLOB_PATTERNS, min_size=1, max_size=6), st.lists(TREE_PATHS, max_size=25))
+def test_include_matcher_is_the_plain_walk(patterns: list[str], paths: list[str]) -> None:
+    unique = set(paths)
+    directories = {"/".join(p.split("/")[:i]) for p in unique for i in range(1, p.count("/") + 1)}
+    files = sorted(unique - directories)
+    expected = plain_walk_included(patterns, files)
+    matcher = IncludeMatcher(patterns)
+    assert matcher.included(files, ordered=True) == expected
+    assert sorted(IncludeMatcher(patterns).included(list(reversed(files)))) == expected

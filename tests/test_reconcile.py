@@ -60,7 +60,7 @@ def key_reason(name: str) -> Reason:
 
 
 FORCE = Reason(kind="all", note="--force")
-APP = Reason(kind="context", path="images/api/app.py")
+APP = Reason(kind="context", path="images/api/app.py", source="images/api/Dockerfile:2 COPY . /app")
 
 
 def reconciled(result: Affected) -> dict[str, tuple[Reason, ...]]:

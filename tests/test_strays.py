@@ -81,3 +81,14 @@ def test_a_dry_run_only_warns(make_repo: MakeRepo) -> None:
     result = invoke("build", "-C", repo, "--all", "--push", "--dry-run", env={"CI": "true"})
     assert result.exit_code == 0
     assert "images/api/dist/app.js" in result.stderr
+
+
+def test_only_ignored_files_the_build_reads_are_strays() -> None:
+    graph = load_files(
+        {**TREE, "images/cli/Dockerfile": "FROM alpine:3.20\nCOPY main.sh bin/ /cli/\n"}
+    ).graph
+    paths = ["images/cli/run.log", "images/cli/bin/tool", "images/api/dist/app.js"]
+    assert compute_strays(graph, paths) == {
+        "api": ("images/api/dist/app.js",),
+        "cli": ("images/cli/bin/tool",),
+    }

@@ -52,13 +52,16 @@ def render_affected(selection: Selection, fmt: str, keys: KeyReport | None = Non
 
 
 def render_explain(selection: Selection, keys: KeyReport | None) -> str:
-    """Every image with the rule that decided it: git's diff, a parent, or its content key."""
+    """Every image with the rule that decided it (git's diff, with the instruction that
+    read each changed file; a parent; or its content key) and what its build reads from
+    its context, or which instruction made builder count all of it."""
     affected = {i.name: i for i in selection.affected.images}
+    graph = selection.repo.graph
     rows = []
-    for name in selection.repo.graph.order:
+    for name in graph.order:
         image = affected.get(name)
         rules = (
-            [r.render() for r in image.reasons if r.kind not in ("key", "test")] if image else []
+            [r.explain() for r in image.reasons if r.kind not in ("key", "test")] if image else []
         )
         if keys is not None and name in keys.keys:
             state = "built before" if name in keys.present else "missing"
@@ -66,14 +69,15 @@ def render_explain(selection: Selection, keys: KeyReport | None) -> str:
             if name in keys.untested:
                 verdict = verdict_tag(keys.keys[name], keys.test_hashes[name])
                 rules.append(f"{verdict} missing: re-tested, not rebuilt")
-        rows.append((name, "yes" if image else "no", "; ".join(rules) or "no rule fired"))
+        inputs = printable(graph.images[name].inputs.describe())
+        rows.append((name, "yes" if image else "no", "; ".join(rules) or "no rule fired", inputs))
     rng = selection.range
     header = f"{rng.base_label} .. {rng.head_label}" + (
         f"; reconciled with {keys.requests} registry requests in {keys.seconds:.2f}s"
         if keys is not None
         else "; not reconciled (git diff only)"
     )
-    return header + "\n" + render_table(("IMAGE", "AFFECTED", "RULES"), rows)
+    return header + "\n" + render_table(("IMAGE", "AFFECTED", "RULES", "CONTEXT INPUTS"), rows)
 
 
 def render_tree(graph: ImageGraph) -> str:
