@@ -116,6 +116,10 @@ class Repo:
     ) -> subprocess.CompletedProcess[str]:
         """Run the real CLI in a child process, as a user or CI would."""
         full_env = {**self.engine.env, **GIT_ENV, "CI": "true", **(env or {})}
+        # The code of this checkout, whatever checkout the interpreter was installed from.
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+        )
         for key in ("GITHUB_ACTIONS", "GITHUB_EVENT_PATH", "GITHUB_EVENT_NAME"):
             if env is None or key not in env:
                 full_env.pop(key, None)
