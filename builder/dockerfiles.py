@@ -560,6 +560,7 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise DockerfileError("is not valid UTF-8 text", file=path) from None
+    _check_long_words(text, path)
     try:
         # A lone `\` on the last line comes back as a command without an instruction.
         return tuple(c for c in dockerfile.parse_string(text) if c.cmd is not None)
@@ -571,6 +572,35 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
         # The binding cannot hand back some non-ASCII flags (`COPY --chown=ࠀ`). An image
         # reference is ASCII, so reading a copy with those characters masked loses nothing.
         return _commands("".join(ch if ch.isascii() else "?" for ch in text), path)
+
+
+# BuildKit's parser takes time in the square of a word's length (a word of 60 KB, a
+# `LABEL a=...` or an inline blob: over a second), so a Dockerfile of sixteen such lines
+# would hold planning for twenty. Long words may add up to half a maximal line (BuildKit
+# allows 65,535 bytes), a few tenths of a second.
+_LONG_WORD = 4096
+_LONG_WORDS_MAX = 32 * 1024
+_WORD_RE = re.compile(r"[^ \t\r\n]+")
+
+
+def _check_long_words(text: str, path: str) -> None:
+    if len(text) <= _LONG_WORDS_MAX:
+        return  # cannot hold more
+    total = 0
+    for match in _WORD_RE.finditer(text):
+        length = match.end() - match.start()
+        if length <= _LONG_WORD:
+            continue
+        total += length
+        if total > _LONG_WORDS_MAX:
+            raise DockerfileError(
+                f"words longer than 4 KiB add up to more than 32 KiB ({length:,} "
+                "characters in this one); BuildKit's parser slows with the square of a "
+                "word's length",
+                file=path,
+                line=text.count("\n", 0, match.start()) + 1,
+                hint="keep large data in a file the build copies",
+            )
 
 
 _ERROR_WINDOW = 256  # lines parsed at a time while looking for an error's line

@@ -1751,6 +1751,19 @@ CASES = [
     P(
         Case(
             ("graph",),
+            "images/cli/Dockerfile:3: words longer than 4 KiB add up to more than 32 KiB "
+            "(20,006 characters in this one); BuildKit's parser slows with the square of a "
+            "word's length (keep large data in a file the build copies)",
+            {
+                "images/cli/Dockerfile": "FROM alpine\n"
+                + "".join(f"LABEL blob{i}=" + "b" * 20_000 + "\n" for i in range(16))
+            },
+        ),
+        "dockerfile-long-words-past-64-kib",
+    ),
+    P(
+        Case(
+            ("graph",),
             f"images/cli/Dockerfile:1: invalid image reference '{'a' * 80}... (300 characters)': "
             "repository name must not be more than 255 characters",
             {"images/cli/Dockerfile": "FROM " + "a" * 300 + "\n"},
