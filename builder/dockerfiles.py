@@ -1126,8 +1126,8 @@ class _Reader:
                         elif eq:
                             self.global_args[name] = self.expanded(default, line)
                         context.global_arg(item)
-                    else:
-                        context.stage_arg(item)
+                if self.stages:
+                    context.stage_args(command.value)
                 continue
             if instruction == "FROM":
                 context.start_stage(self.read_from(command.value, line, command.flags))
@@ -1326,7 +1326,8 @@ def _remote(source: str) -> Literal["url", "git"] | None:
     before_fragment = source.partition("#")[0]
     if scheme is not None:
         if scheme.group(1).lower() in ("http", "https") and not before_fragment.endswith(".git"):
-            return "url"
+            # isHTTPSource's prefixes are lowercase: `HTTP://host/f` is a context path.
+            return "url" if scheme.group(1) in ("http", "https") else None
         return "git"
     if _SCP_RE.match(source):
         return "git"
@@ -1428,28 +1429,35 @@ class _ContextWalk:
             )
             self.reads.append((len(self.envs) - 1, read))
 
-    def stage_arg(self, item: str) -> None:
+    def stage_args(self, items: Sequence[str]) -> None:
+        """An ARG in a stage: every default expands with the variables from before the
+        instruction (ArgCommand.Expand runs before dispatchArg sets any), unlike the global
+        ARGs, each of which sees the ones before it."""
         if not self.variables:
             return
         env = self.envs[-1]
-        name, eq, default = item.partition("=")
-        if not self._plain(name):  # BuildKit expands names too
-            env.blind = f"ARG {_shorten(name, 40)} names a variable by expansion"
-            return
-        value: str | _Unknown | None
-        if name == _EPOCH_ARG:
-            value = _Unknown(f"{_EPOCH_ARG} is set only when the image builds")
-        elif name in self.build_args:
-            value = self.build_args[name]
-        elif eq:
-            value = self._expand(default)
-        else:
-            value = self.meta.get(name)
-        if value is None:
-            if name not in env.known and name not in env.unknown:
-                env.valueless.add(name)
-        elif name not in _NON_ENV_ARGS:
-            env.set(name, value)
+        values: list[tuple[str, str | _Unknown | None]] = []
+        for item in items:
+            name, eq, default = item.partition("=")
+            if not self._plain(name):  # BuildKit expands names too
+                env.blind = f"ARG {_shorten(name, 40)} names a variable by expansion"
+                return
+            value: str | _Unknown | None
+            if name == _EPOCH_ARG:
+                value = _Unknown(f"{_EPOCH_ARG} is set only when the image builds")
+            elif name in self.build_args:
+                value = self.build_args[name]
+            elif eq:
+                value = self._expand(default)
+            else:
+                value = self.meta.get(name)
+            values.append((name, value))
+        for name, value in values:
+            if value is None:
+                if name not in env.known and name not in env.unknown:
+                    env.valueless.add(name)
+            elif name not in _NON_ENV_ARGS:
+                env.set(name, value)
 
     def env(self, command: dockerfile.Command) -> None:
         if not self.variables:

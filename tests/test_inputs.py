@@ -75,6 +75,12 @@ def check(found: list[Read], expected: list[Read]) -> None:
         pytest.param("FROM alpine\nADD x.tar.gz /opt/\n", [(2, "x.tar.gz")], id="add-a-file"),
         pytest.param("FROM alpine\nADD https://example.com/f /f\n", [], id="add-a-url"),
         pytest.param(
+            # isHTTPSource is case-sensitive: BuildKit reads this from the context (engine-checked).
+            "FROM alpine\nADD HTTP://host/f /f\n",
+            [(2, "HTTP:/host/f")],
+            id="add-an-uppercase-scheme-is-a-path",
+        ),
+        pytest.param(
             "FROM alpine\nADD https://github.com/a/b.git /b\n", [(2, ".", "git")], id="add-git-url"
         ),
         pytest.param(
@@ -226,6 +232,23 @@ def test_run_mounts(text: str, expected: list[Read]) -> None:
             {},
             [(4, "lib")],
             id="stage-arg-inherited",
+        ),
+        pytest.param(
+            # ArgCommand.Expand runs before any is set: B's $A is not this instruction's A
+            # (engine-checked: BuildKit read `x`, not `srcx`).
+            "FROM scratch\nARG A=src B=${A}x\nCOPY $B /x\n",
+            {},
+            [(3, ".", "A is not set")],
+            id="stage-arg-pairs",
+        ),
+        pytest.param(
+            "FROM scratch\nARG A=src\nARG B=${A}x\nCOPY $B /x\n", {}, [(4, "srcx")], id="stage-args"
+        ),
+        pytest.param(
+            "ARG A=src B=${A}x\nFROM scratch\nARG B\nCOPY $B /x\n",
+            {},
+            [(4, "srcx")],
+            id="global-arg-pairs-see-each-other",
         ),
         pytest.param(
             "FROM alpine AS base\nENV D=lib\nFROM alpine\nCOPY $D /x\n",
