@@ -521,6 +521,33 @@ def _escape_token(text: str) -> str:
     return "\\"
 
 
+# The frontend builder models (BuildKit's own Dockerfile frontend, any version): another
+# one, named by `# syntax=` or the BUILDKIT_SYNTAX build arg, may read any file.
+_DOCKERFILE_FRONTEND_RE = re.compile(
+    r"(?:docker\.io/)?docker/dockerfile(?:-upstream)?(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?"
+)
+
+
+def _foreign_frontend(text: str, path: str, build_args: Mapping[str, str]) -> ContextRead | None:
+    """A whole-context read when the build runs a frontend other than BuildKit's own."""
+    line, syntax = 0, build_args.get("BUILDKIT_SYNTAX")
+    if syntax is None:
+        lines = text.removeprefix("\ufeff").split("\n")
+        for number, raw in enumerate(lines[: _directive_count(lines)], start=1):
+            match = _DIRECTIVE_RE.fullmatch(raw.strip())
+            if match is not None and match.group(1).lower() == "syntax":
+                line, syntax = number, match.group(2)
+    if syntax is None or _DOCKERFILE_FRONTEND_RE.fullmatch(syntax.strip()):
+        return None
+    return ContextRead(
+        file=path,
+        line=line,
+        path=WHOLE_CONTEXT,
+        instruction=f"# syntax={syntax}" if line else f"BUILDKIT_SYNTAX={syntax}",
+        why="a frontend builder does not model may read any file",
+    )
+
+
 def _utf8(text: str) -> str:
     """Undo the latin-1 decoding the `dockerfile` binding applies to flags (not to values)."""
     try:
@@ -940,6 +967,9 @@ def parse_dockerfile(
     reached = reader.reached(built)
     reader.check_stage_order(reached)
     per_platform = [frozenset(r for stage, r in walk if stage in reached) for walk in reader.reads]
+    frontend = _foreign_frontend(text, path, build_args or {})
+    if frontend is not None:
+        per_platform = [reads | {frontend} for reads in per_platform]
     return DockerfileInfo(
         stages=tuple(stages),
         references=tuple(reader.references.values()),

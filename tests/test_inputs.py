@@ -286,6 +286,48 @@ def test_variables(text: str, build_args: dict[str, str], expected: list[Read]) 
     check(reads(text, build_args=build_args), expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "build_args", "expected"),
+    [
+        pytest.param(
+            "# syntax=docker/dockerfile:1.7\nFROM scratch\nCOPY a /a\n",
+            {},
+            [(3, "a")],
+            id="buildkits-own-frontend",
+        ),
+        pytest.param(
+            "# syntax=docker.io/docker/dockerfile-upstream:master@sha256:" + "a" * 64 + "\n"
+            "FROM scratch\nCOPY a /a\n",
+            {},
+            [(3, "a")],
+            id="buildkits-own-frontend-pinned",
+        ),
+        pytest.param(
+            "# syntax = example.com/acme/frontend:2\nFROM scratch\nCOPY a /a\n",
+            {},
+            [(1, ".", "frontend builder does not model"), (3, "a")],
+            id="another-frontend",
+        ),
+        pytest.param(
+            "FROM scratch\nCOPY a /a\n",
+            {"BUILDKIT_SYNTAX": "acme/frontend"},
+            [(0, ".", "frontend builder does not model"), (2, "a")],
+            id="another-frontend-by-build-arg",
+        ),
+        pytest.param(
+            "# a comment ends the directives\n# syntax=acme/frontend\nFROM scratch\nCOPY a /a\n",
+            {},
+            [(4, "a")],
+            id="not-a-directive",
+        ),
+    ],
+)
+def test_a_frontend_builder_does_not_model_counts_everything(
+    text: str, build_args: dict[str, str], expected: list[Read]
+) -> None:
+    check(reads(text, build_args=build_args), expected)
+
+
 def test_a_platform_arg_reads_per_platform() -> None:
     text = "FROM alpine\nARG TARGETARCH\nCOPY bin/${TARGETARCH}/app /app\n"
     info = parse_dockerfile(text, path="D", platforms=("linux/amd64", "linux/arm64"))
