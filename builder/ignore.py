@@ -23,7 +23,7 @@ import functools
 import itertools
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -742,6 +742,29 @@ class _Directory:
 _ROOT = _Directory(skipped=False, matched=())
 
 
+def _walk_to(
+    known: dict[str, _Directory],
+    path: str,
+    verdict: Callable[[str, _Directory], _Directory],
+) -> _Directory:
+    """A directory's state in the walk, from the nearest one already in `known` down (a
+    skipped directory's verdict holds below it), each directory worked out once."""
+    found = known.get(path)
+    if found is not None:
+        return found
+    pending = [path]
+    parent = path.rpartition("/")[0]
+    while parent not in known:
+        pending.append(parent)
+        parent = parent.rpartition("/")[0]
+    state = known[parent]
+    for directory in reversed(pending):
+        if not state.skipped:
+            state = verdict(directory, state)
+        known[directory] = state
+    return state
+
+
 class IgnoreMatcher:
     """Answers whether a context-relative file is left out of the build context, as the
     BuildKit client's walk decides it (fsutil filter.go), directory by directory."""
@@ -828,23 +851,13 @@ class IgnoreMatcher:
 
     def _directory(self, path: str) -> _Directory:
         """The walk's verdict on a directory, each directory worked out once."""
-        known = self._directories.get(path)
-        if known is not None:
-            return known
-        pending = [path]
-        parent = path.rpartition("/")[0]
-        while parent not in self._directories:
-            pending.append(parent)
-            parent = parent.rpartition("/")[0]
-        state = self._directories[parent]
-        for directory in reversed(pending):
-            if not state.skipped:
-                matched, hits = self._evaluate(directory, state.matched)
-                skip = matched and self._prefix_exceptions
-                skip = skip and (not self._has_exceptions or directory not in self._exception_dirs)
-                state = _Directory(skipped=skip, matched=hits)
-            self._directories[directory] = state
-        return state
+        return _walk_to(self._directories, path, self._verdict)
+
+    def _verdict(self, directory: str, parent: _Directory) -> _Directory:
+        matched, hits = self._evaluate(directory, parent.matched)
+        skip = matched and self._prefix_exceptions
+        skip = skip and (not self._has_exceptions or directory not in self._exception_dirs)
+        return _Directory(skipped=skip, matched=hits)
 
     def _evaluate(self, path: str, inherited: tuple[int, ...]) -> tuple[bool, tuple[int, ...]]:
         """patternmatcher's MatchesUsingParentResults over the patterns that can matter:
@@ -938,22 +951,12 @@ class IncludeMatcher:
         return [paths[i] for i in sorted(chosen) if self.includes(paths[i])]
 
     def _directory(self, path: str) -> _Directory:
-        known = self._directories.get(path)
-        if known is not None:
-            return known
-        pending = [path]
-        parent = path.rpartition("/")[0]
-        while parent not in self._directories:
-            pending.append(parent)
-            parent = parent.rpartition("/")[0]
-        state = self._directories[parent]
-        for directory in reversed(pending):
-            if not state.skipped:
-                matched, hits = self._matcher._evaluate(directory, state.matched)
-                skip = not matched and self._prefix_only and directory not in self._pattern_dirs
-                state = _Directory(skipped=skip, matched=hits)
-            self._directories[directory] = state
-        return state
+        return _walk_to(self._directories, path, self._verdict)
+
+    def _verdict(self, directory: str, parent: _Directory) -> _Directory:
+        matched, hits = self._matcher._evaluate(directory, parent.matched)
+        skip = not matched and self._prefix_only and directory not in self._pattern_dirs
+        return _Directory(skipped=skip, matched=hits)
 
 
 def _literal_prefixes(patterns: Sequence[_Pattern]) -> tuple[str, ...] | None:
