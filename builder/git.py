@@ -416,7 +416,7 @@ def _link_outside(path: str) -> ConfigError:
     )
 
 
-_DEFINING_SUFFIXES = (b"Dockerfile", b".yaml", b".yml", b"dockerignore")
+_DEFINING_SUFFIXES = ("Dockerfile", ".yaml", ".yml", "dockerignore")
 _DEFINING_NAMES = ("/Dockerfile", "/image.yaml")
 
 
@@ -449,18 +449,19 @@ class RevisionSnapshot:
     def list_files(self, roots: Sequence[str]) -> tuple[str, ...]:
         out = self.git.run("ls-tree", "-r", "-z", "--full-tree", self.sha, "--", *roots)
         paths = []
-        for entry in out.split(b"\0"):
+        # Decoded at once, as os.fsdecode would each path: NUL and TAB never sit inside
+        # a UTF-8 sequence, and surrogateescape keeps any other byte as it was.
+        for entry in out.decode("utf-8", "surrogateescape").split("\0"):
             if not entry:
                 continue
-            meta, _, raw_path = entry.partition(b"\t")
-            path = os.fsdecode(raw_path)
+            meta, _, path = entry.partition("\t")
             paths.append(path)
-            if meta.startswith(b"120000"):
+            if meta.startswith("120000"):
                 self._listed_links.add(path)
             # Only the files builder reads get their blob recorded here; the tens of
             # thousands of others are just names (a planning hot path, see benchmarks/).
-            if raw_path.endswith(_DEFINING_SUFFIXES):
-                mode, kind, oid = meta.decode().split()
+            if path.endswith(_DEFINING_SUFFIXES):
+                mode, kind, oid = meta.split()
                 self._record(mode, kind, oid, path)
         self._listed += tuple(f"{root.rstrip('/')}/" for root in roots)
         self._listed_paths.update(paths)
