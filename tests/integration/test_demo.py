@@ -32,6 +32,8 @@ def test_the_demo_repo_builds_and_pushes_every_image(engine: Engine, tmp_path: P
         check=True,
         env={**GIT_ENV, "PATH": "/usr/bin:/bin"},
     )
+    # `latest` moves on the default branch only: the clone is on it whatever ROOT has out.
+    subprocess.run(["git", "-C", str(clone), "checkout", "-q", "-B", "main"], check=True)
     repo = Repo(path=clone, namespace=f"demo{uuid.uuid4().hex[:8]}", engine=engine)
     meta = tmp_path / "meta.json"
     repo.builder(
