@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -394,21 +394,19 @@ TREE_PATHS = st.lists(
 ).map("/".join)
 
 
-def plain_walk_kept(text: str, files: list[str]) -> list[str]:
-    from builder.ignore import _compile_regexp, _go_text, _Kind, _new, _Pattern
+def plain_evaluate(patterns: list[Any]) -> Callable[[str, list[bool]], tuple[bool, list[bool]]]:
+    """patternmatcher's MatchesUsingParentResults written out: every pattern, in order,
+    each inheriting its parent directory's match."""
+    from builder.ignore import _compile_regexp, _go_text, _Kind
 
-    patterns = [p for p in map(_new, parse_ignore_patterns(text)) if isinstance(p, _Pattern)]
-    if not patterns:
-        return sorted(files)
-
-    def matches(pattern: _Pattern, path: str) -> bool:
+    def matches(pattern: Any, path: str) -> bool:
         if pattern.kind is _Kind.EXACT:
-            return path == pattern.literal
+            return bool(path == pattern.literal)
         if pattern.kind is _Kind.PREFIX:
-            return path.startswith(pattern.literal)
+            return bool(path.startswith(pattern.literal))
         if pattern.kind is _Kind.SUFFIX:
             suffix = pattern.literal
-            return path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:])
+            return bool(path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:]))
         regexp = _compile_regexp(pattern.regexp)
         return not isinstance(regexp, str) and bool(regexp.search(_go_text(path).encode()))
 
@@ -420,6 +418,18 @@ def plain_walk_kept(text: str, files: list[str]) -> list[str]:
             if hit:
                 matched = not pattern.exclusion
         return matched, info
+
+    return evaluate
+
+
+def plain_walk_kept(text: str, files: list[str]) -> list[str]:
+    from builder.ignore import _new, _Pattern
+
+    patterns = [p for p in map(_new, parse_ignore_patterns(text)) if isinstance(p, _Pattern)]
+    if not patterns:
+        return sorted(files)
+
+    evaluate = plain_evaluate(patterns)
 
     exceptions = [p.cleaned.removesuffix("/**").removesuffix("/*") for p in patterns if p.exclusion]
     prefix_only = not any(set(e) & set("*[]?^\\") for e in exceptions)
@@ -467,29 +477,11 @@ def plain_walk_included(patterns: list[str], files: list[str]) -> list[str]:
     """fsutil filter.go's include side written out plainly: every pattern, in order, for
     every entry, each directory handing down its matches, and a directory no pattern
     matches skipped whole when every pattern is plain and none runs through it."""
-    from builder.ignore import _compile_regexp, _go_text, _Kind, _new, _Pattern
+    from builder.ignore import _new, _Pattern
 
     compiled = [p for p in map(_new, patterns) if isinstance(p, _Pattern)]
 
-    def matches(pattern: _Pattern, path: str) -> bool:
-        if pattern.kind is _Kind.EXACT:
-            return path == pattern.literal
-        if pattern.kind is _Kind.PREFIX:
-            return path.startswith(pattern.literal)
-        if pattern.kind is _Kind.SUFFIX:
-            suffix = pattern.literal
-            return path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:])
-        regexp = _compile_regexp(pattern.regexp)
-        return not isinstance(regexp, str) and bool(regexp.search(_go_text(path).encode()))
-
-    def evaluate(path: str, parent: list[bool]) -> tuple[bool, list[bool]]:
-        matched, info = False, []
-        for pattern, inherited in zip(compiled, parent, strict=True):
-            hit = inherited or (pattern.exclusion == matched and matches(pattern, path))
-            info.append(hit)
-            if hit:
-                matched = not pattern.exclusion
-        return matched, info
+    evaluate = plain_evaluate(compiled)
 
     plain = [p.cleaned.removesuffix("/**").removesuffix("/*") for p in compiled if not p.exclusion]
     prefix_only = not any(set(e) & set("*[]?^\\") for e in plain)
