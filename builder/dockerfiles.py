@@ -614,20 +614,22 @@ def _check_long_words(text: str, path: str) -> None:
     if len(text) <= _LONG_WORDS_MAX:
         return  # cannot hold more
     total = 0
-    for match in _WORD_RE.finditer(text):
-        length = match.end() - match.start()
-        if length <= _LONG_WORD:
-            continue
-        total += length
-        if total > _LONG_WORDS_MAX:
-            raise DockerfileError(
-                f"words longer than 4 KiB add up to more than 32 KiB ({length:,} "
-                "characters in this one); BuildKit's parser slows with the square of a "
-                "word's length",
-                file=path,
-                line=text.count("\n", 0, match.start()) + 1,
-                hint="keep large data in a file the build copies",
-            )
+    for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) <= _LONG_WORD:
+            continue  # holds no long word: most lines, looked at without splitting
+        for word in _WORD_RE.findall(line):
+            if len(word) <= _LONG_WORD:
+                continue
+            total += len(word)
+            if total > _LONG_WORDS_MAX:
+                raise DockerfileError(
+                    f"words longer than 4 KiB add up to more than 32 KiB ({len(word):,} "
+                    "characters in this one); BuildKit's parser slows with the square of a "
+                    "word's length",
+                    file=path,
+                    line=number,
+                    hint="keep large data in a file the build copies",
+                )
 
 
 _ERROR_WINDOW = 256  # lines parsed at a time while looking for an error's line
