@@ -372,12 +372,17 @@ def _build_args(entry: _Entry, path: str) -> BuildArgs:
 
 
 def _watch(entry: _Entry, path: str) -> tuple[str, ...]:
-    patterns = _string_list(entry, "watch", path)
+    return _globs(entry, "watch", path)
+
+
+def _globs(entry: _Entry, key: str, path: str) -> tuple[str, ...]:
+    """A list of gitignore-style globs relative to the repo root (`watch`, `not_images`)."""
+    patterns = _string_list(entry, key, path)
     if len(patterns) > MAX_WATCH_PATTERNS:
         # Each glob becomes a regex, compiled in Python at ~0.1 ms, for every image, on
         # every run: 35,000 of them (1 MB) took 10 s to plan.
         raise ConfigError(
-            f"'watch' lists {len(patterns)} patterns, more than {MAX_WATCH_PATTERNS}",
+            f"'{key}' lists {len(patterns)} patterns, more than {MAX_WATCH_PATTERNS}",
             file=path,
             line=entry.line,
             hint="watch directories with broader globs, e.g. shared/sql/**",
@@ -395,7 +400,7 @@ def _watch(entry: _Entry, path: str) -> tuple[str, ...]:
             compile_watch([pattern])
         except (ValueError, re.error):  # `[z-a]` reaches the regex compiler
             raise ConfigError(
-                f"invalid watch pattern {pattern!r}",
+                f"invalid {key} pattern {pattern!r}",
                 file=path,
                 line=entry.line_of(index),
                 hint="use gitignore-style globs relative to the repo root, e.g. libs/common/**",
@@ -486,6 +491,7 @@ _SETTINGS_KEYS = (
     "builder",
     "consumers",
     "smoke_test",
+    "not_images",
     "provenance",
     "sbom",
     "signing",
@@ -535,6 +541,8 @@ def parse_settings(text: str, *, path: str = "builder.yaml") -> Settings:
         values["builder"] = _string(entries["builder"], "builder", path)
     if "smoke_test" in entries:
         values["smoke_test"] = _smoke_test(entries["smoke_test"], path)
+    if "not_images" in entries:
+        values["not_images"] = _globs(entries["not_images"], "not_images", path)
     if "consumers" in entries:  # checked by builder.consumers.config, when pinning
         entry = entries["consumers"]
         values["consumers"] = entry.value

@@ -108,10 +108,16 @@ def check_references(graph: ImageGraph) -> list[Finding]:
     return findings
 
 
-def check_dockerfiles(graph: ImageGraph, dockerfiles: Iterable[str]) -> list[Finding]:
-    """Dockerfiles in the repo that no image builds: an image root probably misses them."""
+def check_dockerfiles(
+    graph: ImageGraph, dockerfiles: Iterable[str], not_images: Sequence[str] = ()
+) -> list[Finding]:
+    """Dockerfiles in the repo that no image builds: an image root probably misses them
+    (unless builder.yaml's `not_images` says they are no image)."""
     built = {str(image.config.dockerfile) for image in graph.images.values()}
     built |= {target for image in graph.images.values() for _, target in image.links}
+    if not_images:
+        spec = compile_watch(not_images)
+        dockerfiles = [path for path in dockerfiles if not spec.match_file(path)]
     return [
         Finding(
             file=path,
@@ -187,11 +193,13 @@ def is_dockerfile(path: str) -> bool:
     ) and not lowered.endswith(".dockerignore")
 
 
-def check_all(graph: ImageGraph, files: Sequence[str]) -> list[Finding]:
+def check_all(
+    graph: ImageGraph, files: Sequence[str], not_images: Sequence[str] = ()
+) -> list[Finding]:
     """Every check, in file and line order."""
     findings = [
         *check_references(graph),
-        *check_dockerfiles(graph, (f for f in files if is_dockerfile(f))),
+        *check_dockerfiles(graph, (f for f in files if is_dockerfile(f)), not_images),
         *check_inputs(graph, files),
     ]
     return sorted(findings, key=lambda f: (f.file, f.line or 0, f.message))

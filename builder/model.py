@@ -80,6 +80,9 @@ class Settings:
     build_args: BuildArgs = ()
     cache: bool = True
     builder: str | None = None  # the buildx builder to build on; None: buildx's current one
+    # Dockerfiles that are no image of this repo (gitignore-style globs): doctor does not
+    # ask for an image root for them (build helpers, seed images, examples).
+    not_images: tuple[str, ...] = ()
     # Arguments for a smoke check of every image without a `test:` (None: no check).
     smoke_test: tuple[str, ...] | None = None
     # BuildKit's SLSA provenance attestation per pushed platform: max, min or off. None: not

@@ -729,6 +729,23 @@ CASES = [
         ),
         "image-watch-bare-negation",
     ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:1: 'not_images' must be a list of non-empty strings, got a string",
+            {"builder.yaml": "not_images: tools/**\n"},
+        ),
+        "settings-not-images-type",
+    ),
+    P(
+        Case(
+            ("graph",),
+            "builder.yaml:2: invalid not_images pattern '[z-a]' "
+            "(use gitignore-style globs relative to the repo root, e.g. libs/common/**)",
+            {"builder.yaml": "not_images:\n  - '[z-a]'\n"},
+        ),
+        "settings-not-images-invalid-glob",
+    ),
     # -- image tests (image.yaml test:, builder.yaml smoke_test:): refused before any build --
     P(
         Case(

@@ -80,7 +80,7 @@ def test_settings_prefix() -> None:
             "zzz: 1\n",
             "builder.yaml:1: unknown key 'zzz' (known keys: registry, namespace, image_roots, "
             "platforms, default_branch, build_args, cache, builder, consumers, smoke_test, "
-            "provenance, sbom, signing)",
+            "not_images, provenance, sbom, signing)",
             id="unknown-key",
         ),
         pytest.param(

@@ -294,6 +294,27 @@ def test_doctor_reports_each_finding_and_exits_1_on_an_error(make_repo: MakeRepo
     assert result.stderr == "error: 1 error(s) found\n"
 
 
+def test_doctor_leaves_alone_the_dockerfiles_builder_yaml_says_are_no_image(
+    make_repo: MakeRepo,
+) -> None:
+    files = {
+        "builder.yaml": "not_images:\n  - tools/**\n",
+        "images/api/Dockerfile": "FROM alpine\n",
+        "images/api/app.py": "\n",
+        "tools/Dockerfile.ci": "FROM alpine\n",
+        "examples/Dockerfile": "FROM alpine\n",
+    }
+    result = invoke("doctor", "-C", make_repo(files))
+    assert result.stdout.splitlines() == [
+        (
+            "warning: examples/Dockerfile: no image builds this Dockerfile (add its folder to "
+            "image_roots (globs like debian/*/* name image folders), or name it in an "
+            "image.yaml's 'dockerfile')"
+        ),
+        "1 images, 0 error(s), 1 warning(s)",
+    ]
+
+
 def test_doctor_on_a_clean_repo(make_repo: MakeRepo) -> None:
     repo = make_repo({"images/api/Dockerfile": "FROM alpine\n", "images/api/app.py": "\n"})
     result = invoke("doctor", "-C", repo)

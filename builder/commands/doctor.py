@@ -25,7 +25,7 @@ class DoctorReport:
 def run_doctor(git: Git, *, rev: str | None, overrides: Overrides) -> DoctorReport:
     sha = git.resolve(rev) if rev is not None else None
     try:
-        graph = load_repo(snapshot_of(git, sha), overrides).graph
+        repo = load_repo(snapshot_of(git, sha), overrides)
     except UserError as exc:
         # What stops every command is the first thing to fix: an error finding.
         finding = Finding(
@@ -36,4 +36,5 @@ def run_doctor(git: Git, *, rev: str | None, overrides: Overrides) -> DoctorRepo
             hint=exc.hint,
         )
         return DoctorReport(findings=(finding,), graph=None)
-    return DoctorReport(findings=tuple(check_all(graph, git.all_files(sha))), graph=graph)
+    findings = check_all(repo.graph, git.all_files(sha), repo.settings.not_images)
+    return DoctorReport(findings=tuple(findings), graph=repo.graph)

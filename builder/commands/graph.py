@@ -14,5 +14,6 @@ def run_graph(
 ) -> tuple[ImageGraph, tuple[Finding, ...]]:
     """The graph, and what `builder doctor` would say of it."""
     sha = git.resolve(rev) if rev is not None else None
-    graph = load_repo(snapshot_of(git, sha), overrides).graph
-    return graph, tuple(check_all(graph, git.all_files(sha)))
+    repo = load_repo(snapshot_of(git, sha), overrides)
+    findings = check_all(repo.graph, git.all_files(sha), repo.settings.not_images)
+    return repo.graph, tuple(findings)
