@@ -193,7 +193,10 @@ class BakeRunner:
     buildx: Buildx
     plan: BuildPlan
     root: Path
-    retries: int = 3
+    # Five tries, 15 s of waiting at most: Debian's registry (distribution 2.8, filesystem
+    # storage) answers a HEAD with 500 while dockerd writes the same tag from another
+    # connection, and an attested, multi-platform push met that three times in a row.
+    retries: int = 5
     backoff: float = 1.0
     on_line: Callable[[str, str], None] | None = None
     sleep: Callable[[float], None] = time.sleep
