@@ -750,8 +750,7 @@ def pin(
     from builder.git import Git
     from builder.pipeline import login_for, open_registry
     from builder.promotion import source_tag
-    from builder.repo import load_repo
-    from builder.workspace import snapshot_of
+    from builder.workspace import load_at
 
     def body() -> None:
         if (metadata_file is None) == (from_tag is None):
@@ -761,7 +760,7 @@ def pin(
             )
         environ = dict(os.environ)
         git = Git.discover(repo, environ=environ)
-        loaded = load_repo(snapshot_of(git, None))
+        loaded = load_at(git, None)
         options = PinOptions(
             check=check,
             keep_tag=keep_tag,

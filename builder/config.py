@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import posixpath
 import re
 import shlex
@@ -412,6 +413,12 @@ def compile_watch(globs: Sequence[str]) -> pathspec.GitIgnoreSpec:
     """`watch` globs as git matches them. pathspec's own regex backend, never RE2: pathspec
     picks RE2 when google-re2 is installed (builder's .dockerignore matcher needs it), and
     its RE2 sets behave differently on big lists."""
+    return _compile_watch(tuple(globs))
+
+
+# Images of one domain share their watch lists: a monorepo of thousands compiles dozens.
+@functools.lru_cache(maxsize=4096)
+def _compile_watch(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(globs, backend="simple")
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-
-import dockerfile
+from typing import TYPE_CHECKING, Literal
 
 from builder.errors import DockerfileError
 from builder.refs import InvalidReference, parse_reference
+
+if TYPE_CHECKING:
+    import dockerfile
 
 RefKind = Literal["from", "copy", "mount"]
 
@@ -588,6 +590,10 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
     except UnicodeEncodeError:
         raise DockerfileError("is not valid UTF-8 text", file=path) from None
     _check_long_words(text, path)
+    # Imported here, not at the top: the binding starts Go's runtime, which a forked
+    # process cannot use (parse_cache forks its workers before anything loads it).
+    import dockerfile
+
     try:
         # A lone `\` on the last line comes back as a command without an instruction.
         return tuple(c for c in dockerfile.parse_string(text) if c.cmd is not None)
@@ -655,6 +661,7 @@ def _error_line(text: str, message: str) -> int | None:
         return None
     lines = text.split("\n")  # BuildKit's lines: `str.splitlines` also cuts at \x1c and more
     head = lines[: _directive_count(lines)]
+    import dockerfile
 
     def parse(start: int, end: int) -> tuple[dockerfile.Command, ...] | str:
         """The commands of lines[start:end] behind the directives, or the error's message."""
@@ -922,6 +929,38 @@ def _platform_args(platform: str) -> dict[str, str]:
         values[f"{prefix}ARCH"] = arch
         values[f"{prefix}VARIANT"] = variant
     return values
+
+
+@dataclass(frozen=True, slots=True)
+class ParseRequest:
+    """One call of parse_dockerfile, as a value: what a cache keys and a worker runs."""
+
+    text: str
+    path: str
+    build_args: Mapping[str, str] | None = None
+    target: str | None = None
+    platforms: Sequence[str] = ("linux/amd64",)
+
+    def key(self) -> str:
+        material = "\0".join(
+            [
+                self.text,
+                self.path,
+                repr(sorted((self.build_args or {}).items())),
+                repr(self.target),
+                repr(tuple(self.platforms)),
+            ]
+        )
+        return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def parse(self) -> DockerfileInfo:
+        return parse_dockerfile(
+            self.text,
+            path=self.path,
+            build_args=self.build_args,
+            target=self.target,
+            platforms=self.platforms,
+        )
 
 
 def parse_dockerfile(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -155,8 +156,16 @@ class ImageConfig:
     @property
     def ignore_files(self) -> tuple[PurePosixPath, PurePosixPath]:
         """Per-Dockerfile ignore file first: BuildKit prefers it to the context's."""
-        per_dockerfile = self.dockerfile.with_name(self.dockerfile.name + ".dockerignore")
-        return per_dockerfile, self.context / ".dockerignore"
+        return _ignore_files(self.dockerfile, self.context)
+
+
+# Asked for several times per image on every run; pathlib makes each answer cost.
+@functools.lru_cache(maxsize=16384)
+def _ignore_files(
+    dockerfile: PurePosixPath, context: PurePosixPath
+) -> tuple[PurePosixPath, PurePosixPath]:
+    per_dockerfile = dockerfile.with_name(dockerfile.name + ".dockerignore")
+    return per_dockerfile, context / ".dockerignore"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

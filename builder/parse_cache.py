@@ -3,15 +3,18 @@ Dockerfiles, so a thousand-image repo re-parses a few, not a thousand (benchmark
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from builder import dockerfiles
-from builder.dockerfiles import ContextRead, DockerfileInfo, ImageReference, parse_dockerfile
+from builder.dockerfiles import ContextRead, DockerfileInfo, ImageReference, ParseRequest
 
 # The parser's own source is part of every key: a new builder never trusts an old entry.
 _PARSER_ID = hashlib.sha256(Path(dockerfiles.__file__).read_bytes()).hexdigest()[:16]
@@ -52,6 +55,67 @@ def _read_json(read: ContextRead) -> list[Any]:
 def _read(data: list[Any]) -> ContextRead:
     file, line, path, instruction, why = data
     return ContextRead(file=file, line=line, path=path, instruction=instruction, why=why)
+
+
+# A process parses at least this many Dockerfiles: below it, forking costs more than it saves.
+_PER_PROCESS = 64
+_MAX_PROCESSES = 8
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _can_fork() -> bool:
+    """Forking copies only the calling thread. Go's runtime, which the parser binding starts
+    when it loads, keeps threads of its own, so a child of a process that loaded it could
+    hang in the parser: fork only a single-threaded process that has not."""
+    return hasattr(os, "fork") and "dockerfile" not in sys.modules and threading.active_count() == 1
+
+
+def _parse_entries(requests: Sequence[tuple[str, ParseRequest]]) -> list[tuple[str, Any]]:
+    """The cache entries of the requests that parse; one that fails is left to the caller,
+    which parses it again in order and reports the error where it belongs."""
+    out = []
+    for key, request in requests:
+        with contextlib.suppress(Exception):
+            out.append((key, info_to_json(request.parse())))
+    return out
+
+
+def parse_in_processes(
+    requests: Sequence[tuple[str, ParseRequest]], processes: int
+) -> list[tuple[str, Any]]:
+    """Parse on several cores: this process takes the first share, a forked child each other
+    share. A child that fails only costs its share, which the caller parses again."""
+    shares = [requests[i::processes] for i in range(processes)]
+    children: list[tuple[int, int]] = []
+    for share in shares[1:]:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: parse, hand the entries back, and leave at once
+            status = 1
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "w", encoding="utf-8") as pipe:
+                    json.dump(_parse_entries(share), pipe)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        children.append((pid, read_end))
+    out = _parse_entries(shares[0])
+    for pid, read_end in children:
+        with os.fdopen(read_end, encoding="utf-8") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if status == 0:
+            with contextlib.suppress(ValueError):
+                out.extend((key, entry) for key, entry in json.loads(data))
+    return out
 
 
 def info_to_json(info: DockerfileInfo) -> dict[str, Any]:
@@ -107,10 +171,8 @@ class ParseCache:
         target: str | None = None,
         platforms: Sequence[str] = ("linux/amd64",),
     ) -> DockerfileInfo:
-        material = "\0".join(
-            [text, path, repr(sorted((build_args or {}).items())), repr(target), repr(platforms)]
-        )
-        key = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+        request = ParseRequest(text, path, build_args, target, platforms)
+        key = request.key()
         entry = self._old.get(key) or self._used.get(key)
         if entry is not None:
             try:
@@ -120,11 +182,23 @@ class ParseCache:
             else:
                 self._used[key] = entry
                 return info
-        info = parse_dockerfile(
-            text, path=path, build_args=build_args, target=target, platforms=platforms
-        )
+        info = request.parse()
         self._used[key] = info_to_json(info)
         return info
+
+    def warm(self, requests: Sequence[ParseRequest]) -> None:
+        """Parse ahead, on every core, the Dockerfiles this cache lacks: a fresh clone, as a
+        CI runner has it, lacks them all."""
+        missing: dict[str, ParseRequest] = {}
+        for request in requests:
+            key = request.key()
+            if key not in self._old and key not in self._used:
+                missing.setdefault(key, request)
+        processes = min(_cores(), _MAX_PROCESSES, len(missing) // _PER_PROCESS)
+        if processes < 2 or not _can_fork():
+            return
+        for key, entry in parse_in_processes(list(missing.items()), processes):
+            self._used[key] = entry
 
     def save(self) -> None:
         """Best effort: a cache that cannot be written only costs time next run."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
 from builder.config import parse_image_configs, parse_settings
-from builder.dockerfiles import DockerfileInfo, UnknownTarget, parse_dockerfile
+from builder.dockerfiles import DockerfileInfo, ParseRequest, UnknownTarget, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
 from builder.ignore import ignore_problems
@@ -116,6 +116,7 @@ def compute_images(
     parse: DockerfileParser = parse_dockerfile,
     links: Mapping[str, str] | None = None,
     declared: Settings | None = None,
+    warm: Callable[[Sequence[ParseRequest]], None] | None = None,
 ) -> tuple[Image, ...]:
     """Parse each Dockerfile once and resolve its references against the repo's images.
 
@@ -159,8 +160,7 @@ def compute_images(
             )
         for repository in aliases[config.name]:
             by_repository.setdefault((repository, config.identity_tag), config.name)
-    images = []
-    triggers = {}  # image -> its ONBUILD, which runs in its children's builds
+    requests = []
     for config in configs:
         dockerfile = texts.get(str(config.dockerfile))
         if dockerfile is None:
@@ -172,13 +172,22 @@ def compute_images(
             )
         args = dict(config.build_args)
         args.setdefault(PREFIX_ARG, settings.prefix)
+        requests.append(
+            ParseRequest(dockerfile, str(config.dockerfile), args, config.target, config.platforms)
+        )
+    if warm is not None:
+        warm(requests)
+    images = []
+    triggers = {}  # image -> its ONBUILD, which runs in its children's builds
+    for config, request in zip(configs, requests, strict=True):
+        args = dict(request.build_args or {})
         try:
             info = parse(
-                dockerfile,
-                path=str(config.dockerfile),
+                request.text,
+                path=request.path,
                 build_args=args,
-                target=config.target,
-                platforms=config.platforms,
+                target=request.target,
+                platforms=request.platforms,
             )
         except UnknownTarget as exc:
             # The value to fix is in image.yaml, not in the Dockerfile.
@@ -404,6 +413,7 @@ def load_repo(
     overrides: Overrides | None = None,
     *,
     parse: DockerfileParser = parse_dockerfile,
+    warm: Callable[[Sequence[ParseRequest]], None] | None = None,
     require_images: bool = True,
 ) -> Repo:
     """The settings and image graph of a snapshot. `require_images=False` reads a base
@@ -456,6 +466,7 @@ def load_repo(
         parse=parse,
         links=links,
         declared=declared if declared != settings else None,
+        warm=warm,
     )
     images = check_reads(snapshot, images, gitmodules=gitmodules)
     return Repo(settings=settings, graph=compute_graph(images))

@@ -19,13 +19,21 @@ from builder.git import Git, RevisionSnapshot, WorktreeSnapshot
 from builder.graph import ImageGraph
 from builder.model import CONFIG_FILE, IMAGE_FILE
 from builder.parse_cache import ParseCache
-from builder.repo import Overrides, Snapshot, load_repo, load_settings
+from builder.repo import Overrides, Repo, Snapshot, load_repo, load_settings
 from builder.reports import Range, Selection
 from builder.revisions import resolve_range
 
 
 def snapshot_of(git: Git, sha: str | None) -> Snapshot:
     return WorktreeSnapshot(git) if sha is None else RevisionSnapshot(git, sha)
+
+
+def load_at(git: Git, sha: str | None, overrides: Overrides | None = None) -> Repo:
+    """The repo at a commit (None: on disk), through the parse cache that `affected` keeps."""
+    cache = open_parse_cache(git)
+    repo = load_repo(snapshot_of(git, sha), overrides, parse=cache.parse, warm=cache.warm)
+    cache.save()
+    return repo
 
 
 def select(
@@ -62,7 +70,7 @@ def _select(
             git, base=base, head=head, ci=ctx.ci, default_branch=head_settings.default_branch
         )
     cache = open_parse_cache(git)
-    repo = load_repo(snapshot_of(git, rng.head), overrides, parse=cache.parse)
+    repo = load_repo(snapshot_of(git, rng.head), overrides, parse=cache.parse, warm=cache.warm)
     cache.save()
     warnings = list(rng.warnings)
     if rng.all_reason is not None or rng.base is None:

@@ -8,8 +8,8 @@ from builder.doctor import Finding, check_all
 from builder.errors import UserError
 from builder.git import Git
 from builder.graph import ImageGraph
-from builder.repo import Overrides, load_repo
-from builder.workspace import snapshot_of
+from builder.repo import Overrides
+from builder.workspace import load_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,7 +25,7 @@ class DoctorReport:
 def run_doctor(git: Git, *, rev: str | None, overrides: Overrides) -> DoctorReport:
     sha = git.resolve(rev) if rev is not None else None
     try:
-        repo = load_repo(snapshot_of(git, sha), overrides)
+        repo = load_at(git, sha, overrides)
     except UserError as exc:
         # What stops every command is the first thing to fix: an error finding.
         finding = Finding(

@@ -27,8 +27,8 @@ from builder.promotion import (
     source_tag,
 )
 from builder.registry import Registry
-from builder.repo import Overrides, load_repo
-from builder.workspace import snapshot_of
+from builder.repo import Overrides
+from builder.workspace import load_at
 
 _LOOKUPS = 8  # registry look-ups at once: a few connections, not one per image
 
@@ -74,7 +74,7 @@ def run_promote(
         from_tag = source_tag(request.from_tag, flag="--from")
         if from_tag == to:
             raise UserError(f"--from {request.from_tag} and --to {to} name the same tag")
-    repo = load_repo(snapshot_of(ctx.git, ctx.head.tree), request.overrides)
+    repo = load_at(ctx.git, ctx.head.tree, request.overrides)
     graph = repo.graph
     check_only(graph, request.only)
     if from_tag is not None:

@@ -24,9 +24,9 @@ from builder.model import CONFIG_FILE, Settings
 from builder.pipeline import Log, compute_source, login_for, open_registry
 from builder.plan import Revision, compute_tags
 from builder.registry import Registry
-from builder.repo import Overrides, load_repo
+from builder.repo import Overrides
 from builder.supply import SPDX_PREDICATE, compute_attestations, compute_expected
-from builder.workspace import snapshot_of
+from builder.workspace import load_at
 
 BUILDKIT_METADATA = "https://mobyproject.org/buildkit@v1#metadata"
 _REVISION_LABEL = "label:org.opencontainers.image.revision"
@@ -148,7 +148,7 @@ def run_verify(
     make_cosign: Callable[..., Cosign] = Cosign,
 ) -> VerifyReport:
     git = ctx.git
-    repo = load_repo(snapshot_of(git, None), request.overrides)
+    repo = load_at(git, None, request.overrides)
     settings = repo.settings
     expected = compute_expected(settings, ctx.ci)
     if expected is None:
