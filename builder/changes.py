@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
-from typing import Literal
-
-import pathspec
+from typing import TYPE_CHECKING, Literal
 
 from builder.config import compile_watch
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher
 from builder.model import CONFIG_FILE, IMAGE_FILE, Image
+
+if TYPE_CHECKING:
+    import pathspec
 
 ReasonKind = Literal[
     "dockerfile",

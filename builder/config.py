@@ -10,9 +10,8 @@ import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pathspec
 import yaml
 
 from builder.errors import ConfigError
@@ -29,6 +28,9 @@ from builder.model import (
     TestSpec,
 )
 from builder.refs import COMPONENT_RE, TAG_RE, InvalidReference, parse_reference
+
+if TYPE_CHECKING:
+    import pathspec
 
 _PLATFORM_RE = re.compile(r"^[a-z0-9_]+/[a-z0-9_]+(?:/[a-z0-9_.]+)?$")
 _ARG_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -419,6 +421,8 @@ def compile_watch(globs: Sequence[str]) -> pathspec.GitIgnoreSpec:
 # Images of one domain share their watch lists: a monorepo of thousands compiles dozens.
 @functools.lru_cache(maxsize=4096)
 def _compile_watch(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    import pathspec  # 25 ms to import: only a repo with watch or not_images globs pays it
+
     return pathspec.GitIgnoreSpec.from_lines(globs, backend="simple")
 
 
@@ -762,14 +766,20 @@ def parse_image_configs(
 ) -> tuple[ImageConfig, ...]:
     """The images a directory defines: its image.yaml's mapping, or each entry of its list
     (variants of one Dockerfile or folder: other build args, targets, Dockerfiles, tags)."""
-    path = str(directory / IMAGE_FILE)
+    config_file = directory / IMAGE_FILE
+    path = str(config_file)
     node = _load_node(text, path) if text is not None else None
     if node is None or isinstance(node, yaml.MappingNode):
         entries = _entries(node, path) if node is not None else {}
         config = _image_config(
-            entries, directory=directory, settings=settings, path=path, default_name=default_name
+            entries,
+            directory=directory,
+            settings=settings,
+            path=path,
+            default_name=default_name,
+            config_file=config_file if text is not None else None,
         )
-        return (config if text is not None else replace(config, config_file=None),)
+        return (config,)
     if not isinstance(node, yaml.SequenceNode):
         raise ConfigError(
             "expected a mapping of settings at the top level",
@@ -798,7 +808,12 @@ def parse_image_configs(
                 hint="e.g. - name: serving-gpu",
             )
         config = _image_config(
-            entries, directory=directory, settings=settings, path=path, default_name=None
+            entries,
+            directory=directory,
+            settings=settings,
+            path=path,
+            default_name=None,
+            config_file=config_file,
         )
         configs.append(replace(config, repository_name=default_name or directory.name))
     return tuple(configs)
@@ -812,12 +827,17 @@ def parse_image_config(
     default_name: str | None = None,
 ) -> ImageConfig:
     """Resolve one image's configuration; `text` is its image.yaml, None when absent."""
-    path = str(directory / IMAGE_FILE)
+    config_file = directory / IMAGE_FILE
+    path = str(config_file)
     entries = _load_mapping(text, path) if text is not None else {}
-    config = _image_config(
-        entries, directory=directory, settings=settings, path=path, default_name=default_name
+    return _image_config(
+        entries,
+        directory=directory,
+        settings=settings,
+        path=path,
+        default_name=default_name,
+        config_file=config_file if text is not None else None,
     )
-    return config if text is not None else replace(config, config_file=None)
 
 
 def _image_config(
@@ -827,6 +847,7 @@ def _image_config(
     settings: Settings,
     path: str,
     default_name: str | None,
+    config_file: PurePosixPath | None,
 ) -> ImageConfig:
     _check_keys(entries, _IMAGE_KEYS, path)
 
@@ -876,7 +897,7 @@ def _image_config(
         directory=directory,
         dockerfile=dockerfile,
         context=context,
-        config_file=PurePosixPath(path),
+        config_file=config_file,
         build_args=build_args,
         platforms=platforms,
         target=target,

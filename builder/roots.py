@@ -61,9 +61,12 @@ def _split(
 def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:
     """Image folders: those a root names that hold a Dockerfile or an image.yaml."""
     dirs: set[str] = set()
+    suffixes = tuple(f"/{name}" for name in DEFINING)
     for path in files:
-        head, _, leaf = path.rpartition("/")
-        if leaf in DEFINING and head and root_of(head, roots) is not None:
+        if not path.endswith(suffixes):  # most files: one check, no split
+            continue
+        head = path.rpartition("/")[0]
+        if root_of(head, roots) is not None:
             dirs.add(head)
     return tuple(PurePosixPath(d) for d in sorted(dirs))
 
