@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from builder.changes import Affected
-from builder.plan import BuildPlan, Revision
 from builder.repo import Repo
+
+if TYPE_CHECKING:
+    from builder.plan import BuildPlan, Revision
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

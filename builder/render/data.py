@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.graph import ImageGraph
-from builder.plan import BuildPlan
-from builder.promotion import PromoteReport
 from builder.reports import BuildReport, KeyReport, Selection, Signature, TestResult
+
+if TYPE_CHECKING:
+    from builder.plan import BuildPlan
+    from builder.promotion import PromoteReport
 
 
 def affected_json(selection: Selection) -> dict[str, Any]:

@@ -7,22 +7,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.bake import Outputs, compute_dry_run
 from builder.changes import Reason, printable
 from builder.ci import CIFacts
 from builder.doctor import Finding
 from builder.graph import ImageGraph
 from builder.keys import key_tag, verdict_tag
 from builder.model import TestSpec
-from builder.plan import BuildPlan
-from builder.promotion import PromoteReport
 from builder.render import clip, render_table
 from builder.render.data import affected_json, affected_keys_json, graph_json
 from builder.render.graphs import render_dot, render_mermaid
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection, TestResult
 
 if TYPE_CHECKING:
+    from builder.bake import Outputs
     from builder.commands.verify import VerifyReport
+    from builder.plan import BuildPlan
+    from builder.promotion import PromoteReport
 
 
 def _summary(reasons: tuple[Reason, ...], most: int = 2) -> str:
@@ -209,6 +209,8 @@ def render_dry_run(report: BuildReport, root: Path, outputs: Outputs) -> str:
         if build.verdict is not None:
             lines.append(f"    tag {build.verdict} (records that the tests passed)")
     lines.append("bake definitions (one bake per image, as each starts):")
+    from builder.bake import compute_dry_run  # the bake layer: only --dry-run needs it
+
     definitions = compute_dry_run(plan, root=root, outputs=outputs)
     lines.append(json.dumps(definitions, indent=2))
     return "\n".join(lines) + "\n"
