@@ -766,8 +766,8 @@ def parse_image_configs(
 ) -> tuple[ImageConfig, ...]:
     """The images a directory defines: its image.yaml's mapping, or each entry of its list
     (variants of one Dockerfile or folder: other build args, targets, Dockerfiles, tags)."""
-    config_file = directory / IMAGE_FILE
-    path = str(config_file)
+    path = _config_path(directory)
+    config_file = PurePosixPath(path) if text is not None else None
     node = _load_node(text, path) if text is not None else None
     if node is None or isinstance(node, yaml.MappingNode):
         entries = _entries(node, path) if node is not None else {}
@@ -777,7 +777,7 @@ def parse_image_configs(
             settings=settings,
             path=path,
             default_name=default_name,
-            config_file=config_file if text is not None else None,
+            config_file=config_file,
         )
         return (config,)
     if not isinstance(node, yaml.SequenceNode):
@@ -827,8 +827,7 @@ def parse_image_config(
     default_name: str | None = None,
 ) -> ImageConfig:
     """Resolve one image's configuration; `text` is its image.yaml, None when absent."""
-    config_file = directory / IMAGE_FILE
-    path = str(config_file)
+    path = _config_path(directory)
     entries = _load_mapping(text, path) if text is not None else {}
     return _image_config(
         entries,
@@ -836,8 +835,14 @@ def parse_image_config(
         settings=settings,
         path=path,
         default_name=default_name,
-        config_file=config_file if text is not None else None,
+        config_file=PurePosixPath(path) if text is not None else None,
     )
+
+
+def _config_path(directory: PurePosixPath) -> str:
+    """The folder's image.yaml, as a string: `directory / IMAGE_FILE` costs, per image."""
+    at = str(directory)
+    return IMAGE_FILE if at == "." else f"{at}/{IMAGE_FILE}"
 
 
 def _image_config(

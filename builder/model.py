@@ -164,8 +164,12 @@ class ImageConfig:
 def _ignore_files(
     dockerfile: PurePosixPath, context: PurePosixPath
 ) -> tuple[PurePosixPath, PurePosixPath]:
-    per_dockerfile = dockerfile.with_name(dockerfile.name + ".dockerignore")
-    return per_dockerfile, context / ".dockerignore"
+    # By string: with_name and `/` cost microseconds each, for every image of a big repo.
+    at = str(context)
+    return (
+        PurePosixPath(f"{dockerfile}.dockerignore"),
+        PurePosixPath(".dockerignore" if at == "." else f"{at}/.dockerignore"),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

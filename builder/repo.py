@@ -284,10 +284,12 @@ def check_ignore_file(path: PurePosixPath, text: str) -> None:
 def _context_paths(configs: Sequence[ImageConfig]) -> list[str]:
     """Every context and each directory above it: a link anywhere on the way counts."""
     paths: dict[str, None] = {}
-    for config in configs:
-        for path in (config.context, *config.context.parents):
-            if str(path) != ".":
-                paths[str(path)] = None
+    for context in dict.fromkeys(str(c.context) for c in configs):
+        # By string: `parents` builds a path object per level, for thousands of images.
+        path = context
+        while path not in paths and path != ".":
+            paths[path] = None
+            path = path.rpartition("/")[0] or "."
     return list(paths)
 
 
@@ -435,7 +437,7 @@ def load_repo(
     ]
     gitlinks = snapshot.gitlinks(candidates) if candidates else frozenset()
     check_image_roots(settings, files, dirs, gitlinks, require_images=require_images)
-    yaml_paths = [str(d / IMAGE_FILE) for d in dirs]
+    yaml_paths = [f"{d}/{IMAGE_FILE}" for d in dirs]  # never the root: see compute_image_dirs
     yaml_texts = snapshot.read(yaml_paths)
     configs: list[ImageConfig] = []
     for directory, yaml_path in zip(dirs, yaml_paths, strict=True):
