@@ -127,6 +127,7 @@ def main() -> None:
         bases=bases,
         revision=before.range.head,
         keys=before_keys,
+        onbuild=dict.fromkeys(bases, False),  # what that push read in each base's config
     )
     client = LoopbackClient()
     settings = before.repo.settings

@@ -8,7 +8,8 @@ sources of COPY/ADD and of RUN --mount=type=bind in the stages the build runs
 both. Whatever builder cannot resolve exactly counts the whole context instead: a read
 with a `why`, an ONBUILD trigger of an in-repo parent (it runs in the child's context), a
 source that is a symbolic link (BuildKit follows it, anywhere in the context), a pattern
-BuildKit would refuse.
+BuildKit would refuse, an ONBUILD trigger in an external base's config (reconcile reads
+those from the registry: `with_base_triggers`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from builder.dockerfiles import WHOLE_CONTEXT, ContextRead, DockerfileInfo
 from builder.ignore import IncludeMatcher, literal_prefix, pattern_problem
 
 if TYPE_CHECKING:
+    from builder.graph import ImageGraph
     from builder.model import Image
 
 NOT_COMPUTED = ContextRead(
@@ -246,3 +248,26 @@ def with_parent_triggers(
         else:
             out.append(replace(image, inputs=with_fallback(image.inputs, trigger)))
     return tuple(out)
+
+
+def with_base_triggers(graph: ImageGraph, triggered: frozenset[str]) -> ImageGraph:
+    """The graph with every image built FROM an external base whose config carries ONBUILD
+    triggers (`triggered`: those references, as the Dockerfiles write them) counting its
+    whole context: the triggers run in its build, in its context, unseen by its Dockerfile."""
+    if not triggered:
+        return graph
+    images = {}
+    for name, image in graph.images.items():
+        base = next((r for r in image.references if r.kind == "from" and r.text in triggered), None)
+        if base is None or image.inputs.whole is not None:
+            images[name] = image
+            continue
+        read = ContextRead(
+            file=str(image.config.dockerfile),
+            line=base.line,
+            path=WHOLE_CONTEXT,
+            instruction=f"FROM {base.text}",
+            why=f"the ONBUILD triggers in {base.text}'s config run in this image's context",
+        )
+        images[name] = replace(image, inputs=with_fallback(image.inputs, read))
+    return replace(graph, images=images)

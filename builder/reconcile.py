@@ -13,6 +13,7 @@ from builder.changes import Affected, AffectedImage, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Git
 from builder.graph import ImageGraph
+from builder.inputs import with_base_triggers
 from builder.keys import (
     KEY_VERSION,
     compute_keys,
@@ -82,6 +83,9 @@ class State:
     revision: str | None = None
     keys: Mapping[str, str] = field(default_factory=dict)  # every image's key at `revision`
     key_version: str = KEY_VERSION
+    # reference -> whether its config, at the digest `bases` records, has ONBUILD triggers.
+    # A base without an entry (a state from before builder read them) is asked again.
+    onbuild: Mapping[str, bool] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         images: dict[str, dict[str, str]] = {}
@@ -96,6 +100,7 @@ class State:
             "keys": dict(sorted(self.keys.items())),
             "images": images,
             "bases": dict(sorted(self.bases.items())),
+            "onbuild": dict(sorted(self.onbuild.items())),
         }
         return json.dumps(data, separators=(",", ":")).encode()
 
@@ -112,6 +117,9 @@ def parse_state(data: bytes | None) -> State | None:
     revision, version = raw.get("revision"), raw.get("key_version")
     if not isinstance(images, dict) or not isinstance(bases, dict) or not isinstance(keys, dict):
         return None
+    onbuild = raw.get("onbuild")
+    if not isinstance(onbuild, dict):
+        onbuild = {}  # written before builder read base configs: every base is asked
     kept = {
         str(n): v
         for n, v in images.items()
@@ -124,6 +132,7 @@ def parse_state(data: bytes | None) -> State | None:
         revision=revision if isinstance(revision, str) and revision else None,
         keys={str(n): str(k) for n, k in keys.items() if isinstance(k, str) and k},
         key_version=str(version),
+        onbuild={str(r): t for r, t in onbuild.items() if isinstance(t, bool)},
     )
 
 
@@ -184,9 +193,22 @@ def updated_state(
         else:
             tests[name] = test
     bases = {**(previous.bases if previous is not None else {}), **report.base_digests}
+    onbuild = {
+        r: t
+        for r, t in (previous.onbuild if previous is not None else {}).items()
+        if r not in report.base_digests  # a base this run saw: its verdict is this run's
+    }
+    onbuild.update(report.base_triggers)
     if not describes_revision:
-        return State(images=images, bases=bases, tests=tests)
-    return State(images=images, bases=bases, tests=tests, revision=revision, keys=dict(report.keys))
+        return State(images=images, bases=bases, tests=tests, onbuild=onbuild)
+    return State(
+        images=images,
+        bases=bases,
+        tests=tests,
+        revision=revision,
+        keys=dict(report.keys),
+        onbuild=onbuild,
+    )
 
 
 def save_state(registry: Registry, prefix: str, tag: str, state: State) -> None:
@@ -228,6 +250,27 @@ def fetch_key_report(
             return reference, client.head(reference)
 
         base_digests = {r: d for r, d in pool.map(digest_of, externals) if d}
+
+        def triggers_of(reference: str) -> tuple[str, bool]:
+            """Whether the base's config has ONBUILD triggers, at the digest this run uses."""
+            digest = base_digests[reference]
+            if known.bases.get(reference) == digest and reference in known.onbuild:
+                return reference, known.onbuild[reference]  # a digest's config never moves
+            ref = parse_reference(reference)
+            return reference, bool(client.triggers(f"{ref.domain}/{ref.path}@{digest}"))
+
+        built_on = sorted(
+            {
+                r.text
+                for image in graph.images.values()
+                for r in image.references
+                if r.kind == "from" and r.text in base_digests
+            }
+        )
+        base_triggers = dict(pool.map(triggers_of, built_on))
+        # Their triggers run in the children's builds, in the children's contexts: those
+        # images count their whole context, in the keys reused and in those computed.
+        graph = with_base_triggers(graph, frozenset(r for r, t in base_triggers.items() if t))
         reused: dict[str, str] = {}
         if not fresh_bases and platforms is None and not extra_ids and state is not None:
             reused = reusable_keys(git, graph, selection.range.head, state, base_digests)
@@ -266,6 +309,7 @@ def fetch_key_report(
         # A registry that sends no digest header leaves the key known but not taggable.
         digests={n: d for n, d in found.items() if d},
         base_digests=base_digests,
+        base_triggers=base_triggers,
         test_hashes=test_hashes,
         tested=frozenset(n for n, _, tested in answers if tested),
         requests=client.requests - requests_before,

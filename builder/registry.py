@@ -213,10 +213,23 @@ class Registry:
 
     def labels(self, reference: str) -> dict[str, str]:
         """The config labels of an image (its first platform's), {} when it is not there."""
+        config = self._config(reference) or {}
+        labels = (config.get("config") or {}).get("Labels") or {}
+        return {str(k): str(v) for k, v in labels.items()}
+
+    def triggers(self, reference: str) -> tuple[str, ...]:
+        """The ONBUILD triggers of an image's config (its first platform's): they run in
+        the build of every image FROM it. () when it has none or is not there."""
+        config = self._config(reference) or {}
+        triggers = (config.get("config") or {}).get("OnBuild") or ()
+        return tuple(str(t) for t in triggers) if isinstance(triggers, list) else ()
+
+    def _config(self, reference: str) -> dict[str, Any] | None:
+        """The image config of `reference` (an index: its first real platform's)."""
         target = _target(reference)
         index = self.manifest(reference)
         if index is None:
-            return {}
+            return None
         manifests = [
             m
             for m in index.get("manifests", [])
@@ -229,10 +242,8 @@ class Registry:
             )
         config_digest = ((index or {}).get("config") or {}).get("digest")
         if not config_digest:
-            return {}
-        config = self._get_json(target, f"{self._base(target)}/blobs/{config_digest}") or {}
-        labels = (config.get("config") or {}).get("Labels") or {}
-        return {str(k): str(v) for k, v in labels.items()}
+            return None
+        return self._get_json(target, f"{self._base(target)}/blobs/{config_digest}")
 
     # -- the state artifact -------------------------------------------------------------------
 

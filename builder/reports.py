@@ -46,6 +46,9 @@ class KeyReport:
     present: frozenset[str]  # images whose key tag the registry holds
     digests: Mapping[str, str] = field(default_factory=dict)  # those images -> key digest
     base_digests: Mapping[str, str]  # external reference -> digest now
+    # External references images are built FROM -> whether their config has ONBUILD
+    # triggers (then those images count their whole context).
+    base_triggers: Mapping[str, bool] = field(default_factory=dict)
     # Images with a test -> the hash of that test (keys.compute_test_hash): their key only
     # counts as done once the registry holds a passing verdict for it (keys.verdict_tag).
     test_hashes: Mapping[str, str] = field(default_factory=dict)

@@ -728,6 +728,12 @@ class FakeRegistry:
             self.requests += 1
         return self.table.get(reference)
 
+    def triggers(self, reference: str) -> tuple[str, ...]:
+        with self._lock:
+            self.asked.append(reference)
+            self.requests += 1
+        return ()
+
 
 class FakeGit:
     def file_ids(self, sha: str | None) -> dict[str, str]:  # noqa: ARG002

@@ -138,12 +138,25 @@ class FakeGit:
 class FakeRegistry:
     """head answers from a table; requests are counted like Registry does."""
 
-    def __init__(self, table: Mapping[tuple[str, str, str], str], fail: str = "") -> None:
+    def __init__(
+        self,
+        table: Mapping[tuple[str, str, str], str],
+        fail: str = "",
+        triggers: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.table = dict(table)
         self.fail = fail
         self.asked: list[tuple[str, str, str]] = []
+        self.configs = dict(triggers or {})  # repository@digest -> ONBUILD triggers
+        self.asked_configs: list[str] = []
         self.requests = 0
         self._lock = threading.Lock()
+
+    def triggers(self, text: str) -> tuple[str, ...]:
+        with self._lock:
+            self.requests += 1  # the real client reads an index, a manifest and a config
+            self.asked_configs.append(text)
+        return self.configs.get(text, ())
 
     def head(self, text: str) -> str | None:
         ref = parse_reference(text)
@@ -212,7 +225,14 @@ def test_report_asks_each_base_once_and_each_key_tag_once() -> None:
             *(("docker.io", f"acme/{n}", key_tag(keys[n])) for n in KEYS),
         ]
     )
-    assert result.requests == 6
+    # Each base an image is built FROM is read once more, for its ONBUILD triggers, at the
+    # digest just asked (busybox is only COPY'd from: no trigger of it runs).
+    assert sorted(registry.asked_configs) == [
+        f"docker.io/library/alpine@{D_ALPINE}",
+        f"docker.io/library/python@{D_PY}",
+    ]
+    assert result.base_triggers == {"python:3.12-slim": False, "alpine:3.20": False}
+    assert result.requests == 8
     assert result.seconds == 2.5
 
 
@@ -264,6 +284,7 @@ def test_a_recorded_key_costs_no_request_and_a_changed_one_is_asked() -> None:
         images={n: (keys[n], D_IMAGE) for n in ("base", "api", "cli")}
         | {"worker": ("0" * 64, D_IMAGE)},  # an older key: the worker changed since
         bases={"python:3.12-slim": D_PY, "alpine:3.20": D_ALPINE},
+        onbuild={"python:3.12-slim": False, "alpine:3.20": False},
     )
     table = {("docker.io", "acme/worker", key_tag(keys["worker"])): D_IMAGE}
     git, registry = FakeGit(file_ids()), FakeRegistry(table)
@@ -323,3 +344,95 @@ def test_a_branch_reads_its_own_state_then_the_default_branchs(
     branch: str | None, expected: tuple[str, ...]
 ) -> None:
     assert state_tags(branch, "main") == expected
+
+
+# -- ONBUILD triggers in an external base's config -----------------------------------------
+
+D_VENDOR = "sha256:" + "5" * 64
+ONBUILD_TREE = {
+    "builder.yaml": "namespace: acme\n",
+    # The Dockerfile reads nothing from its context; the base's trigger reads all of it.
+    "images/app/Dockerfile": "FROM vendor/onbuild:1\nRUN true\n",
+    "images/app/data.txt": "one\n",
+    "images/plain/Dockerfile": "FROM alpine:3.20\nRUN true\n",
+    "images/plain/data.txt": "one\n",
+}
+VENDOR = {
+    ("docker.io", "vendor/onbuild", "1"): D_VENDOR,
+    ("docker.io", "library/alpine", "3.20"): D_ALPINE,
+}
+VENDOR_CONFIG = f"docker.io/vendor/onbuild@{D_VENDOR}"
+
+
+def onbuild_keys(
+    data: str, triggers: tuple[str, ...], state: State | None = None
+) -> tuple[KeyReport, FakeRegistry]:
+    tree = {**ONBUILD_TREE, "images/app/data.txt": data, "images/plain/data.txt": data}
+    repo = load_files(tree)
+    rng = Range(base=None, head=HEAD, base_label="-", head_label="HEAD")
+    chosen = Selection(repo=repo, range=rng, affected=Affected(images=()), warnings=())
+    registry = FakeRegistry(VENDOR, triggers={VENDOR_CONFIG: triggers})
+    git = FakeGit(
+        {p: hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest() for p, t in tree.items()}
+    )
+    report = fetch_key_report(
+        cast(Git, git), chosen, cast(Registry, registry), state=state, fresh_bases=False
+    )
+    return report, registry
+
+
+def test_an_external_bases_onbuild_makes_its_children_count_their_whole_context() -> None:
+    """A trigger `COPY . /app` in the base's config copies files the child's Dockerfile
+    never names: a change to them must move the child's key, or reconcile re-tags the old
+    image (the engine proof is in tests/integration/test_reconcile.py)."""
+    trigger = ("COPY . /app",)
+    before, registry = onbuild_keys("one\n", trigger)
+    after, _ = onbuild_keys("two\n", trigger)
+    assert sorted(registry.asked_configs) == sorted(
+        [VENDOR_CONFIG, f"docker.io/library/alpine@{D_ALPINE}"]
+    )
+    assert before.base_triggers == {"vendor/onbuild:1": True, "alpine:3.20": False}
+    assert before.keys["app"] != after.keys["app"]
+    # A base without triggers leaves precise inputs alone: data.txt is no input of plain.
+    assert before.keys["plain"] == after.keys["plain"]
+    # Without triggers the same Dockerfile reads nothing from its context either.
+    quiet_before, _ = onbuild_keys("one\n", ())
+    quiet_after, _ = onbuild_keys("two\n", ())
+    assert quiet_before.keys["app"] == quiet_after.keys["app"]
+
+
+def test_the_state_answers_for_a_bases_triggers_at_the_digest_it_recorded() -> None:
+    recorded = State(
+        bases={"vendor/onbuild:1": D_VENDOR, "alpine:3.20": D_ALPINE},
+        onbuild={"vendor/onbuild:1": True, "alpine:3.20": False},
+    )
+    before, registry = onbuild_keys("one\n", (), state=recorded)  # the registry would say none
+    after, _ = onbuild_keys("two\n", (), state=recorded)
+    assert registry.asked_configs == []
+    assert before.keys["app"] != after.keys["app"]
+    # A state written before builder read base configs knows no verdict: each is asked.
+    older = State(bases=dict(recorded.bases))
+    _, asked = onbuild_keys("one\n", ("COPY . /app",), state=older)
+    assert sorted(asked.asked_configs) == sorted(
+        [VENDOR_CONFIG, f"docker.io/library/alpine@{D_ALPINE}"]
+    )
+
+
+def test_the_state_records_each_bases_triggers_and_reads_back_without_them() -> None:
+    before = State(bases={"old:1": D_PY, "vendor/onbuild:1": D_PY}, onbuild={"old:1": True})
+    report = KeyReport(
+        keys=KEYS,
+        present=frozenset(),
+        base_digests={"vendor/onbuild:1": D_VENDOR},
+        base_triggers={"vendor/onbuild:1": True},
+    )
+    after = updated_state(before, report, {}, revision=HEAD)
+    assert after.onbuild == {"old:1": True, "vendor/onbuild:1": True}
+    assert parse_state(after.to_json()) == after
+    written_before = (
+        b'{"version": 2, "key_version": "v", "revision": null, "keys": {},'
+        b' "bases": {"a:1": "' + D_PY.encode() + b'"}, "images": {}}'
+    )
+    parsed = parse_state(written_before)
+    assert parsed is not None
+    assert parsed.onbuild == {}

@@ -206,3 +206,44 @@ def test_a_local_push_records_content_keys(make_build_repo: MakeRepo, tmp_path: 
     # So CI recognises them: its first run on the same commit builds nothing.
     ci = repo.builder("build", "--base", "HEAD", check_exit=0)
     assert "nothing to build" in ci.stdout
+
+
+def test_an_upstream_onbuild_trigger_rebuilds_the_child_when_what_it_copies_changes(
+    make_build_repo: MakeRepo, engine: Engine, tmp_path: Path
+):
+    """The child's Dockerfile reads nothing from its context, but its upstream base's
+    `ONBUILD COPY . /app` copies all of it: reconcile reads the base's config, so the
+    child's key counts its whole context and a change there rebuilds it (precise inputs
+    alone would keep the key and re-tag the old image)."""
+    upstream = f"{engine.registry}/onbuild-{uuid.uuid4().hex[:8]}/base:1"
+    context = tmp_path / "upstream"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {engine.busybox()}\nONBUILD COPY . /app/\n", encoding="utf-8"
+    )
+    push = ["docker", "buildx", "build", "--platform", "linux/amd64,linux/arm64", "--push"]
+    subprocess.run(
+        [*push, "--provenance=false", "-t", upstream, str(context)],
+        env=dict(engine.env),
+        check=True,
+        capture_output=True,
+    )
+    repo = make_build_repo(
+        {
+            "images/app/Dockerfile": f"FROM {upstream}\nLABEL org.example.job=app\n",
+            "images/app/data.txt": "v1\n",
+        }
+    )
+    first = tmp_path / "first.json"
+    repo.builder("build", "--all", "--metadata-file", str(first), check_exit=0)
+    assert built(repo.metadata(first)) == {"app"}
+    seen = engine.api.read_file(repo.repository("app"), "latest", "linux/amd64", "/app/data.txt")
+    assert seen == b"v1\n"
+
+    repo.commit({"images/app/data.txt": "v2\n"})
+    second = tmp_path / "second.json"
+    repo.builder("build", "--metadata-file", str(second), check_exit=0)
+    assert built(repo.metadata(second)) == {"app"}
+    for platform in ("linux/amd64", "linux/arm64"):
+        seen = engine.api.read_file(repo.repository("app"), "latest", platform, "/app/data.txt")
+        assert seen == b"v2\n"
