@@ -251,13 +251,18 @@ def fetch_key_report(
 
         base_digests = {r: d for r, d in pool.map(digest_of, externals) if d}
 
-        def triggers_of(reference: str) -> tuple[str, bool]:
-            """Whether the base's config has ONBUILD triggers, at the digest this run uses."""
+        def triggers_of(reference: str) -> tuple[str, bool | None]:
+            """Whether the base's config has ONBUILD triggers, at the digest this run uses;
+            None when the registry would not say (counted as triggers, and not recorded)."""
             digest = base_digests[reference]
             if known.bases.get(reference) == digest and reference in known.onbuild:
                 return reference, known.onbuild[reference]  # a digest's config never moves
             ref = parse_reference(reference)
-            return reference, bool(client.triggers(f"{ref.domain}/{ref.path}@{digest}"))
+            try:
+                found = client.triggers(f"{ref.domain}/{ref.path}@{digest}")
+            except RegistryError:
+                return reference, None  # a rate limit on a pull: never a reason to miss
+            return reference, None if found is None else bool(found)
 
         built_on = sorted(
             {
@@ -267,13 +272,27 @@ def fetch_key_report(
                 if r.kind == "from" and r.text in base_digests
             }
         )
-        base_triggers = dict(pool.map(triggers_of, built_on))
+        verdicts = dict(pool.map(triggers_of, built_on))
+        base_triggers = {r: t for r, t in verdicts.items() if t is not None}
         # Their triggers run in the children's builds, in the children's contexts: those
         # images count their whole context, in the keys reused and in those computed.
-        graph = with_base_triggers(graph, frozenset(r for r, t in base_triggers.items() if t))
+        triggered = frozenset(r for r, t in verdicts.items() if t is not False)
+        graph = with_base_triggers(graph, triggered)
         reused: dict[str, str] = {}
         if not fresh_bases and platforms is None and not extra_ids and state is not None:
             reused = reusable_keys(git, graph, selection.range.head, state, base_digests)
+            # A key the state computed without this base's answer (a state from before
+            # builder read base configs, or a base it could not read) counted less.
+            unsure = {
+                r for r in built_on if verdicts[r] is None or known.onbuild.get(r) != verdicts[r]
+            }
+            reused = {
+                n: k
+                for n, k in reused.items()
+                if not any(
+                    r.kind == "from" and r.text in unsure for r in graph.images[n].references
+                )
+            }
         keys = compute_keys(
             graph,
             {**_file_ids_for(git, graph, selection.range.head, reused), **(extra_ids or {})},

@@ -214,34 +214,48 @@ class Registry:
     def labels(self, reference: str) -> dict[str, str]:
         """The config labels of an image (its first platform's), {} when it is not there."""
         config = self._config(reference) or {}
-        labels = (config.get("config") or {}).get("Labels") or {}
-        return {str(k): str(v) for k, v in labels.items()}
+        inner = config.get("config") or {}
+        labels = inner.get("Labels") if isinstance(inner, dict) else None
+        return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
-    def triggers(self, reference: str) -> tuple[str, ...]:
+    def triggers(self, reference: str) -> tuple[str, ...] | None:
         """The ONBUILD triggers of an image's config (its first platform's): they run in
-        the build of every image FROM it. () when it has none or is not there."""
-        config = self._config(reference) or {}
-        triggers = (config.get("config") or {}).get("OnBuild") or ()
-        return tuple(str(t) for t in triggers) if isinstance(triggers, list) else ()
+        the build of every image FROM it. () when it has none; None when its config cannot
+        be read (not there, or in a shape builder does not know)."""
+        config = self._config(reference)
+        if config is None:
+            return None
+        inner = config.get("config") or {}
+        triggers = inner.get("OnBuild") if isinstance(inner, dict) else None
+        if triggers is None:
+            return ()
+        if not isinstance(triggers, list):
+            return None
+        return tuple(str(t) for t in triggers)
 
     def _config(self, reference: str) -> dict[str, Any] | None:
-        """The image config of `reference` (an index: its first real platform's)."""
+        """The image config of `reference` (an index: its first real platform's); None
+        when there is none, or the manifests are not what builder knows."""
         target = _target(reference)
-        index = self.manifest(reference)
-        if index is None:
-            return None
-        manifests = [
-            m
-            for m in index.get("manifests", [])
-            if (m.get("platform") or {}).get("os") not in (None, "unknown")
-        ]
-        if manifests:
-            index = self._get_json(
+        manifest = self.manifest(reference)
+        entries = manifest.get("manifests") if manifest is not None else None
+        if isinstance(entries, list):  # an index: one platform's manifest
+            entries = [m for m in entries if isinstance(m, dict) and m.get("digest")]
+            real = [
+                m
+                for m in entries
+                if isinstance(m.get("platform"), dict)
+                and m["platform"].get("os") not in (None, "unknown")
+            ]
+            if not real:
+                return None
+            manifest = self._get_json(
                 target,
-                self._manifest_url(_Target(target.domain, target.path, manifests[0]["digest"])),
+                self._manifest_url(_Target(target.domain, target.path, str(real[0]["digest"]))),
             )
-        config_digest = ((index or {}).get("config") or {}).get("digest")
-        if not config_digest:
+        config = manifest.get("config") if manifest is not None else None
+        config_digest = config.get("digest") if isinstance(config, dict) else None
+        if not isinstance(config_digest, str) or not config_digest:
             return None
         return self._get_json(target, f"{self._base(target)}/blobs/{config_digest}")
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import cast
 
 import pytest
 
 from builder.changes import Affected, Reason, compute_affected
 from builder.errors import RegistryError
-from builder.git import Git
+from builder.git import Change, Git
 from builder.keys import compute_keys, key_tag
 from builder.reconcile import (
     State,
@@ -130,9 +131,15 @@ class FakeGit:
         self.ids = dict(ids)
         self.asked: list[str | None] = []
 
-    def file_ids(self, sha: str | None) -> dict[str, str]:
+    def file_ids(self, sha: str | None, paths: list[str] | None = None) -> dict[str, str]:
         self.asked.append(sha)
-        return dict(self.ids)
+        return {p: i for p, i in self.ids.items() if paths is None or p in paths}
+
+    def has_commit(self, sha: str) -> bool:  # noqa: ARG002 - every commit is here
+        return True
+
+    def changed_paths(self, base: str, head: str) -> list[Change]:  # noqa: ARG002
+        return []  # the state's commit is this one: nothing changed since
 
 
 class FakeRegistry:
@@ -142,7 +149,7 @@ class FakeRegistry:
         self,
         table: Mapping[tuple[str, str, str], str],
         fail: str = "",
-        triggers: Mapping[str, tuple[str, ...]] | None = None,
+        triggers: Mapping[str, tuple[str, ...] | Exception | None] | None = None,
     ) -> None:
         self.table = dict(table)
         self.fail = fail
@@ -152,11 +159,14 @@ class FakeRegistry:
         self.requests = 0
         self._lock = threading.Lock()
 
-    def triggers(self, text: str) -> tuple[str, ...]:
+    def triggers(self, text: str) -> tuple[str, ...] | None:
         with self._lock:
             self.requests += 1  # the real client reads an index, a manifest and a config
             self.asked_configs.append(text)
-        return self.configs.get(text, ())
+        found = self.configs.get(text, ())
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def head(self, text: str) -> str | None:
         ref = parse_reference(text)
@@ -365,7 +375,7 @@ VENDOR_CONFIG = f"docker.io/vendor/onbuild@{D_VENDOR}"
 
 
 def onbuild_keys(
-    data: str, triggers: tuple[str, ...], state: State | None = None
+    data: str, triggers: tuple[str, ...] | Exception | None, state: State | None = None
 ) -> tuple[KeyReport, FakeRegistry]:
     tree = {**ONBUILD_TREE, "images/app/data.txt": data, "images/plain/data.txt": data}
     repo = load_files(tree)
@@ -436,3 +446,36 @@ def test_the_state_records_each_bases_triggers_and_reads_back_without_them() -> 
     parsed = parse_state(written_before)
     assert parsed is not None
     assert parsed.onbuild == {}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [None, RegistryError("registry-1.docker.io: 429 Too Many Requests")],
+    ids=["unreadable", "refused"],
+)
+def test_a_base_the_registry_will_not_describe_counts_as_triggered_and_is_not_recorded(
+    answer: Exception | None,
+) -> None:
+    before, _ = onbuild_keys("one\n", answer)
+    after, _ = onbuild_keys("two\n", answer)
+    assert before.keys["app"] != after.keys["app"]
+    assert "vendor/onbuild:1" not in before.base_triggers  # asked again next time
+    assert before.base_triggers == {"alpine:3.20": False}
+
+
+def test_a_key_the_state_computed_without_the_bases_answer_is_not_reused() -> None:
+    """A state from before builder read base configs: its keys counted what the Dockerfile
+    reads, so the image on a triggered base must get its key computed again, even where
+    git says nothing changed since that state's commit."""
+    fresh, _ = onbuild_keys("one\n", ("COPY . /app",))
+    stale = {"app": "0" * 64, "plain": "1" * 64}
+    older = State(
+        bases={"vendor/onbuild:1": D_VENDOR, "alpine:3.20": D_ALPINE}, revision=HEAD, keys=stale
+    )
+    report, _ = onbuild_keys("one\n", ("COPY . /app",), state=older)
+    assert report.keys["app"] == fresh.keys["app"] != stale["app"]
+    # The same state with the answers recorded: its keys hold, nothing is computed again.
+    knowing = replace(older, onbuild={"vendor/onbuild:1": True, "alpine:3.20": False})
+    reused, registry = onbuild_keys("one\n", ("COPY . /app",), state=knowing)
+    assert dict(reused.keys) == stale
+    assert registry.asked_configs == []
