@@ -766,7 +766,7 @@ def parse_image_configs(
 ) -> tuple[ImageConfig, ...]:
     """The images a directory defines: its image.yaml's mapping, or each entry of its list
     (variants of one Dockerfile or folder: other build args, targets, Dockerfiles, tags)."""
-    path = _config_path(directory)
+    path = config_path(directory)
     config_file = PurePosixPath(path) if text is not None else None
     node = _load_node(text, path) if text is not None else None
     if node is None or isinstance(node, yaml.MappingNode):
@@ -827,7 +827,7 @@ def parse_image_config(
     default_name: str | None = None,
 ) -> ImageConfig:
     """Resolve one image's configuration; `text` is its image.yaml, None when absent."""
-    path = _config_path(directory)
+    path = config_path(directory)
     entries = _load_mapping(text, path) if text is not None else {}
     return _image_config(
         entries,
@@ -839,7 +839,7 @@ def parse_image_config(
     )
 
 
-def _config_path(directory: PurePosixPath) -> str:
+def config_path(directory: PurePosixPath) -> str:
     """The folder's image.yaml, as a string: `directory / IMAGE_FILE` costs, per image."""
     at = str(directory)
     return IMAGE_FILE if at == "." else f"{at}/{IMAGE_FILE}"

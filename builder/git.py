@@ -13,6 +13,7 @@ from pathlib import Path
 
 from builder import proc
 from builder.errors import ConfigError, GitError
+from builder.roots import DEFINING_PATHS
 
 NULL_SHA = "0" * 40
 
@@ -341,7 +342,7 @@ class WorktreeSnapshot:
         for path in dict.fromkeys(paths):
             # The index still lists files deleted from disk but not yet `git rm`-ed; only
             # the files that define an image matter here, so only they are checked.
-            if path.endswith(_DEFINING_NAMES) and not os.path.lexists(self.git.root / path):
+            if path.endswith(DEFINING_PATHS) and not os.path.lexists(self.git.root / path):
                 continue
             listed.append(path)
         self._prefixes += prefixes
@@ -417,7 +418,6 @@ def _link_outside(path: str) -> ConfigError:
 
 
 _DEFINING_SUFFIXES = ("Dockerfile", ".yaml", ".yml", "dockerignore")
-_DEFINING_NAMES = ("/Dockerfile", "/image.yaml")
 
 
 class RevisionSnapshot:

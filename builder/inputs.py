@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from builder.dockerfiles import WHOLE_CONTEXT, ContextRead, DockerfileInfo
+from builder.dockerfiles import WHOLE_CONTEXT, ContextRead, DockerfileInfo, ImageReference
 from builder.ignore import IncludeMatcher, literal_prefix, pattern_problem
 
 if TYPE_CHECKING:
@@ -241,13 +241,18 @@ def with_parent_triggers(
     index = identity_index(images)
     out = []
     for image in images:
-        parents = [named_image(r, index) for r in image.references if r.kind == "from"]
+        parents = [named_image(r, index) for r in built_from(image)]
         trigger = next((triggers[p] for p in parents if p is not None and p in triggers), None)
         if trigger is None:
             out.append(image)
         else:
             out.append(replace(image, inputs=with_fallback(image.inputs, trigger)))
     return tuple(out)
+
+
+def built_from(image: Image) -> tuple[ImageReference, ...]:
+    """The images the stages its build runs start FROM: whose ONBUILD triggers run in it."""
+    return tuple(r for r in image.references if r.kind == "from")
 
 
 def with_base_triggers(graph: ImageGraph, triggered: frozenset[str]) -> ImageGraph:
@@ -258,7 +263,7 @@ def with_base_triggers(graph: ImageGraph, triggered: frozenset[str]) -> ImageGra
         return graph
     images = {}
     for name, image in graph.images.items():
-        base = next((r for r in image.references if r.kind == "from" and r.text in triggered), None)
+        base = next((r for r in built_from(image) if r.text in triggered), None)
         if base is None or image.inputs.whole is not None:
             images[name] = image
             continue

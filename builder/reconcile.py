@@ -13,7 +13,7 @@ from builder.changes import Affected, AffectedImage, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Git
 from builder.graph import ImageGraph
-from builder.inputs import with_base_triggers
+from builder.inputs import built_from, with_base_triggers
 from builder.keys import (
     KEY_VERSION,
     compute_keys,
@@ -265,12 +265,7 @@ def fetch_key_report(
             return reference, None if found is None else bool(found)
 
         built_on = sorted(
-            {
-                r.text
-                for image in graph.images.values()
-                for r in image.references
-                if r.kind == "from" and r.text in base_digests
-            }
+            {r.text for i in graph.images.values() for r in built_from(i) if r.text in base_digests}
         )
         verdicts = dict(pool.map(triggers_of, built_on))
         base_triggers = {r: t for r, t in verdicts.items() if t is not None}
@@ -289,9 +284,7 @@ def fetch_key_report(
             reused = {
                 n: k
                 for n, k in reused.items()
-                if not any(
-                    r.kind == "from" and r.text in unsure for r in graph.images[n].references
-                )
+                if not any(r.text in unsure for r in built_from(graph.images[n]))
             }
         keys = compute_keys(
             graph,

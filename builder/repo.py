@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Protocol
 
-from builder.config import parse_image_configs, parse_settings
+from builder.config import config_path, parse_image_configs, parse_settings
 from builder.dockerfiles import DockerfileInfo, ParseRequest, UnknownTarget, parse_dockerfile
 from builder.errors import ConfigError, GraphError
 from builder.graph import ImageGraph, compute_graph
@@ -25,7 +25,6 @@ from builder.inputs import (
 )
 from builder.model import (
     CONFIG_FILE,
-    IMAGE_FILE,
     PREFIX_ARG,
     Identity,
     Image,
@@ -437,7 +436,7 @@ def load_repo(
     ]
     gitlinks = snapshot.gitlinks(candidates) if candidates else frozenset()
     check_image_roots(settings, files, dirs, gitlinks, require_images=require_images)
-    yaml_paths = [f"{d}/{IMAGE_FILE}" for d in dirs]  # never the root: see compute_image_dirs
+    yaml_paths = [config_path(d) for d in dirs]
     yaml_texts = snapshot.read(yaml_paths)
     configs: list[ImageConfig] = []
     for directory, yaml_path in zip(dirs, yaml_paths, strict=True):

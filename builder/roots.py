@@ -16,6 +16,8 @@ from pathlib import PurePosixPath
 from builder.model import IMAGE_FILE
 
 DEFINING = ("Dockerfile", IMAGE_FILE)
+# The same as path endings: `images/api/Dockerfile` ends with one, `images/api` does not.
+DEFINING_PATHS = tuple(f"/{name}" for name in DEFINING)
 _GLOB_CHARS = "*?["
 
 
@@ -61,9 +63,8 @@ def _split(
 def compute_image_dirs(files: Sequence[str], roots: Sequence[str]) -> tuple[PurePosixPath, ...]:
     """Image folders: those a root names that hold a Dockerfile or an image.yaml."""
     dirs: set[str] = set()
-    suffixes = tuple(f"/{name}" for name in DEFINING)
     for path in files:
-        if not path.endswith(suffixes):  # most files: one check, no split
+        if not path.endswith(DEFINING_PATHS):  # most files: one check, no split
             continue
         head = path.rpartition("/")[0]
         if root_of(head, roots) is not None:
