@@ -16,10 +16,12 @@ Wall time is shown too. Peak RSS is the largest resident set of builder or of an
 waited for. Both include interpreter start-up (`builder --version` is printed as the
 floor).
 
-"parser s" is the time BuildKit's own Dockerfile parser (the `dockerfile` binding, which
-builder calls) takes on the case's Dockerfile alone, timed in a child: a floor builder
-cannot go below. It is quadratic in a line's length for ARG, ENV and LABEL (60 KB: about a second)
-and about 25 us per instruction (1 MB of short lines: about 1.5 s).
+"parser s" is the time BuildKit's own Dockerfile parser (the `dockerfile` binding) takes on
+the case's Dockerfile alone, timed in a child: the floor for a Dockerfile builder hands the
+binding. (A plain one, ASCII without heredocs, builder parses with its own port of that
+parser, builder/instructions.py, and may go below it.) It is quadratic in a line's length
+for ARG, ENV and LABEL (60 KB: about a second) and about 25 us per instruction (1 MB of
+short lines: about 1.5 s).
 
 Exit code: 0 when every other case keeps the budget, 1 when one breaks it (named).
 """

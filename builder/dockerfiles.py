@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from builder.errors import DockerfileError
+from builder.instructions import Command, parse_plain
 from builder.refs import InvalidReference, parse_reference
 
 if TYPE_CHECKING:
@@ -478,7 +479,17 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
     """
     if not any(c in text for c in ("$", "'", '"', escape)):
         return text  # the common case, e.g. `python:3.12-slim`: nothing to lex
+    simple = _ONE_VARIABLE_RE.fullmatch(text) if escape == "\\" and text.isascii() else None
+    if simple is not None:  # `${REGISTRY}/base:1`: one variable, nothing else to lex
+        before, braced, plain, after = simple.groups()
+        return before + (variables.get(braced or plain) or "") + after
     return _Lexer(text, variables, escape).word()
+
+
+# One `$NAME` or `${NAME}` amid characters the lexer leaves as they are.
+_ONE_VARIABLE_RE = re.compile(
+    r"([^$'\"\\]*)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))([^$'\"\\]*)"
+)
 
 
 def _cycle_line(
@@ -575,7 +586,7 @@ def _mount_froms(flags: tuple[str, ...]) -> list[tuple[str, str]]:
     return froms
 
 
-def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
+def _commands(text: str, path: str) -> tuple[Command, ...]:
     # The binding hands Go a C string: a NUL would silently cut the file short, and a lone
     # surrogate crashes the interpreter, so neither may reach it.
     if "\0" in text:
@@ -590,13 +601,16 @@ def _commands(text: str, path: str) -> tuple[dockerfile.Command, ...]:
     except UnicodeEncodeError:
         raise DockerfileError("is not valid UTF-8 text", file=path) from None
     _check_long_words(text, path)
+    plain = parse_plain(text)
+    if plain is not None:
+        return plain
     # Imported here, not at the top: the binding starts Go's runtime, which a forked
     # process cannot use (parse_cache forks its workers before anything loads it).
     import dockerfile
 
     try:
         # A lone `\` on the last line comes back as a command without an instruction.
-        return tuple(c for c in dockerfile.parse_string(text) if c.cmd is not None)
+        return tuple(Command(*c) for c in dockerfile.parse_string(text) if c.cmd is not None)
     except dockerfile.GoParseError as exc:
         raise DockerfileError(
             f"cannot parse Dockerfile: {exc}", file=path, line=_error_line(text, str(exc))
@@ -772,7 +786,7 @@ def _check_flags(flags: Sequence[str], allowed: Sequence[str]) -> str | None:
     return None
 
 
-def _check_instructions(commands: Sequence[dockerfile.Command], path: str) -> None:
+def _check_instructions(commands: Sequence[Command], path: str) -> None:
     """What instructions.Parse refuses: unknown instructions, bad stage names, FROM's
     flags, ONBUILD's triggers, and anything before the first FROM but ARG."""
     seen_from = False
@@ -1030,7 +1044,7 @@ def parse_dockerfile(
 class _Reader:
     """One walk over the instructions per set of build args; references accumulate."""
 
-    def __init__(self, commands: tuple[dockerfile.Command, ...], *, path: str, escape: str) -> None:
+    def __init__(self, commands: tuple[Command, ...], *, path: str, escape: str) -> None:
         self.commands = commands
         self.path = path
         self.escape = escape
@@ -1363,7 +1377,7 @@ class _Env:
         return f"{name} is not set by this Dockerfile (the base image may set it)"
 
 
-def _reads_a_variable(command: dockerfile.Command) -> bool:
+def _reads_a_variable(command: Command) -> bool:
     """Whether a variable can change what this instruction reads from the context."""
     instruction = command.cmd.upper()
     if instruction in ("COPY", "ADD"):
@@ -1371,7 +1385,7 @@ def _reads_a_variable(command: dockerfile.Command) -> bool:
     return instruction == "RUN" and any("$" in flag for flag in command.flags)
 
 
-def _one_line(command: dockerfile.Command) -> str:
+def _one_line(command: Command) -> str:
     """An instruction as written, on one line, for --explain."""
     first = command.original.split("\n", 1)[0].strip()
     return _shorten(" ".join(first.split()), 100)
@@ -1530,7 +1544,7 @@ class _ContextWalk:
             elif name not in _NON_ENV_ARGS:
                 env.set(name, value)
 
-    def env(self, command: dockerfile.Command) -> None:
+    def env(self, command: Command) -> None:
         if not self.variables:
             return
         env = self.envs[-1]
@@ -1547,13 +1561,13 @@ class _ContextWalk:
                 return
             env.set(name, value)
 
-    def onbuild(self, command: dockerfile.Command) -> None:
+    def onbuild(self, command: Command) -> None:
         if self.triggers[-1] is None:
             self.triggers[-1] = (command.start_line, _one_line(command))
 
     # -- reads -------------------------------------------------------------------------
 
-    def _read(self, command: dockerfile.Command, path: str, why: str | None = None) -> None:
+    def _read(self, command: Command, path: str, why: str | None = None) -> None:
         read = ContextRead(
             file=self.path,
             line=command.start_line,
@@ -1563,10 +1577,10 @@ class _ContextWalk:
         )
         self.reads.append((len(self.envs) - 1, read))
 
-    def _whole(self, command: dockerfile.Command, why: str) -> None:
+    def _whole(self, command: Command, why: str) -> None:
         self._read(command, WHOLE_CONTEXT, why)
 
-    def copy(self, command: dockerfile.Command) -> None:
+    def copy(self, command: Command) -> None:
         """COPY/ADD without --from: each source that is no inline document and no URL."""
         if command.flags:
             froms = _flag(command.flags, "from")
@@ -1599,7 +1613,7 @@ class _ContextWalk:
                 return
             self._read(command, path)
 
-    def run(self, command: dockerfile.Command) -> None:
+    def run(self, command: Command) -> None:
         """RUN --mount=type=bind without from=: its source is read from the context."""
         for mount in _flag(command.flags, "mount"):
             if '"' in mount:  # a quote the parser left in: Go's csv would read it

@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from builder import dockerfiles
+from builder import dockerfiles, instructions
 from builder.dockerfiles import ContextRead, DockerfileInfo, ImageReference, ParseRequest
 
 # The parser's own source is part of every key: a new builder never trusts an old entry.
-_PARSER_ID = hashlib.sha256(Path(dockerfiles.__file__).read_bytes()).hexdigest()[:16]
+_PARSER_ID = hashlib.sha256(
+    b"".join(Path(m.__file__ or "").read_bytes() for m in (dockerfiles, instructions))
+).hexdigest()[:16]
 
 
 def _ref_json(ref: ImageReference | None) -> dict[str, Any] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from builder.dockerfiles import ExpansionError, expand, parse_dockerfile
@@ -608,3 +610,25 @@ def test_only_stages_the_build_runs_count(
 ) -> None:
     info = parse_dockerfile(text, path="Dockerfile", target=target)
     assert [r.text for r in info.reached] == reached
+
+
+def test_one_variable_shortcut_expands_as_the_lexer_does() -> None:
+    from builder.dockerfiles import _Lexer
+
+    rng = random.Random(7)  # noqa: S311 - a fixed seed, not a secret
+    alphabet = ["a", "B", "_", "1", "/", ":", ".", "-", "$", "{", "}", "@", "é"]
+    variables = {"A": "x", "B": "", "a1": "y/z", "B_": "q"}
+    shortcut = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        try:
+            want: str | None = _Lexer(text, variables, "\\").word()
+        except ExpansionError:
+            want = None
+        try:
+            got: str | None = expand(text, variables)
+        except ExpansionError:
+            got = None
+        assert got == want, text
+        shortcut += text.count("$") == 1 and text.isascii()
+    assert shortcut > 1000
