@@ -177,6 +177,13 @@ def dockerfile_long_words() -> Files:
     return {"images/cli/Dockerfile": "FROM alpine:3.20\n" + lines}
 
 
+def directive_spaces() -> Files:
+    """A first line shaped like a parser directive, its value a 60 KB run of spaces between
+    two letters: BuildKit's directive pattern, run by a backtracking regexp engine, takes
+    time in the square of the run (minutes)."""
+    return {"images/cli/Dockerfile": "# syntax=x" + " " * 60_000 + "y\nFROM alpine:3.20\n"}
+
+
 def dockerfile_many_stages() -> Files:
     count = 8_000
     lines = ["FROM alpine:3.20 AS s0"]
@@ -217,6 +224,7 @@ CASES = (
         dockerfile_error_at_the_end,
     ),
     Case("df-long-line", "one 32 KB LABEL line", dockerfile_long_line),
+    Case("df-directive-spaces", "a `# syntax=` line with 60 KB of spaces", directive_spaces),
     Case(
         "df-long-words",
         "sixteen 60 KB words (refused: long words past 32 KiB)",

@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
-from builder.config import compile_watch
+from builder.config import compile_watch, config_path
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher
-from builder.model import CONFIG_FILE, IMAGE_FILE, Image
+from builder.model import CONFIG_FILE, Image
 
 if TYPE_CHECKING:
     import pathspec
@@ -122,10 +122,10 @@ class _Index:
             config = image.config
             self.exact.setdefault(str(config.dockerfile), []).append((image.name, "dockerfile"))
             # Present or not: adding or deleting image.yaml changes the build as editing does.
-            config_file = str(config.directory / IMAGE_FILE)
+            config_file = config_path(config.directory)
             self.exact.setdefault(config_file, []).append((image.name, "config"))
             for ignore in config.ignore_files:
-                self.exact.setdefault(str(ignore), []).append((image.name, "dockerignore"))
+                self.exact.setdefault(ignore, []).append((image.name, "dockerignore"))
             for path, target in image.links:
                 kind: ReasonKind = (
                     "dockerfile" if path == str(config.dockerfile) else "dockerignore"

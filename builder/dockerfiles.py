@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 RefKind = Literal["from", "copy", "mount"]
 
 # `# escape=` must sit among the parser directives at the very top of the file.
-_DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_DIRECTIVE_NAME_RE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=")
 _STAGE_INDEX_RE = re.compile(r"^[0-9]+$")
 _SPECIAL_PARAMS = "@*#?-$!0"
 
@@ -528,9 +528,9 @@ def _escape_token(text: str) -> str:
     an invalid or repeated one."""
     lines = text.removeprefix("\ufeff").split("\n")
     for line in lines[: _directive_count(lines)]:
-        match = _DIRECTIVE_RE.fullmatch(line.strip())
-        if match is not None and match.group(1).lower() == "escape":
-            return match.group(2)
+        directive = _directive(line.strip())
+        if directive is not None and directive[0].lower() == "escape":
+            return directive[1]
     return "\\"
 
 
@@ -547,16 +547,18 @@ def _foreign_frontend(text: str, path: str, build_args: Mapping[str, str]) -> Co
     if syntax is None:
         lines = text.removeprefix("\ufeff").split("\n")
         for number, raw in enumerate(lines[: _directive_count(lines)], start=1):
-            match = _DIRECTIVE_RE.fullmatch(raw.strip())
-            if match is not None and match.group(1).lower() == "syntax":
-                line, syntax = number, match.group(2)
+            directive = _directive(raw.strip())
+            if directive is not None and directive[0].lower() == "syntax":
+                line, syntax = number, directive[1]
     if syntax is None or _DOCKERFILE_FRONTEND_RE.fullmatch(syntax.strip()):
         return None
     return ContextRead(
         file=path,
         line=line,
         path=WHOLE_CONTEXT,
-        instruction=f"# syntax={syntax}" if line else f"BUILDKIT_SYNTAX={syntax}",
+        instruction=f"# syntax={_shorten(syntax)}"
+        if line
+        else f"BUILDKIT_SYNTAX={_shorten(syntax)}",
         why="a frontend builder does not model may read any file",
     )
 
@@ -717,12 +719,24 @@ def _error_line(text: str, message: str) -> int | None:
 def _directive_count(lines: Sequence[str]) -> int:
     """How many lines at the top are parser directives (`# escape=`, `# syntax=`)."""
     for number, line in enumerate(lines):
-        match = _DIRECTIVE_RE.fullmatch(
-            (line.removeprefix("\ufeff") if number == 0 else line).strip()
-        )
-        if match is None or match.group(1).lower() not in ("escape", "syntax"):
+        directive = _directive((line.removeprefix("\ufeff") if number == 0 else line).strip())
+        if directive is None or directive[0].lower() not in ("escape", "syntax"):
             return number
     return len(lines)
+
+
+def _directive(line: str) -> tuple[str, str] | None:
+    """A stripped line as BuildKit's `^#\\s*([a-zA-Z][a-zA-Z0-9]*)\\s*=\\s*(.+?)\\s*$` reads
+    it: (name, value), or None. That pattern, run by Python's backtracking `re`, takes time in
+    the square of a run of spaces inside the value (a 60 KB line: minutes), so the value is
+    cut by hand: whatever follows `=`, stripped, and one space when that is all there is."""
+    match = _DIRECTIVE_NAME_RE.match(line)
+    if match is None:
+        return None
+    rest = line[match.end() :]
+    if not rest:
+        return None
+    return match.group(1), rest.strip() or rest[-1]
 
 
 # -- what BuildKit's instruction parser refuses (frontend/dockerfile/instructions/parse.go) ----

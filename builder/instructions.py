@@ -32,8 +32,10 @@ class Command(NamedTuple):
 
 # parser.reWhitespace, for text without \v, \f and \r (anything else is not plain).
 _WHITESPACE_RE = re.compile(r"[\t ]+")
-# directives.go: `# syntax=...` and `# escape=...` at the top; Go's \s is [\t\n\f\r ].
-_DIRECTIVE_RE = re.compile(r"#[\t ]*([a-zA-Z][a-zA-Z0-9]*)[\t ]*=[\t ]*(.+?)[\t ]*\Z")
+# directives.go's `^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$` (Go's \s is [\t\n\f\r ]):
+# a match needs a character after `=`. Only the name counts here, and reading the value
+# with that pattern would backtrack in the square of a run of spaces.
+_DIRECTIVE_RE = re.compile(r"#[\t ]*([a-zA-Z][a-zA-Z0-9]*)[\t ]*=.")
 # lineContinuationRegex for the escape token `\`; Go's `$` is the end of the text.
 _CONTINUATION_RE = re.compile(r"([^\\])\\[ \t]*\Z|^\\[ \t]*\Z")
 _JSON = json.JSONDecoder()

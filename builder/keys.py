@@ -181,7 +181,7 @@ def input_paths(image: Image) -> tuple[str, ...] | None:
     reads = _read_paths(str(config.context), image.inputs)
     if reads is None:
         return None
-    found = [*reads, str(config.dockerfile), *(str(p) for p in config.ignore_files)]
+    found = [*reads, str(config.dockerfile), *config.ignore_files]
     found.extend(target for _, target in image.links)
     for glob in config.watch:
         directory = _anchored_directory(glob)

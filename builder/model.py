@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -154,22 +153,14 @@ class ImageConfig:
         return f"{self.tag_prefix}{tag}{self.tag_suffix}"
 
     @property
-    def ignore_files(self) -> tuple[PurePosixPath, PurePosixPath]:
-        """Per-Dockerfile ignore file first: BuildKit prefers it to the context's."""
-        return _ignore_files(self.dockerfile, self.context)
-
-
-# Asked for several times per image on every run; pathlib makes each answer cost.
-@functools.lru_cache(maxsize=16384)
-def _ignore_files(
-    dockerfile: PurePosixPath, context: PurePosixPath
-) -> tuple[PurePosixPath, PurePosixPath]:
-    # By string: with_name and `/` cost microseconds each, for every image of a big repo.
-    at = str(context)
-    return (
-        PurePosixPath(f"{dockerfile}.dockerignore"),
-        PurePosixPath(".dockerignore" if at == "." else f"{at}/.dockerignore"),
-    )
+    def ignore_files(self) -> tuple[str, str]:
+        """Per-Dockerfile ignore file first: BuildKit prefers it to the context's. Strings:
+        asked for several times per image, and a path object costs microseconds to make."""
+        at = str(self.context)
+        return (
+            f"{self.dockerfile}.dockerignore",
+            ".dockerignore" if at == "." else f"{at}/.dockerignore",
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

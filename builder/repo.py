@@ -210,9 +210,9 @@ def compute_images(
         external = tuple(dict.fromkeys(r.text for r, name in named.items() if name is None))
         ignore_file, ignore_text = None, ""
         for candidate in config.ignore_files:
-            text = texts.get(str(candidate))
+            text = texts.get(candidate)
             if text is not None:
-                ignore_file, ignore_text = candidate, text
+                ignore_file, ignore_text = PurePosixPath(candidate), text
                 break
         if ignore_file is not None:
             check_ignore_file(ignore_file, ignore_text)
@@ -454,7 +454,7 @@ def load_repo(
     wanted = []
     for config in configs:
         wanted.append(str(config.dockerfile))
-        wanted.extend(str(p) for p in config.ignore_files)
+        wanted.extend(config.ignore_files)
     # .gitmodules rides along: a read inside a submodule depends on its commit.
     raw_texts = snapshot.read([*dict.fromkeys(wanted), GITMODULES])
     gitmodules = raw_texts.pop(GITMODULES, None)

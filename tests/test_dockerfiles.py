@@ -632,3 +632,25 @@ def test_one_variable_shortcut_expands_as_the_lexer_does() -> None:
         assert got == want, text
         shortcut += text.count("$") == 1 and text.isascii()
     assert shortcut > 1000
+
+
+def test_directives_read_as_buildkits_pattern_reads_them() -> None:
+    import re
+
+    from builder.dockerfiles import _directive
+
+    pattern = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+    rng = random.Random(11)  # noqa: S311 - a fixed seed, not a secret
+    alphabet = ["#", " ", "\t", "a", "Z", "1", "=", "x", "-", ":", "/", "\u00a0", "\x1c"]
+    for _ in range(20000):
+        line = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))).strip()
+        match = pattern.fullmatch(line)
+        assert _directive(line) == (match.groups() if match else None), repr(line)
+
+
+def test_a_directive_with_a_long_run_of_spaces_is_read_at_once() -> None:
+    # BuildKit's pattern, backtracking, takes minutes on this line; the answer is the point.
+    text = "# syntax=x" + " " * 60_000 + "y\nFROM alpine\n"
+    info = parse_dockerfile(text, path="Dockerfile")
+    assert [r.why for r in info.reads] == ["a frontend builder does not model may read any file"]
+    assert len(info.reads[0].instruction) < 200
