@@ -168,6 +168,8 @@ def _json_array(rest: str) -> tuple[str, ...] | None:
         words, _ = _JSON.raw_decode(rest)
     except ValueError:
         return None
+    except RecursionError:
+        raise _NotPlain from None  # arrays nested a thousand deep: Go's decoder goes to 10,000
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
         raise _NotPlain  # "arrays must be comprised of strings only"
     return tuple(words)

@@ -201,6 +201,8 @@ def test_the_repos_own_dockerfiles_are_plain_and_parse_the_same() -> None:
         'FROM a\nRUN ["a", 1]\n',  # a JSON array of more than strings
         "# just a comment\n",  # no instructions
         "FROM a\n\\\n",  # a lone escape: a command without an instruction
+        "FROM a\nRUN " + "[" * 1000 + "\n",  # Python's JSON decoder recurses per level
+        "FROM a\nCMD " + "[" * 1000 + "]" * 1000 + "\n",
     ],
 )
 def test_what_the_port_leaves_to_the_binding(text: str) -> None:
