@@ -9,6 +9,8 @@ from pathlib import Path
 import dockerfile
 import pytest
 
+from builder import dockerfiles
+from builder.dockerfiles import parse_dockerfile
 from builder.instructions import Command, parse_plain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,3 +235,30 @@ def test_continuations_comments_and_flags() -> None:
     assert commands[1].value == ('go build -o /out "./cmd/x"     && ls',)
     assert commands[2].value == ("A", "1", "B", '"2 3"')
     assert commands == _binding(text)
+
+
+REAL = sorted((ROOT / "tests" / "data" / "dockerfiles").glob("*.txt"))
+
+
+@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
+def test_real_monorepo_dockerfiles_reduce_the_same_either_way(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Public monorepos' Dockerfiles: the port's commands are the binding's, and what
+    builder reduces them to is the same whichever parsed them."""
+    text = path.read_text(encoding="utf-8")
+    plain = parse_plain(text)
+    if "HEALTHCHECK" in text:
+        assert plain is None
+    else:
+        assert plain is not None
+        assert plain == _binding(text)
+    platforms = ("linux/amd64", "linux/arm64")
+    ported = parse_dockerfile(text, path=path.name, platforms=platforms)
+    monkeypatch.setattr(dockerfiles, "parse_plain", lambda _text: None)
+    assert parse_dockerfile(text, path=path.name, platforms=platforms) == ported
+
+
+def test_most_real_monorepo_dockerfiles_are_plain() -> None:
+    assert len(REAL) >= 7
+    assert sum(parse_plain(p.read_text(encoding="utf-8")) is not None for p in REAL) >= 6
