@@ -177,6 +177,21 @@ def dockerfile_long_words() -> Files:
     return {"images/cli/Dockerfile": "FROM alpine:3.20\n" + lines}
 
 
+def watch_many_stars() -> Files:
+    """A `watch` glob of four stars in one name, and a changed file whose name is 255
+    dashes (ext4's longest): Python's `re` backtracks in the fourth power of the name."""
+    return {
+        "images/cli/image.yaml": "watch: ['*-*-*-*-x']\n",
+        "docs/" + "-" * 255: "x\n",
+    }
+
+
+def word_one_variable() -> Files:
+    """`FROM $AAAA...` with a quote at the end: 32 KB that the one-variable shortcut, were
+    it to backtrack, would retry at every length of the name."""
+    return {"images/cli/Dockerfile": "FROM $" + "A" * 30_000 + '"x"\n'}
+
+
 def directive_spaces() -> Files:
     """A first line shaped like a parser directive, its value a 60 KB run of spaces between
     two letters: BuildKit's directive pattern, run by a backtracking regexp engine, takes
@@ -225,6 +240,8 @@ CASES = (
     ),
     Case("df-long-line", "one 32 KB LABEL line", dockerfile_long_line),
     Case("df-directive-spaces", "a `# syntax=` line with 60 KB of spaces", directive_spaces),
+    Case("df-one-variable", "FROM $A... (30 KB) ending in a quote", word_one_variable),
+    Case("watch-many-stars", "watch '*-*-*-*-x' against a 255-dash name", watch_many_stars),
     Case(
         "df-long-words",
         "sixteen 60 KB words (refused: long words past 32 KiB)",

@@ -29,8 +29,6 @@ _TRANSIENT = re.compile(
     r"status: 5\d\d|\b50[0234]\b|too many requests|\b429\b|temporary failure|TLS handshake",
     re.IGNORECASE,
 )
-# A RUN step's own failure is the Dockerfile's verdict, whatever words its command holds.
-_PROCESS_FAILED = re.compile(r'process ".*" did not complete successfully', re.DOTALL)
 # `docker run` exits 125 when docker itself failed (no such image, a bad option); 126 and
 # 127 are the container's command that could not be run or found: the test's verdict.
 _DOCKER_RUN_FAILED = 125
@@ -50,9 +48,11 @@ class BakeResult:
 
     @property
     def transient(self) -> bool:
+        # A RUN step's own failure is the Dockerfile's verdict, whatever words its command
+        # holds.
         if self.ok or "did not complete successfully" in self.error:
             return False
-        return bool(_TRANSIENT.search(_PROCESS_FAILED.sub("", self.error)))
+        return bool(_TRANSIENT.search(self.error))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

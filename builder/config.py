@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import posixpath
@@ -412,9 +413,10 @@ def _globs(entry: _Entry, key: str, path: str) -> tuple[str, ...]:
 
 
 def compile_watch(globs: Sequence[str]) -> pathspec.GitIgnoreSpec:
-    """`watch` globs as git matches them. pathspec's own regex backend, never RE2: pathspec
-    picks RE2 when google-re2 is installed (builder's .dockerignore matcher needs it), and
-    its RE2 sets behave differently on big lists."""
+    """`watch` globs as git matches them. pathspec's own regex backend, never its RE2 one:
+    pathspec picks RE2 when google-re2 is installed (builder's .dockerignore matcher needs
+    it), and its RE2 sets behave differently on big lists. Each pattern's regex then runs
+    on RE2 by itself (_Linear)."""
     return _compile_watch(tuple(globs))
 
 
@@ -423,7 +425,36 @@ def compile_watch(globs: Sequence[str]) -> pathspec.GitIgnoreSpec:
 def _compile_watch(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
     import pathspec  # 25 ms to import: only a repo with watch or not_images globs pays it
 
-    return pathspec.GitIgnoreSpec.from_lines(globs, backend="simple")
+    spec = pathspec.GitIgnoreSpec.from_lines(globs, backend="simple")
+    for pattern in spec.patterns:
+        if isinstance(pattern.regex, re.Pattern):
+            # pathspec calls only `search` (and reads `pattern`): a stand-in serves.
+            pattern.regex = _Linear(pattern.regex)  # type: ignore[assignment]
+    return spec
+
+
+class _Linear:
+    """A glob's regex on RE2, which takes time linear in the path. Python's `re` backtracks
+    in a power of a name's length for `*-*-*-x` (seconds on a 255-byte file name). A path
+    RE2 cannot take (a byte git gave that is not UTF-8) goes to the original."""
+
+    __slots__ = ("_python", "_re2", "pattern")
+
+    def __init__(self, python: re.Pattern[str]) -> None:
+        import re2
+
+        self._python = python
+        self.pattern = python.pattern
+        try:
+            self._re2: Any = re2.compile(python.pattern)
+        except re2.error:
+            self._re2 = None
+
+    def search(self, text: str) -> Any:
+        if self._re2 is not None:
+            with contextlib.suppress(UnicodeEncodeError):
+                return self._re2.search(text)
+        return self._python.search(text)
 
 
 def _platforms(entry: _Entry, path: str, *, key: str = "platforms") -> tuple[str, ...]:

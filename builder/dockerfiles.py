@@ -486,9 +486,10 @@ def expand(text: str, variables: Mapping[str, str], *, escape: str = "\\") -> st
     return _Lexer(text, variables, escape).word()
 
 
-# One `$NAME` or `${NAME}` amid characters the lexer leaves as they are.
+# One `$NAME` or `${NAME}` amid characters the lexer leaves as they are. Possessive: a name
+# and the text after it overlap, and a word that fails to match would retry every split.
 _ONE_VARIABLE_RE = re.compile(
-    r"([^$'\"\\]*)\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))([^$'\"\\]*)"
+    r"([^$'\"\\]*+)\$(?:\{([A-Za-z_][A-Za-z0-9_]*+)\}|([A-Za-z_][A-Za-z0-9_]*+))([^$'\"\\]*+)"
 )
 
 

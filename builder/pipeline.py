@@ -48,7 +48,11 @@ from builder.workspace import select
 
 _VERSION_TAG_RE = re.compile(r"v\d+\.\d+\.\d+", re.ASCII)
 _USERINFO_RE = re.compile(r"//[^/@]+@")
-_SCP_REMOTE_RE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+\.[\w.-]+):(?!//)(?P<path>.+)$")
+# `git@github.com:org/repo.git`. The host is one run of [\w.-] with a dot inside; written
+# as `[\w.-]+\.[\w.-]+` the regex retried every dot of a long remote (seconds at 32 KB).
+_SCP_REMOTE_RE = re.compile(
+    r"^(?:[\w.-]++@)?(?P<host>(?=[\w.-]+\.[\w.-])[\w.-]++):(?!//)(?P<path>.+)$"
+)
 
 Log = Callable[[str], None]
 

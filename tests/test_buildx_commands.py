@@ -497,3 +497,20 @@ def test_check_secrets_stops_on_missing_sources(
     with pytest.raises(UserError) as info:
         check_secrets((fill(spec),), environ)
     assert info.value.message == fill(message)
+
+
+def test_scp_remotes_read_as_the_backtracking_pattern_read_them() -> None:
+    import random
+    import re
+
+    from builder.pipeline import _SCP_REMOTE_RE
+
+    before = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+\.[\w.-]+):(?!//)(?P<path>.+)$")
+    rng = random.Random(3)  # noqa: S311 - a fixed seed, not a secret
+    alphabet = ["a", ".", "-", "_", "@", ":", "/", "x", "\u00e9", " "]
+    for _ in range(30000):
+        remote = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        old, new = before.match(remote), _SCP_REMOTE_RE.match(remote)
+        assert (old and old.groupdict()) == (new and new.groupdict()), remote
+    # The pattern before took seconds on this one.
+    assert _SCP_REMOTE_RE.match("a." * 16_000) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 import pytest
@@ -471,3 +472,41 @@ def test_validate_platform(value: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError):
             validate_platform(value)
+
+
+def test_watch_globs_on_re2_match_as_pathspecs_own_backend() -> None:
+    import random
+
+    import pathspec
+
+    from builder.config import compile_watch
+
+    rng = random.Random(5)  # noqa: S311 - a fixed seed, not a secret
+    pieces = ["a", "b", "-", "*", "**", "/", "?", "[ab]", "!", ".", "x", "\\*", " "]
+    names = ["a", "b", "-", "x", ".", "/", "ab", "a-b", " ", "\u00e9", "\udcff"]
+    agree = 0
+    for _ in range(600):
+        globs = [
+            "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+            for _ in range(rng.randint(1, 3))
+        ]
+        try:
+            python = pathspec.GitIgnoreSpec.from_lines(globs, backend="simple")
+        except (ValueError, re.error):
+            continue
+        ours = compile_watch(globs)
+        for _ in range(20):
+            path = "".join(rng.choice(names) for _ in range(rng.randint(1, 8))).strip("/")
+            if path:
+                assert ours.match_file(path) == python.match_file(path), (globs, path)
+                agree += 1
+    assert agree > 5000
+
+
+def test_a_watch_glob_with_many_stars_meets_a_long_file_name() -> None:
+    from builder.config import compile_watch
+
+    # Python's re took seconds here (a power of the name's length); the answer is the point.
+    spec = compile_watch(["*-*-*-*-x"])
+    assert not spec.match_file("docs/" + "-" * 255)
+    assert spec.match_file("docs/a-b-c-d-x")
