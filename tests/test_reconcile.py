@@ -13,6 +13,7 @@ import pytest
 from builder.changes import Affected, Reason, compute_affected
 from builder.errors import RegistryError
 from builder.git import Change, Git
+from builder.inputs import with_base_triggers
 from builder.keys import compute_keys, key_tag
 from builder.reconcile import (
     State,
@@ -208,9 +209,15 @@ def fetch(
 
 
 def expected_keys(
-    base_digests: Mapping[str, str], platforms: tuple[str, ...] | None = None
+    base_digests: Mapping[str, str],
+    platforms: tuple[str, ...] | None = None,
+    *,
+    unknown: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
-    return compute_keys(GRAPH, file_ids(), base_digests=base_digests, platforms=platforms)
+    """The keys reconcile should compute; `unknown`: bases the registry gave no digest for,
+    whose triggers, unknown, count as there."""
+    graph = with_base_triggers(GRAPH, unknown)
+    return compute_keys(graph, file_ids(), base_digests=base_digests, platforms=platforms)
 
 
 def test_report_asks_each_base_once_and_each_key_tag_once() -> None:
@@ -251,13 +258,18 @@ def test_unknown_bases_stay_out_of_the_digests() -> None:
     result = fetch(FakeGit(file_ids()), registry)
     assert result.base_digests == {"python:3.12-slim": D_PY, f"busybox@{D_BUSYBOX}": D_BUSYBOX}
     assert result.present == frozenset()
-    assert dict(result.keys) == expected_keys(result.base_digests)
+    unknown = frozenset({"alpine:3.20"})
+    assert dict(result.keys) == expected_keys(result.base_digests, unknown=unknown)
+    assert result.keys["cli"] != expected_keys(result.base_digests)["cli"]
 
 
 def test_platforms_reach_the_keys() -> None:
     result = fetch(FakeGit(file_ids()), FakeRegistry({}), platforms=("linux/amd64",))
-    assert dict(result.keys) == expected_keys(result.base_digests, ("linux/amd64",))
-    assert dict(result.keys) != expected_keys(result.base_digests)
+    unknown = frozenset({"python:3.12-slim", "alpine:3.20"})
+    assert dict(result.keys) == expected_keys(
+        result.base_digests, ("linux/amd64",), unknown=unknown
+    )
+    assert dict(result.keys) != expected_keys(result.base_digests, unknown=unknown)
 
 
 def test_registry_errors_propagate() -> None:
@@ -479,3 +491,31 @@ def test_a_key_the_state_computed_without_the_bases_answer_is_not_reused() -> No
     reused, registry = onbuild_keys("one\n", ("COPY . /app",), state=knowing)
     assert dict(reused.keys) == stale
     assert registry.asked_configs == []
+
+
+@pytest.mark.parametrize("answer", ["", None], ids=["no digest header", "no such tag"])
+def test_a_base_the_registry_gives_no_digest_for_counts_as_triggered(answer: str | None) -> None:
+    """Without a digest no config is read, so the base's triggers are unknown: its children
+    count their whole context rather than miss what a trigger copies."""
+    table = {**VENDOR, ("docker.io", "vendor/onbuild", "1"): answer}
+    keys = {}
+    for data in ("one\n", "two\n"):
+        tree = {**ONBUILD_TREE, "images/app/data.txt": data, "images/plain/data.txt": data}
+        repo = load_files(tree)
+        rng = Range(base=None, head=HEAD, base_label="-", head_label="HEAD")
+        chosen = Selection(repo=repo, range=rng, affected=Affected(images=()), warnings=())
+        registry = FakeRegistry({k: v for k, v in table.items() if v is not None})
+        git = FakeGit(
+            {
+                p: hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest()
+                for p, t in tree.items()
+            }
+        )
+        report = fetch_key_report(
+            cast(Git, git), chosen, cast(Registry, registry), fresh_bases=False
+        )
+        assert VENDOR_CONFIG not in registry.asked_configs
+        assert "vendor/onbuild:1" not in report.base_triggers  # nothing to record
+        keys[data] = report.keys
+    assert keys["one\n"]["app"] != keys["two\n"]["app"]
+    assert keys["one\n"]["plain"] == keys["two\n"]["plain"]
