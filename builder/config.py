@@ -435,8 +435,10 @@ def _compile_watch(globs: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
 
 class _Linear:
     """A glob's regex on RE2, which takes time linear in the path. Python's `re` backtracks
-    in a power of a name's length for `*-*-*-x` (seconds on a 255-byte file name). A path
-    RE2 cannot take (a byte git gave that is not UTF-8) goes to the original."""
+    in a power of a name's length for `*-*-*-x` (seconds on a 255-byte file name). Python
+    keeps a regex RE2 would read otherwise (pathspec writes `[[:space:]]` as
+    `[[:space:]\\]`, a POSIX class to RE2, where `re` has matched since builder began) or
+    cannot compile, and a path RE2 cannot take (a byte git gave that is not UTF-8)."""
 
     __slots__ = ("_python", "_re2", "pattern")
 
@@ -445,9 +447,14 @@ class _Linear:
 
         self._python = python
         self.pattern = python.pattern
+        self._re2: Any = None
+        if "[:" in python.pattern:
+            return
+        options = re2.Options()
+        options.log_errors = False  # a regex RE2 refuses is Python's, not a line on stderr
         try:
-            self._re2: Any = re2.compile(python.pattern)
-        except re2.error:
+            self._re2 = re2.compile(python.pattern, options)
+        except (re2.error, UnicodeEncodeError):
             self._re2 = None
 
     def search(self, text: str) -> Any:
