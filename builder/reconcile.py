@@ -264,17 +264,14 @@ def fetch_key_report(
                 return reference, None  # a rate limit on a pull: never a reason to miss
             return reference, None if found is None else bool(found)
 
+        external = set(externals)
         built_on = sorted(
-            {r.text for i in graph.images.values() for r in built_from(i) if r.text in base_digests}
+            {r.text for i in graph.images.values() for r in built_from(i) if r.text in external}
         )
-        verdicts: dict[str, bool | None] = dict(pool.map(triggers_of, built_on))
+        verdicts = dict(pool.map(triggers_of, [r for r in built_on if r in base_digests]))
         # A base the registry gives no digest for (no such tag, or no digest header): no
         # config can be read at a digest this run knows, so its triggers are unknown.
-        for image in graph.images.values():
-            for reference in built_from(image):
-                if reference.text in image.external_parents and reference.text not in verdicts:
-                    verdicts[reference.text] = None
-        built_on = sorted(verdicts)
+        verdicts.update((r, None) for r in built_on if r not in base_digests)
         base_triggers = {r: t for r, t in verdicts.items() if t is not None}
         # Their triggers run in the children's builds, in the children's contexts: those
         # images count their whole context, in the keys reused and in those computed.

@@ -387,13 +387,16 @@ VENDOR_CONFIG = f"docker.io/vendor/onbuild@{D_VENDOR}"
 
 
 def onbuild_keys(
-    data: str, triggers: tuple[str, ...] | Exception | None, state: State | None = None
+    data: str,
+    triggers: tuple[str, ...] | Exception | None,
+    state: State | None = None,
+    table: Mapping[tuple[str, str, str], str] = VENDOR,
 ) -> tuple[KeyReport, FakeRegistry]:
     tree = {**ONBUILD_TREE, "images/app/data.txt": data, "images/plain/data.txt": data}
     repo = load_files(tree)
     rng = Range(base=None, head=HEAD, base_label="-", head_label="HEAD")
     chosen = Selection(repo=repo, range=rng, affected=Affected(images=()), warnings=())
-    registry = FakeRegistry(VENDOR, triggers={VENDOR_CONFIG: triggers})
+    registry = FakeRegistry(table, triggers={VENDOR_CONFIG: triggers})
     git = FakeGit(
         {p: hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest() for p, t in tree.items()}
     )
@@ -498,22 +501,10 @@ def test_a_base_the_registry_gives_no_digest_for_counts_as_triggered(answer: str
     """Without a digest no config is read, so the base's triggers are unknown: its children
     count their whole context rather than miss what a trigger copies."""
     table = {**VENDOR, ("docker.io", "vendor/onbuild", "1"): answer}
+    known = {k: v for k, v in table.items() if v is not None}
     keys = {}
     for data in ("one\n", "two\n"):
-        tree = {**ONBUILD_TREE, "images/app/data.txt": data, "images/plain/data.txt": data}
-        repo = load_files(tree)
-        rng = Range(base=None, head=HEAD, base_label="-", head_label="HEAD")
-        chosen = Selection(repo=repo, range=rng, affected=Affected(images=()), warnings=())
-        registry = FakeRegistry({k: v for k, v in table.items() if v is not None})
-        git = FakeGit(
-            {
-                p: hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest()
-                for p, t in tree.items()
-            }
-        )
-        report = fetch_key_report(
-            cast(Git, git), chosen, cast(Registry, registry), fresh_bases=False
-        )
+        report, registry = onbuild_keys(data, ("COPY . /app",), table=known)
         assert VENDOR_CONFIG not in registry.asked_configs
         assert "vendor/onbuild:1" not in report.base_triggers  # nothing to record
         keys[data] = report.keys
