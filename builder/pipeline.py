@@ -44,7 +44,7 @@ from builder.repo import Overrides
 from builder.reports import BuildReport, ImageResult, KeyReport, Selection
 from builder.revisions import warning_lines
 from builder.supply import explain_failure, preflight, seal
-from builder.workspace import select
+from builder.workspace import select, with_strays_found, with_triggered_strays
 
 _VERSION_TAG_RE = re.compile(r"v\d+\.\d+\.\d+", re.ASCII)
 _USERINFO_RE = re.compile(r"//[^/@]+@")
@@ -322,19 +322,34 @@ def prepare(
             registry, settings.prefix, state_tags(revision.branch, settings.default_branch)
         )
         forced = [n for n in graph.order if graph.images[n].external_parents]
-        strays = [p for ps in selection.strays.values() for p in ps]
-        reconciled, report = reconcile(
-            git,
-            selection,
-            registry,
-            # A by-digest push is one platform's slice of the multi-arch image the key names.
-            platforms=None if output.push_by_digest else output.platforms,
-            use_git=keys.use_git,
-            force=forced if keys.force else (),
-            extra_ids=git.disk_ids(strays) if strays and guards.include_ignored else None,
-            state=state,
-            fresh_bases=keys.fresh_bases,
-        )
+
+        def reconcile_with(
+            strays: Mapping[str, tuple[str, ...]],
+        ) -> tuple[Selection, KeyReport | None]:
+            sent = [p for ps in strays.values() for p in ps]
+            return reconcile(
+                git,
+                selection,
+                registry,
+                # A by-digest push is one platform's slice of the multi-arch image the key
+                # names.
+                platforms=None if output.push_by_digest else output.platforms,
+                use_git=keys.use_git,
+                force=forced if keys.force else (),
+                extra_ids=git.disk_ids(sent) if sent and guards.include_ignored else None,
+                state=state,
+                fresh_bases=keys.fresh_bases,
+            )
+
+        reconciled, report = reconcile_with(selection.strays)
+        if report is not None and guards.sends_contexts and ctx.head.from_disk:
+            widened = with_triggered_strays(git, reconciled, report.triggered)
+            if widened.strays != reconciled.strays:
+                if guards.real_run and pushing and not guards.include_ignored:
+                    _check_strays(widened)
+                if guards.include_ignored:  # the keys must count what the triggers send
+                    reconciled, report = reconcile_with(widened.strays)
+                reconciled = with_strays_found(reconciled, widened.strays)
         if not keys.use_git and report is None:
             raise UserError(
                 "refresh needs the registry and it could not be asked",
@@ -353,7 +368,7 @@ def prepare(
                 affected=_with(reconciled.affected, selection.affected, existing, graph.order),
             )
         else:
-            selection = replace(selection, warnings=reconciled.warnings)
+            selection = replace(selection, strays=reconciled.strays, warnings=reconciled.warnings)
     for warning in selection.warnings:
         for line in warning_lines(warning, ctx.ci):
             log(line)

@@ -326,6 +326,7 @@ def fetch_key_report(
         digests={n: d for n, d in found.items() if d},
         base_digests=base_digests,
         base_triggers=base_triggers,
+        triggered=triggered,
         test_hashes=test_hashes,
         tested=frozenset(n for n, _, tested in answers if tested),
         requests=client.requests - requests_before,

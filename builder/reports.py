@@ -49,6 +49,8 @@ class KeyReport:
     # External references images are built FROM -> whether their config has ONBUILD
     # triggers (then those images count their whole context).
     base_triggers: Mapping[str, bool] = field(default_factory=dict)
+    # Those whose triggers count, found or unknown: their children send their whole context.
+    triggered: frozenset[str] = frozenset()
     # Images with a test -> the hash of that test (keys.compute_test_hash): their key only
     # counts as done once the registry holds a passing verdict for it (keys.verdict_tag).
     test_hashes: Mapping[str, str] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import PurePosixPath
 
@@ -17,6 +18,7 @@ from builder.context import RunContext
 from builder.errors import GitError, UserError
 from builder.git import Git, RevisionSnapshot, WorktreeSnapshot
 from builder.graph import ImageGraph
+from builder.inputs import with_base_triggers
 from builder.model import CONFIG_FILE, IMAGE_FILE
 from builder.parse_cache import ParseCache
 from builder.repo import Overrides, Repo, Snapshot, load_repo, load_settings
@@ -111,10 +113,26 @@ def _select(
 def with_strays(git: Git, selection: Selection) -> Selection:
     """The selection with the files git ignores that a build from the disk would send,
     each image's named in a warning: no diff, no commit and no key knows them."""
-    strays = find_strays(git, selection.repo.graph)
-    if not strays:
+    return with_strays_found(selection, find_strays(git, selection.repo.graph))
+
+
+def with_triggered_strays(git: Git, selection: Selection, triggered: frozenset[str]) -> Selection:
+    """The strays once the `triggered` bases' ONBUILD triggers count. Reconcile learns of
+    them from the registry, after the first look: the triggers run in the children's builds
+    and may read the whole context, so a file git ignores and no Dockerfile reads is sent
+    all the same."""
+    if not triggered:
         return selection
-    warnings = (*selection.warnings, *describe_strays(strays))
+    graph = with_base_triggers(selection.repo.graph, triggered)
+    return with_strays_found(selection, find_strays(git, graph))
+
+
+def with_strays_found(selection: Selection, strays: Mapping[str, tuple[str, ...]]) -> Selection:
+    """The selection with `strays` in place of those it named, and warnings to match."""
+    if strays == selection.strays:
+        return selection
+    said = set(describe_strays(selection.strays))
+    warnings = (*(w for w in selection.warnings if w not in said), *describe_strays(strays))
     return replace(selection, strays=strays, warnings=warnings)
 
 

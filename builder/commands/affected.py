@@ -8,7 +8,7 @@ from builder.context import RunContext, reconcile_policy
 from builder.doctor import check_references
 from builder.repo import Overrides
 from builder.reports import KeyReport, Selection
-from builder.workspace import select
+from builder.workspace import select, with_triggered_strays
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,4 +40,7 @@ def run_affected(ctx: RunContext, request: AffectedRequest) -> tuple[Selection, 
         state = load_state(
             registry, settings.prefix, state_tags(current_branch(ctx), settings.default_branch)
         )
-        return reconcile(ctx.git, selection, registry, state=state)
+        reconciled, report = reconcile(ctx.git, selection, registry, state=state)
+    if report is not None and ctx.head.tree is None:
+        reconciled = with_triggered_strays(ctx.git, reconciled, report.triggered)
+    return reconciled, report

@@ -208,13 +208,8 @@ def test_a_local_push_records_content_keys(make_build_repo: MakeRepo, tmp_path: 
     assert "nothing to build" in ci.stdout
 
 
-def test_an_upstream_onbuild_trigger_rebuilds_the_child_when_what_it_copies_changes(
-    make_build_repo: MakeRepo, engine: Engine, tmp_path: Path
-):
-    """The child's Dockerfile reads nothing from its context, but its upstream base's
-    `ONBUILD COPY . /app` copies all of it: reconcile reads the base's config, so the
-    child's key counts its whole context and a change there rebuilds it (precise inputs
-    alone would keep the key and re-tag the old image)."""
+def push_onbuild_base(engine: Engine, tmp_path: Path) -> str:
+    """An upstream base whose config carries `ONBUILD COPY . /app/`, in the registry."""
     upstream = f"{engine.registry}/onbuild-{uuid.uuid4().hex[:8]}/base:1"
     context = tmp_path / "upstream"
     context.mkdir()
@@ -228,6 +223,17 @@ def test_an_upstream_onbuild_trigger_rebuilds_the_child_when_what_it_copies_chan
         check=True,
         capture_output=True,
     )
+    return upstream
+
+
+def test_an_upstream_onbuild_trigger_rebuilds_the_child_when_what_it_copies_changes(
+    make_build_repo: MakeRepo, engine: Engine, tmp_path: Path
+):
+    """The child's Dockerfile reads nothing from its context, but its upstream base's
+    `ONBUILD COPY . /app` copies all of it: reconcile reads the base's config, so the
+    child's key counts its whole context and a change there rebuilds it (precise inputs
+    alone would keep the key and re-tag the old image)."""
+    upstream = push_onbuild_base(engine, tmp_path)
     repo = make_build_repo(
         {
             "images/app/Dockerfile": f"FROM {upstream}\nLABEL org.example.job=app\n",
@@ -247,3 +253,40 @@ def test_an_upstream_onbuild_trigger_rebuilds_the_child_when_what_it_copies_chan
     for platform in ("linux/amd64", "linux/arm64"):
         seen = engine.api.read_file(repo.repository("app"), "latest", platform, "/app/data.txt")
         assert seen == b"v2\n"
+
+
+def test_a_local_push_refuses_ignored_files_an_upstream_trigger_would_send(
+    make_build_repo: MakeRepo, engine: Engine, tmp_path: Path
+):
+    """The child's Dockerfile reads nothing, so the first look finds no stray; its base's
+    `ONBUILD COPY . /app/`, learned from the registry, sends the file git ignores. A local
+    push refuses it, and one that sends it (--include-ignored) counts it in the key, so
+    CI's clean checkout rebuilds instead of taking that image for its own."""
+    upstream = push_onbuild_base(engine, tmp_path)
+    repo = make_build_repo(
+        {
+            ".gitignore": "*.log\n",
+            "images/app/Dockerfile": f"FROM {upstream}\nLABEL org.example.job=app\n",
+            "images/app/data.txt": "v1\n",
+        }
+    )
+    repo.write({"images/app/debug.log": "local only\n"})
+    local = {"CI": "false"}
+    preview = repo.builder("affected", "--base", "HEAD", "--reconcile", env=local, check_exit=0)
+    assert "app: 1 file(s) git ignores are in its build context" in preview.stderr
+    assert "images/app/debug.log" in preview.stderr
+
+    refused = repo.builder("build", "--all", env=local, check_exit=2)
+    assert refused.stderr.splitlines()[-1].startswith(
+        "error: 1 file(s) git ignores are in the build contexts of app: images/app/debug.log; "
+        "refusing to push images that no commit describes"
+    )
+    assert engine.api.tags(repo.repository("app")) == []  # nothing pushed
+
+    repo.builder("build", "--all", "--include-ignored", env=local, check_exit=0)
+    seen = engine.api.read_file(repo.repository("app"), "latest", "linux/amd64", "/app/debug.log")
+    assert seen == b"local only\n"
+    repo.write({"images/app/debug.log": None})  # CI's clean checkout
+    ci = tmp_path / "ci.json"
+    repo.builder("build", "--base", "HEAD", "--metadata-file", str(ci), check_exit=0)
+    assert built(repo.metadata(ci)) == {"app"}
