@@ -24,7 +24,7 @@ from builder.changes import Affected, AffectedImage, Reason, printable
 from builder.ci import CIFacts
 from builder.context import EngineOptions, RunContext, reconcile_policy
 from builder.cosign import Cosign
-from builder.errors import ConfigError, UserError
+from builder.errors import ConfigError, RegistryError, UserError
 from builder.executor import BakeRunner, as_planned, mark_unchanged, run_schedule
 from builder.git import Git
 from builder.model import Settings
@@ -348,7 +348,22 @@ def prepare(
                 if guards.real_run and pushing and not guards.include_ignored:
                     _check_strays(widened)
                 if guards.include_ignored:  # the keys must count what the triggers send
+                    first = report
                     reconciled, report = reconcile_with(widened.strays)
+                    if report is not None and report.triggered != first.triggered:
+                        # The strays were looked for with the first answer, the keys
+                        # computed with this one: they would describe different builds.
+                        raise RegistryError(
+                            "the registry changed its answer about which bases have "
+                            "ONBUILD triggers during the run",
+                            hint="run again",
+                        )
+                    if report is not None:
+                        report = replace(
+                            report,
+                            requests=first.requests + report.requests,
+                            seconds=first.seconds + report.seconds,
+                        )
                 reconciled = with_strays_found(reconciled, widened.strays)
         if not keys.use_git and report is None:
             raise UserError(
