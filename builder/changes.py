@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from builder.config import compile_watch, config_path
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher
-from builder.model import CONFIG_FILE, Image
+from builder.model import CONFIG_FILE, Image, identity_index, named_image
 
 if TYPE_CHECKING:
     import pathspec
@@ -198,13 +198,18 @@ def compute_affected(
 def orphan_warnings(base_graph: ImageGraph, graph: ImageGraph, removed: Iterable[str]) -> list[str]:
     """Images that still name an image this change removed: they now build on whatever
     the registry last held under that name, which nothing will rebuild again."""
-    gone = {base_graph.images[n].repository: n for n in removed if n in base_graph.images}
+    # By repository and tag: the images left may still publish other tags of a repository.
+    gone = identity_index(base_graph.images[n] for n in removed if n in base_graph.images)
+    if not gone:
+        return []
+    here = identity_index(graph.images.values())
     warnings = []
     for name in graph.order:
         for reference in graph.images[name].references:
-            if reference.repository in gone:
+            was = named_image(reference, gone)
+            if was is not None and named_image(reference, here) is None:
                 warnings.append(
-                    f"{name} still uses {reference.text}, but image {gone[reference.repository]} "
+                    f"{name} still uses {reference.text}, but image {was} "
                     "was removed from the repo: it builds on the last pushed one"
                 )
     return list(dict.fromkeys(warnings))

@@ -9,12 +9,14 @@ file and line; errors are what would make a build wrong, warnings what might.
 
 from __future__ import annotations
 
+import difflib
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from builder.config import compile_watch
+from builder.dockerfiles import ImageReference
 from builder.graph import ImageGraph
 from builder.ignore import IgnoreMatcher, literal_prefix
 from builder.model import Image, identity_index, named_image
@@ -42,10 +44,39 @@ def _registry_and_namespace(repository: str) -> tuple[str, str]:
     return domain, namespace
 
 
+def _unpublished_tag(reference: ImageReference, publishers: list[Image], file: str) -> Finding:
+    """A tag of a repository several images share, none of them publishing it: say the
+    nearest tag they do publish (often a typo of it)."""
+    tags = sorted(image.config.identity_tag for image in publishers)
+    wanted = reference.tag or "latest"
+    nearest = difflib.get_close_matches(wanted, tags, n=1)
+    shown = ", ".join(tags[:5]) + (f" and {len(tags) - 5} more" if len(tags) > 5 else "")
+    written = reference.text  # the repository as the Dockerfile spells it
+    if reference.tag is not None and written.endswith(f":{reference.tag}"):
+        written = written[: -len(reference.tag) - 1]
+    hint = (
+        f"did you mean {written}:{nearest[0]}?"
+        if nearest
+        else "write one of the tags they publish to build on this repo's image, or pin a "
+        "digest to mean that exact one"
+    )
+    return Finding(
+        file=file,
+        line=reference.line,
+        severity="warning",
+        message=f"{reference.text} names a repository {len(publishers)} images of this repo "
+        f"publish, with a tag none of them publishes ({shown}): it is pulled from the "
+        "registry, never rebuilt first",
+        hint=hint,
+    )
+
+
 def check_references(graph: ImageGraph) -> list[Finding]:
     """References that look like the repo's own images but resolve to none of them."""
     index = identity_index(graph.images.values())
-    repositories = {image.repository: image for image in graph.images.values()}
+    repositories: dict[str, list[Image]] = {}
+    for image in graph.images.values():
+        repositories.setdefault(image.repository, []).append(image)
     by_last: dict[str, list[Image]] = {}
     for image in graph.images.values():
         by_last.setdefault(image.repository.rpartition("/")[2], []).append(image)
@@ -68,7 +99,11 @@ def check_references(graph: ImageGraph) -> list[Finding]:
                 )
             if reference.digest is not None or named_image(reference, index) is not None:
                 continue
-            own = repositories.get(reference.repository)
+            publishers = repositories.get(reference.repository, [])
+            if len(publishers) > 1:
+                findings.append(_unpublished_tag(reference, publishers, dockerfile))
+                continue
+            own = publishers[0] if publishers else None
             if own is not None:
                 findings.append(
                     Finding(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.changes import compute_affected
+from builder.changes import compute_affected, orphan_warnings
 from builder.doctor import check_all
 from builder.plan import Options, Revision, compute_plan
 from tests.conftest import invoke, load_files
@@ -119,6 +119,27 @@ def test_buildpack_deps_variants_share_a_repository_and_build_on_each_other_by_t
     assert affected(BUILDPACK, "debian/bullseye/Dockerfile") == ("bullseye",)
 
 
+def test_removing_one_variant_warns_only_where_its_tag_was_used() -> None:
+    """The other variants still publish the repository: only a reference to the removed
+    tag is left on the last pushed image (by repository alone, all of them were warned)."""
+    base_graph = load_files(BUILDPACK).graph
+    gone = {"debian/bullseye/Dockerfile", "debian/bullseye/image.yaml"}
+    graph = load_files({p: t for p, t in BUILDPACK.items() if p not in gone}).graph
+    assert orphan_warnings(base_graph, graph, ["bullseye"]) == []
+    scm = "debian/bullseye/scm/image.yaml"
+    graph = load_files({p: t for p, t in BUILDPACK.items() if p != scm}).graph
+    # Without its image.yaml, the folder is image `scm` of the default repository, so the
+    # tag bullseye-scm, which bullseye builds on, is published no more.
+    warning = (
+        "bullseye still uses buildpack-deps:bullseye-scm, but image bullseye-scm was removed "
+        "from the repo: it builds on the last pushed one"
+    )
+    assert orphan_warnings(base_graph, graph, ["bullseye-scm"]) == [warning]
+    # A rename publishes the same tags: nothing to say.
+    moved = {p.replace("debian/bullseye/", "debian/bullseye-2/"): t for p, t in BUILDPACK.items()}
+    assert orphan_warnings(base_graph, load_files(moved).graph, ["bullseye"]) == []
+
+
 def test_variants_never_overwrite_each_others_tags() -> None:
     repo = load_files(BUILDPACK)
     plan = compute_plan(
@@ -165,8 +186,24 @@ def test_a_reference_to_a_tag_no_image_publishes_is_no_edge() -> None:
     graph = load_files(files).graph
     assert ("serving-devel", "serving-gpu") not in graph.edges()
     assert graph.images["serving-gpu"].external_parents == ("tensorflow/serving:2.14-devel",)
-    messages = [f.message for f in check_all(graph, list(files))]
-    assert any("tag it does not publish" in m for m in messages)
+    findings = [f for f in check_all(graph, list(files)) if "none of them" in f.message]
+    said = (
+        "tensorflow_serving/tools/docker/Dockerfile.gpu:1: tensorflow/serving:2.14-devel names "
+        "a repository 4 images of this repo publish, with a tag none of them publishes "
+        "(latest, latest-devel, latest-devel-gpu, latest-gpu): it is pulled from the registry, "
+        "never rebuilt first (write one of the tags they publish to build on this repo's "
+        "image, or pin a digest to mean that exact one)"
+    )
+    assert [f.render() for f in findings] == [said]
+
+
+def test_a_typo_in_a_shared_repositorys_tag_gets_the_nearest_tag() -> None:
+    files = {
+        **SERVING,
+        "tensorflow_serving/tools/docker/Dockerfile.gpu": "FROM tensorflow/serving:latest-devl\n",
+    }
+    hints = [f.hint for f in check_all(load_files(files).graph, list(files))]
+    assert "did you mean tensorflow/serving:latest-devel?" in hints
 
 
 def test_docker_stacks_needs_its_registry_and_doctor_says_which() -> None:
