@@ -113,7 +113,10 @@ class Affected:
 class _Index:
     """Where a path can matter: exact files, contexts by directory, watch globs."""
 
-    def __init__(self, graph: ImageGraph) -> None:
+    def __init__(self, graph: ImageGraph, same_config: frozenset[str] = frozenset()) -> None:
+        # Images whose image.yaml changed around them: an edit to another entry of a list,
+        # a comment, an order. Their definition is what it was, so the change is not theirs.
+        self.same_config = same_config
         self.exact: dict[str, list[tuple[str, ReasonKind]]] = {}
         self.contexts: dict[str, list[Image]] = {}
         self.watchers: list[tuple[str, pathspec.GitIgnoreSpec]] = []
@@ -142,7 +145,11 @@ class _Index:
         return matcher
 
     def hits(self, path: str) -> Iterable[tuple[str, Reason]]:
-        exact = self.exact.get(path, ())
+        exact = [
+            (name, kind)
+            for name, kind in self.exact.get(path, ())
+            if kind != "config" or name not in self.same_config
+        ]
         for name, kind in exact:
             yield name, Reason(kind=kind, path=path)
         named = {name for name, _ in exact}
@@ -174,10 +181,19 @@ def compute_affected(
     """The images `paths` touch, then every transitive dependant, in build order.
 
     `base_graph` is the graph at the base revision when it was loaded (a config or image
-    definition changed): it names removed images and, when builder.yaml changed
-    (`settings_changed`), the images whose resolved definition differs.
+    definition changed): it names removed images, tells which images an image.yaml change
+    leaves as they were and, when builder.yaml changed (`settings_changed`), the images
+    whose resolved definition differs.
     """
-    index = _Index(graph)
+    same_config: frozenset[str] = frozenset()
+    if base_graph is not None:
+        before = base_graph.images
+        same_config = frozenset(
+            name
+            for name, image in graph.images.items()
+            if name in before and before[name].config == image.config
+        )
+    index = _Index(graph, same_config)
     direct: dict[str, set[Reason]] = {}
     for path in paths:
         for name, reason in index.hits(path):

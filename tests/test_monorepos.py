@@ -12,7 +12,7 @@ import pytest
 from builder.changes import compute_affected, orphan_warnings
 from builder.doctor import check_all
 from builder.plan import Options, Revision, compute_plan
-from tests.conftest import invoke, load_files
+from tests.conftest import commit, invoke, load_files
 
 MakeRepo = Callable[..., Path]
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -176,6 +176,44 @@ def test_several_dockerfiles_in_one_folder_are_several_images() -> None:
         "serving-devel-gpu",
         "serving-gpu",
     )
+
+
+SERVING_YAML = "tensorflow_serving/tools/docker/image.yaml"
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # One entry's settings: that image (and what builds on it) only.
+        (
+            lambda text: text.replace(
+                "  tag: latest-gpu\n", "  tag: latest-gpu\n  platforms: [linux/amd64]\n"
+            ),
+            ("serving-gpu",),
+        ),
+        (lambda text: text.replace("Dockerfile.devel\n", "./Dockerfile.devel\n"), ()),
+        (lambda text: "# the release images\n" + text, ()),
+        # The entries in another order define the same images.
+        (lambda text: "".join(f"- name: {e}" for e in reversed(text.split("- name: ")[1:])), ()),
+        # A new entry is a new image.
+        (
+            lambda text: (
+                text + "- name: serving-mkl\n  repository: tensorflow/serving\n  tag: latest-mkl\n"
+            ),
+            ("serving-mkl",),
+        ),
+    ],
+    ids=["one-entry", "same-path", "comment", "order", "new-entry"],
+)
+def test_an_edit_to_one_entry_of_a_list_affects_that_image(
+    make_repo: MakeRepo, edit: Callable[[str], str], expected: tuple[str, ...]
+) -> None:
+    repo = make_repo(SERVING)
+    (repo / SERVING_YAML).write_text(edit(SERVING[SERVING_YAML]))
+    commit(repo)
+    result = invoke("affected", "-C", repo, "--base", "HEAD~1", "--format", "names")
+    assert result.exit_code == 0, result.stderr
+    assert tuple(result.stdout.split()) == expected
 
 
 def test_a_reference_to_a_tag_no_image_publishes_is_no_edge() -> None:
