@@ -10,8 +10,14 @@ from pathlib import PurePosixPath
 from typing import Protocol
 
 from builder.config import config_path, parse_image_configs, parse_settings
-from builder.dockerfiles import DockerfileInfo, ParseRequest, UnknownTarget, parse_dockerfile
-from builder.errors import ConfigError, GraphError
+from builder.dockerfiles import (
+    ContextRead,
+    DockerfileInfo,
+    ParseRequest,
+    UnknownTarget,
+    parse_dockerfile,
+)
+from builder.errors import ConfigError, GraphError, UserError
 from builder.graph import ImageGraph, compute_graph
 from builder.ignore import ignore_problems
 from builder.inputs import (
@@ -116,12 +122,15 @@ def compute_images(
     links: Mapping[str, str] | None = None,
     declared: Settings | None = None,
     warm: Callable[[Sequence[ParseRequest]], None] | None = None,
+    errors: list[UserError] | None = None,
 ) -> tuple[Image, ...]:
     """Parse each Dockerfile once and resolve its references against the repo's images.
 
     `declared` is builder.yaml's own settings when the command line or environment
     overrode the registry or namespace: a Dockerfile that names an image where builder.yaml
-    says it lives (`FROM acme/base`) still builds on this run's image."""
+    says it lives (`FROM acme/base`) still builds on this run's image. With `errors`, an
+    image's own error is added to it and the image left out, so `doctor` can name them all.
+    """
     seen: dict[str, ImageConfig] = {}
     for config in configs:
         if config.name in seen:
@@ -160,15 +169,21 @@ def compute_images(
         for repository in aliases[config.name]:
             by_repository.setdefault((repository, config.identity_tag), config.name)
     requests = []
+    readable = []
     for config in configs:
         dockerfile = texts.get(str(config.dockerfile))
         if dockerfile is None:
-            raise ConfigError(
+            missing = ConfigError(
                 f"Dockerfile {config.dockerfile} does not exist",
                 file=config.config_file or config.directory,
                 line=config.line_of("dockerfile"),
                 hint="add it, or point 'dockerfile' in image.yaml at the right file",
             )
+            if errors is None:
+                raise missing
+            errors.append(missing)
+            continue
+        readable.append(config)
         args = dict(config.build_args)
         args.setdefault(PREFIX_ARG, settings.prefix)
         requests.append(
@@ -178,67 +193,94 @@ def compute_images(
         warm(requests)
     images = []
     triggers = {}  # image -> its ONBUILD, which runs in its children's builds
-    for config, request in zip(configs, requests, strict=True):
-        args = dict(request.build_args or {})
+    for config, request in zip(readable, requests, strict=True):
         try:
-            info = parse(
-                request.text,
-                path=request.path,
-                build_args=args,
-                target=request.target,
-                platforms=request.platforms,
+            image, trigger = _image(
+                config, request, aliases, by_repository, seen, texts, parse, links
             )
-        except UnknownTarget as exc:
-            # The value to fix is in image.yaml, not in the Dockerfile.
-            raise ConfigError(
-                f"'target' {config.target!r} is not a stage of {config.dockerfile}",
-                file=config.config_file or config.dockerfile,
-                line=config.line_of("target"),
-                hint=exc.hint,
-            ) from None
-        named = {r: named_image(r, by_repository) for r in info.reached}
-        parents = {name for name in named.values() if name is not None}
-        for name in config.depends_on:
-            if name not in seen:
-                raise GraphError(
-                    f"depends_on names unknown image {name!r}",
-                    file=config.config_file,
-                    line=config.line_of("depends_on"),
-                    hint="known images: " + ", ".join(sorted(seen)),
-                )
-            parents.add(name)
-        external = tuple(dict.fromkeys(r.text for r, name in named.items() if name is None))
-        ignore_file, ignore_text = None, ""
-        for candidate in config.ignore_files:
-            text = texts.get(candidate)
-            if text is not None:
-                ignore_file, ignore_text = PurePosixPath(candidate), text
-                break
-        if ignore_file is not None:
-            check_ignore_file(ignore_file, ignore_text)
-        if info.onbuild is not None:
-            triggers[config.name] = trigger_read(str(config.dockerfile), info.onbuild, config.name)
-        images.append(
-            Image(
-                config=config,
-                repository=aliases[config.name][0],
-                aliases=aliases[config.name][1:],
-                build_args=tuple(sorted((k, v) for k, v in args.items() if k in info.arg_names)),
-                references=info.reached,
-                parents=tuple(sorted(parents)),
-                external_parents=external,
-                base=info.base,
-                ignore_file=ignore_file,
-                ignore_text=ignore_text,
-                links=tuple(
-                    (p, (links or {})[p])
-                    for p in (str(config.dockerfile), str(ignore_file))
-                    if p in (links or {})
-                ),
-                inputs=compute_inputs(info),
-            )
-        )
+        except UserError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
+        if trigger is not None:
+            triggers[config.name] = trigger
+        images.append(image)
     return with_parent_triggers(images, triggers)
+
+
+def _image(
+    config: ImageConfig,
+    request: ParseRequest,
+    aliases: Mapping[str, tuple[str, ...]],
+    by_repository: Mapping[Identity, str],
+    seen: Mapping[str, ImageConfig],
+    texts: Mapping[str, str | None],
+    parse: DockerfileParser,
+    links: Mapping[str, str] | None,
+) -> tuple[Image, ContextRead | None]:
+    """One image from its config and parsed Dockerfile, and the read its ONBUILD makes."""
+    args = dict(request.build_args or {})
+    try:
+        info = parse(
+            request.text,
+            path=request.path,
+            build_args=args,
+            target=request.target,
+            platforms=request.platforms,
+        )
+    except UnknownTarget as exc:
+        # The value to fix is in image.yaml, not in the Dockerfile.
+        raise ConfigError(
+            f"'target' {config.target!r} is not a stage of {config.dockerfile}",
+            file=config.config_file or config.dockerfile,
+            line=config.line_of("target"),
+            hint=exc.hint,
+        ) from None
+    named = {r: named_image(r, by_repository) for r in info.reached}
+    parents = {name for name in named.values() if name is not None}
+    for name in config.depends_on:
+        if name not in seen:
+            raise GraphError(
+                f"depends_on names unknown image {name!r}",
+                file=config.config_file,
+                line=config.line_of("depends_on"),
+                hint="known images: " + ", ".join(sorted(seen)),
+            )
+        parents.add(name)
+    external = tuple(dict.fromkeys(r.text for r, name in named.items() if name is None))
+    ignore_file, ignore_text = None, ""
+    for candidate in config.ignore_files:
+        text = texts.get(candidate)
+        if text is not None:
+            ignore_file, ignore_text = PurePosixPath(candidate), text
+            break
+    if ignore_file is not None:
+        check_ignore_file(ignore_file, ignore_text)
+    trigger = (
+        trigger_read(str(config.dockerfile), info.onbuild, config.name)
+        if info.onbuild is not None
+        else None
+    )
+    image = Image(
+        config=config,
+        repository=aliases[config.name][0],
+        aliases=aliases[config.name][1:],
+        build_args=tuple(sorted((k, v) for k, v in args.items() if k in info.arg_names)),
+        references=info.reached,
+        parents=tuple(sorted(parents)),
+        external_parents=external,
+        base=info.base,
+        ignore_file=ignore_file,
+        ignore_text=ignore_text,
+        links=tuple(
+            (p, (links or {})[p])
+            for p in (str(config.dockerfile), str(ignore_file))
+            if p in (links or {})
+        ),
+        inputs=compute_inputs(info),
+    )
+    return image, trigger
 
 
 # What Go's strings.TrimSpace removes; Python's str.strip also takes \x1c-\x1f.
@@ -416,9 +458,11 @@ def load_repo(
     parse: DockerfileParser = parse_dockerfile,
     warm: Callable[[Sequence[ParseRequest]], None] | None = None,
     require_images: bool = True,
+    errors: list[UserError] | None = None,
 ) -> Repo:
     """The settings and image graph of a snapshot. `require_images=False` reads a base
-    revision, which may predate the first image."""
+    revision, which may predate the first image. With `errors`, each image's own error is
+    added to it before the first is raised (see compute_images)."""
     declared = load_declared_settings(snapshot)
     settings = apply_overrides(declared, overrides)
     files = snapshot.list_files(list(dict.fromkeys(listing_root(r) for r in settings.image_roots)))
@@ -468,7 +512,10 @@ def load_repo(
         links=links,
         declared=declared if declared != settings else None,
         warm=warm,
+        errors=errors,
     )
+    if errors:
+        raise errors[0]
     images = check_reads(snapshot, images, gitmodules=gitmodules)
     return Repo(settings=settings, graph=compute_graph(images))
 

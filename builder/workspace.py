@@ -30,10 +30,19 @@ def snapshot_of(git: Git, sha: str | None) -> Snapshot:
     return WorktreeSnapshot(git) if sha is None else RevisionSnapshot(git, sha)
 
 
-def load_at(git: Git, sha: str | None, overrides: Overrides | None = None) -> Repo:
-    """The repo at a commit (None: on disk), through the parse cache that `affected` keeps."""
+def load_at(
+    git: Git,
+    sha: str | None,
+    overrides: Overrides | None = None,
+    *,
+    errors: list[UserError] | None = None,
+) -> Repo:
+    """The repo at a commit (None: on disk), through the parse cache that `affected` keeps.
+    With `errors`, every image's own error is collected before the first is raised."""
     cache = open_parse_cache(git)
-    repo = load_repo(snapshot_of(git, sha), overrides, parse=cache.parse, warm=cache.warm)
+    repo = load_repo(
+        snapshot_of(git, sha), overrides, parse=cache.parse, warm=cache.warm, errors=errors
+    )
     cache.save()
     return repo
 

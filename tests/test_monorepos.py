@@ -369,6 +369,34 @@ def test_doctor_reports_each_finding_and_exits_1_on_an_error(make_repo: MakeRepo
     assert result.stderr == "error: 1 error(s) found\n"
 
 
+def test_doctor_names_every_images_own_error_at_once(make_repo: MakeRepo) -> None:
+    """Kubeflow's notebook servers, adopted without their build args: each Dockerfile's
+    placeholder default is no reference, and doctor names them all, not the first only."""
+    placeholder = "ARG BASE_IMG=<base>\nFROM $BASE_IMG\n"
+    repo = make_repo(
+        {
+            "images/base/Dockerfile": "FROM alpine\n",
+            "images/codeserver/Dockerfile": placeholder,
+            "images/jupyter/Dockerfile": placeholder,
+            "images/rstudio/Dockerfile": "FROM alpine\n",
+            "images/rstudio/image.yaml": "dockerfile: Dockerfile.missing\n",
+        }
+    )
+    result = invoke("doctor", "-C", repo)
+    assert result.exit_code == 1
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error:")]
+    assert [line.split(": ")[1] for line in errors] == [
+        "images/rstudio/image.yaml:1",
+        "images/codeserver/Dockerfile:2",
+        "images/jupyter/Dockerfile:2",
+    ]
+    assert "invalid image reference '<base>'" in errors[1]
+    # Every other command stops at the first, as before.
+    graph = invoke("graph", "-C", repo)
+    assert graph.exit_code == 2
+    assert graph.stderr.count("error:") == 1
+
+
 def test_doctor_leaves_alone_the_dockerfiles_builder_yaml_says_are_no_image(
     make_repo: MakeRepo,
 ) -> None:

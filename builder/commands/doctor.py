@@ -24,17 +24,22 @@ class DoctorReport:
 
 def run_doctor(git: Git, *, rev: str | None, overrides: Overrides) -> DoctorReport:
     sha = git.resolve(rev) if rev is not None else None
+    errors: list[UserError] = []
     try:
-        repo = load_at(git, sha, overrides)
+        repo = load_at(git, sha, overrides, errors=errors)
     except UserError as exc:
-        # What stops every command is the first thing to fix: an error finding.
-        finding = Finding(
-            file=exc.file or "builder.yaml",
-            line=exc.line,
-            severity="error",
-            message=exc.message,
-            hint=exc.hint,
+        # What stops every command is the first thing to fix; each image's own error is
+        # named too, so a repo adopted with many of the same mistake hears of them at once.
+        stopped = tuple(
+            Finding(
+                file=error.file or "builder.yaml",
+                line=error.line,
+                severity="error",
+                message=error.message,
+                hint=error.hint,
+            )
+            for error in (errors or [exc])
         )
-        return DoctorReport(findings=(finding,), graph=None)
+        return DoctorReport(findings=stopped, graph=None)
     findings = check_all(repo.graph, git.all_files(sha), repo.settings.not_images)
     return DoctorReport(findings=tuple(findings), graph=repo.graph)
