@@ -411,7 +411,9 @@ def reconcile(
     except RegistryError as exc:
         warning = f"reconcile skipped, falling back to the git diff: {exc.message}"
         return replace(selection, warnings=(*selection.warnings, warning)), None
-    affected = compute_reconciled(
-        selection.repo.graph, selection.affected, report, use_git=use_git, force=force
-    )
-    return replace(selection, affected=affected), report
+    # The graph as the keys read it: an image on a base with triggers counts its whole
+    # context, and --explain says so, naming the FROM.
+    graph = with_base_triggers(selection.repo.graph, report.triggered)
+    affected = compute_reconciled(graph, selection.affected, report, use_git=use_git, force=force)
+    repo = selection.repo if graph is selection.repo.graph else replace(selection.repo, graph=graph)
+    return replace(selection, repo=repo, affected=affected), report

@@ -20,6 +20,7 @@ from builder.reconcile import (
     compute_reconciled,
     fetch_key_report,
     parse_state,
+    reconcile,
     state_tags,
     updated_state,
 )
@@ -424,6 +425,29 @@ def test_an_external_bases_onbuild_makes_its_children_count_their_whole_context(
     quiet_before, _ = onbuild_keys("one\n", ())
     quiet_after, _ = onbuild_keys("two\n", ())
     assert quiet_before.keys["app"] == quiet_after.keys["app"]
+
+
+def test_reconcile_hands_on_the_graph_its_keys_read() -> None:
+    """--explain shows what the key counted: the whole context, because of the FROM."""
+    repo = load_files(ONBUILD_TREE)
+    rng = Range(base=None, head=HEAD, base_label="-", head_label="HEAD")
+    chosen = Selection(repo=repo, range=rng, affected=Affected(images=()), warnings=())
+    registry = FakeRegistry(VENDOR, triggers={VENDOR_CONFIG: ("COPY . /app",)})
+    git = FakeGit(
+        {
+            p: hashlib.sha1(t.encode(), usedforsecurity=False).hexdigest()
+            for p, t in ONBUILD_TREE.items()
+        }
+    )
+    reconciled, report = reconcile(cast(Git, git), chosen, cast(Registry, registry))
+    assert report is not None
+    assert report.triggered == frozenset({"vendor/onbuild:1"})
+    images = reconciled.repo.graph.images
+    assert images["app"].inputs.describe() == (
+        "whole context: images/app/Dockerfile:1 FROM vendor/onbuild:1 (the ONBUILD triggers in "
+        "vendor/onbuild:1's config run in this image's context)"
+    )
+    assert images["plain"].inputs == repo.graph.images["plain"].inputs
 
 
 def test_the_state_answers_for_a_bases_triggers_at_the_digest_it_recorded() -> None:
