@@ -220,11 +220,14 @@ def check_inputs(graph: ImageGraph, files: Sequence[str]) -> list[Finding]:
 
 
 def is_dockerfile(path: str) -> bool:
-    """`Dockerfile`, `Dockerfile.gpu`, `api.Dockerfile`: what people name Dockerfiles."""
+    """`Dockerfile`, `Dockerfile.gpu`, `Dockerfile-alpine`, `api.Dockerfile`: what people
+    name Dockerfiles (a template among them is named too, and `not_images` quiets it)."""
     name = path.rpartition("/")[2]
     lowered = name.lower()
     return (
-        name == "Dockerfile" or name.startswith("Dockerfile.") or lowered.endswith(".dockerfile")
+        name == "Dockerfile"
+        or name.startswith(("Dockerfile.", "Dockerfile-", "Dockerfile_"))
+        or lowered.endswith(".dockerfile")
     ) and not lowered.endswith(".dockerignore")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.changes import compute_affected, orphan_warnings
-from builder.doctor import check_all
+from builder.doctor import check_all, is_dockerfile
 from builder.plan import Options, Revision, compute_plan
 from tests.conftest import commit, invoke, load_files
 
@@ -367,6 +367,23 @@ def test_doctor_reports_each_finding_and_exits_1_on_an_error(make_repo: MakeRepo
         "3 images, 1 error(s), 3 warning(s)",
     ]
     assert result.stderr == "error: 1 error(s) found\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("images/api/Dockerfile", True),
+        ("debian/Dockerfile.template", True),
+        ("debian/Dockerfile-curl.template", True),
+        ("alpine/Dockerfile_slim", True),
+        ("tools/ci.Dockerfile", True),
+        ("images/api/.dockerignore", False),
+        ("images/api/Dockerfile.dockerignore", False),
+        ("docs/Dockerfiles.md", False),
+    ],
+)
+def test_what_doctor_takes_for_a_dockerfile(path: str, named: bool) -> None:
+    assert is_dockerfile(path) is named
 
 
 def test_doctor_names_every_images_own_error_at_once(make_repo: MakeRepo) -> None:
