@@ -562,3 +562,69 @@ def test_builder_yaml_keeps_the_block_and_its_lines_for_pin() -> None:
         ConsumerSpec(glob="deploy/*.yaml", line=3),
         ConsumerSpec(glob="values.yaml", kind="helm", paths=("image",), line=5),
     )
+
+
+# -- variants: images sharing one repository, told apart by tag ------------------------------
+
+
+def spark_pins(build: int) -> Pins:
+    return Pins(
+        revision="0123456789abcdef0123456789abcdef01234567",
+        targets={
+            name: Target(name=name, repository=f"{R}/spark", digest=digest(f"{name}-{build}"))
+            for name in ("spark-35", "spark-34")
+        },
+        variants={f"{R}/spark": (("spark-35", "latest", "", ""), ("spark-34", "3.4", "", ""))},
+    )
+
+
+VARIANT_FILES = {
+    "argo/spark.yaml": (
+        "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nspec:\n  templates:\n"
+        f"    - name: a\n      container:\n        image: {R}/spark:3.4\n"
+        f"    - name: b\n      container:\n        image: {R}/spark\n"
+    ),
+    "dags/spark.py": (
+        "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n"
+        f'old = KubernetesPodOperator(task_id="old", image="{R}/spark:3.4")\n'
+        f'new = KubernetesPodOperator(task_id="new", image="{R}/spark:latest")\n'
+    ),
+    "charts/spark/values.yaml": (
+        f"old:\n  image:\n    repository: {R}/spark\n    tag: '3.4'\n"
+        f"new:\n  image:\n    repository: {R}/spark\n    tag: latest\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(VARIANT_FILES))
+def test_a_variant_keeps_its_tag_so_the_next_pin_finds_the_same_image(path: str) -> None:
+    """Pinned without its tag, `spark@<3.4's digest>` read as `latest` on the next pin and
+    was repointed at the 3.5 image (found trying builder as a new user)."""
+    helm = path.endswith("values.yaml")
+    spec = ConsumerSpec(
+        glob="**",
+        kind="helm" if helm else None,
+        paths=("old.image", "new.image") if helm else (),
+        line=7,
+    )
+    text = VARIANT_FILES[path]
+    for build in (1, 2, 3):
+        text = compute_file(path, text, spec, spark_pins(build), keep_tag=False).new_text
+        # The 3.4 image's place (first in each file) holds 3.4's digest, the other 3.5's.
+        older, newer = (
+            text.index(digest(f"spark-34-{build}")),
+            text.index(digest(f"spark-35-{build}")),
+        )
+        assert older < newer
+        assert digest(f"spark-34-{build - 1}") not in text
+    assert text.count("3.4") == 1
+    assert text.count(":latest@" if not helm else "tag: latest") == 1
+
+
+def test_a_bare_digest_in_a_shared_repository_is_left_alone() -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n"
+        f"    - name: a\n      image: {R}/spark@{OLD}\n"
+    )
+    spec = ConsumerSpec(glob="**", kind=None, paths=(), line=7)
+    assert compute_file("k8s/pod.yaml", text, spec, spark_pins(1), keep_tag=False).new_text == text

@@ -47,9 +47,16 @@ class Occurrence:
     rewrite: Rewrite  # target -> (the reference written after, the splices that write it)
 
 
-def pinned_text(reference: Reference, target: Target, *, keep_tag: bool) -> str:
-    """`repo@sha256:...`, or `repo:tag@sha256:...` keeping the tag the consumer had."""
-    tag = f":{reference.tag}" if keep_tag and reference.tag else ""
+def pinned_text(
+    reference: Reference, target: Target, *, keep_tag: bool, variant: bool = False
+) -> str:
+    """`repo@sha256:...`, or `repo:tag@sha256:...` keeping the tag the consumer had. A
+    `variant` (an image sharing its repository) keeps its tag always: only the tag tells it
+    from the others, so the next pin finds the same image."""
+    if variant:
+        tag = f":{reference.tag or 'latest'}"
+    else:
+        tag = f":{reference.tag}" if keep_tag and reference.tag else ""
     return f"{target.repository}{tag}@{target.digest}"
 
 
@@ -194,8 +201,10 @@ def _scalar(doc: YamlText, node: yaml.ScalarNode, pins: Pins, keep_tag: bool) ->
         return None
     name, reference = resolved
 
+    variant = pins.is_variant(name)
+
     def rewrite(target: Target) -> tuple[str, tuple[Splice, ...]]:
-        new = pinned_text(reference, target, keep_tag=keep_tag)
+        new = pinned_text(reference, target, keep_tag=keep_tag, variant=variant)
         return new, (doc.replace_scalar(node, new),)
 
     return Occurrence(
@@ -235,20 +244,23 @@ def _block(
     keep_tag: bool,
 ) -> Occurrence | None:
     line = doc.line(identity_node)
-    resolved = resolve(identity, pins, path=doc.path, line=line)
-    if resolved is None:
-        return None
-    name, _ = resolved
     tag_node = doc.get(mapping, fields.tag)
     digest_node = doc.get(mapping, fields.digest)
     tag, digest = _field_text(tag_node), _field_text(digest_node)
+    # With its tag: in a shared repository only the tag says which image the block runs.
+    tagged = identity + (f":{tag}" if tag and not _templated(tag) else "")
+    resolved = resolve(tagged, pins, path=doc.path, line=line)
+    if resolved is None:
+        return None
+    name, _ = resolved
+    variant = pins.is_variant(name)
     written = identity + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
     def rewrite(target: Target) -> tuple[str, tuple[Splice, ...]]:
         own = {k.value: (k, v) for k, v in mapping.value if isinstance(k, yaml.ScalarNode)}
         splices: list[Splice] = []
         tag_entry, digest_entry = own.get(fields.tag), own.get(fields.digest)
-        drop_tag = not keep_tag and tag_entry is not None
+        drop_tag = not (keep_tag or variant) and tag_entry is not None
         if digest_entry is not None and isinstance(digest_entry[1], yaml.ScalarNode):
             if digest != target.digest:
                 splices.append(doc.replace_scalar(digest_entry[1], target.digest))
@@ -264,7 +276,7 @@ def _block(
             if drop_tag:
                 removal = doc.remove_entry(mapping, fields.tag)
                 splices.extend([removal] if removal is not None else [])
-        kept = f":{tag}" if tag and (keep_tag or fields.tag not in own) else ""
+        kept = f":{tag}" if tag and (keep_tag or variant or fields.tag not in own) else ""
         return f"{identity}{kept}@{target.digest}", tuple(splices)
 
     return Occurrence(line=line, image=name, written=written, digest=digest, rewrite=rewrite)
@@ -421,7 +433,9 @@ def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Oc
                 image=name,
                 written=value,
                 digest=reference.digest,
-                rewrite=_token_rewrite(token, starts, reference, keep_tag),
+                rewrite=_token_rewrite(
+                    token, starts, reference, keep_tag, variant=pins.is_variant(name)
+                ),
             )
         )
     return occurrences
@@ -431,7 +445,12 @@ _STRING_TOKEN_RE = re.compile(r"^(?P<prefix>[rRuU]*)(?P<quote>'''|\"\"\"|'|\")")
 
 
 def _token_rewrite(
-    token: tokenize.TokenInfo, starts: Sequence[int], reference: Reference, keep_tag: bool
+    token: tokenize.TokenInfo,
+    starts: Sequence[int],
+    reference: Reference,
+    keep_tag: bool,
+    *,
+    variant: bool,
 ) -> Rewrite:
     match = _STRING_TOKEN_RE.match(token.string)
     if match is None:  # a bytes or f-string literal is not an ast str Constant
@@ -441,7 +460,7 @@ def _token_rewrite(
     finish = starts[token.end[0] - 1] + token.end[1]
 
     def rewrite(target: Target) -> tuple[str, tuple[Splice, ...]]:
-        new = pinned_text(reference, target, keep_tag=keep_tag)
+        new = pinned_text(reference, target, keep_tag=keep_tag, variant=variant)
         # A reference holds no quote or backslash: the same prefix and quotes stay valid.
         return new, (Splice(start=begin, end=finish, text=f"{prefix}{quote}{new}{quote}"),)
 

@@ -64,12 +64,20 @@ class Pins:
             v[0] for group in self.variants.values() for v in group
         }
 
+    def is_variant(self, name: str) -> bool:
+        """Whether the image shares its repository with others (told apart by tags)."""
+        return any(name == v[0] for group in self.variants.values() for v in group)
+
     def image_of(self, reference: Reference) -> str | None:
         """The in-repo image a reference names, or None for any other image. In a shared
-        repository the tag tells: the variant's own tag, or one carrying its affixes."""
+        repository the tag tells: the variant's own tag, or one carrying its affixes. A
+        digest without a tag there names no variant for sure (an older pin dropped the
+        tag): it is left alone, never repointed at whichever image publishes `latest`."""
         group = self.variants.get(reference.repository)
         if group is None:
             return self.repositories.get(reference.repository)
+        if reference.tag is None and reference.digest is not None:
+            return None
         tag = reference.tag or "latest"
         for name, own, _, _ in group:
             if tag == own:
