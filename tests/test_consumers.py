@@ -628,3 +628,41 @@ def test_a_bare_digest_in_a_shared_repository_is_left_alone() -> None:
     )
     spec = ConsumerSpec(glob="**", kind=None, paths=(), line=7)
     assert compute_file("k8s/pod.yaml", text, spec, spark_pins(1), keep_tag=False).new_text == text
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "kind", "paths"),
+    [
+        (
+            "charts/api/values.yaml",
+            f"image:\n  repository: {R}/api\n  tag: v1\n",
+            "helm",
+            ("image",),
+        ),
+        (
+            "overlays/kustomization.yaml",
+            f"images:\n  - name: {R}/api\n    newTag: v1\n",
+            None,
+            (),
+        ),
+    ],
+)
+def test_a_block_is_never_given_a_digest_its_repository_lacks(
+    path: str, text: str, kind: Kind | None, paths: tuple[str, ...]
+) -> None:
+    """The build pushed api elsewhere (a mirror): Argo's and Airflow's references move to
+    it with the digest, but a block's repository field stays, so its digest would be
+    looked for where nothing pushed it."""
+    pins = Pins(
+        revision=PINS.revision,
+        targets={"api": Target(name="api", repository="mirror.example/acme/api", digest=API)},
+        repositories={f"{R}/api": "api", "mirror.example/acme/api": "api"},
+    )
+    spec = ConsumerSpec(glob="**", kind=kind, paths=paths, line=7)
+    with pytest.raises(UserError) as caught:
+        compute_file(path, text, spec, pins, keep_tag=False)
+    assert str(caught.value) == (
+        f"{path}:2: {R}/api was pushed as mirror.example/acme/api; builder pin sets a "
+        "block's digest, not its repository (point the block at mirror.example/acme/api, or "
+        f"pin from a build that pushed to {R}/api)"
+    )

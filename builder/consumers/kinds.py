@@ -252,11 +252,22 @@ def _block(
     resolved = resolve(tagged, pins, path=doc.path, line=line)
     if resolved is None:
         return None
-    name, _ = resolved
+    name, reference = resolved
     variant = pins.is_variant(name)
     written = identity + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
     def rewrite(target: Target) -> tuple[str, tuple[Splice, ...]]:
+        if parse_reference(target.repository).repository != reference.repository:
+            # The block's digest moves, its repository stays: that digest would be looked
+            # for where the build never pushed it.
+            raise UserError(
+                f"{identity} was pushed as {target.repository}; builder pin sets a block's "
+                "digest, not its repository",
+                file=doc.path,
+                line=line,
+                hint=f"point the block at {target.repository}, or pin from a build that "
+                f"pushed to {identity}",
+            )
         own = {k.value: (k, v) for k, v in mapping.value if isinstance(k, yaml.ScalarNode)}
         splices: list[Splice] = []
         tag_entry, digest_entry = own.get(fields.tag), own.get(fields.digest)
