@@ -666,3 +666,26 @@ def test_a_block_is_never_given_a_digest_its_repository_lacks(
         "block's digest, not its repository (point the block at mirror.example/acme/api, or "
         f"pin from a build that pushed to {R}/api)"
     )
+
+
+def test_airflow_constants_other_pod_operators_and_a_byte_order_mark() -> None:
+    """A DAG that names its image once, as a module constant, or runs it through an
+    operator built on KubernetesPodOperator (found by a new user's trial: all were skipped
+    without a word). A constant assigned twice is no single literal and is left alone."""
+    before = (
+        "\ufefffrom airflow.providers.google.cloud.operators.kubernetes_engine import "
+        "GKEStartPodOperator\n"
+        f'IMAGE = "{R}/api:1"\n'
+        f'OTHER = "{R}/worker:1"\n'
+        f'OTHER = "{R}/worker:2"\n'
+        "a = KubernetesPodOperator(task_id='a', image=IMAGE)\n"
+        f"g = GKEStartPodOperator(task_id='g', image='{R}/worker:1')\n"
+        "o = KubernetesPodOperator(task_id='o', image=OTHER)\n"
+    )
+    outcome = pin("dags/etl.py", before)
+    assert outcome.new_text == (
+        before.replace(f'"{R}/api:1"', f'"{R}/api@{API}"').replace(
+            f"'{R}/worker:1'", f"'{R}/worker@{WORKER}'"
+        )
+    )
+    assert outcome.new_text.startswith("\ufeff")

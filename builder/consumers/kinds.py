@@ -365,7 +365,10 @@ def find_helm(doc: YamlText, pins: Pins, spec: ConsumerSpec, *, keep_tag: bool) 
 
 # -- Airflow DAG files ------------------------------------------------------------------
 
-_POD_OPERATORS = frozenset({"KubernetesPodOperator"})
+# KubernetesPodOperator and the operators that run a pod through it.
+_POD_OPERATORS = frozenset(
+    {"KubernetesPodOperator", "KubernetesJobOperator", "GKEStartPodOperator", "EksPodOperator"}
+)
 _TASK_DECORATORS = frozenset({"kubernetes", "kubernetes_cmd"})  # @task.kubernetes(image=...)
 
 
@@ -383,11 +386,51 @@ def _pod_call(func: ast.expr, operators: frozenset[str]) -> bool:
     return False
 
 
-def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Occurrence]:
-    """`image="..."` string literals given to KubernetesPodOperator or @task.kubernetes.
+def _named_literals(tree: ast.Module, operators: set[str]) -> list[ast.Constant]:
+    """`IMAGE = "registry/etl:1"` at module level, given as `image=IMAGE` to a pod
+    operator: the literal is the reference. A name assigned more than once is left alone
+    (which value a task sees is no longer one literal's)."""
+    used = {
+        keyword.value.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _pod_call(node.func, frozenset(operators))
+        for keyword in node.keywords
+        if keyword.arg == "image" and isinstance(keyword.value, ast.Name)
+    }
+    if not used:
+        return []
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        # What each binding assigns; an augmented or bare annotation binds no literal.
+        bound: list[tuple[ast.expr, ast.expr]] = []
+        if isinstance(node, ast.Assign):
+            bound = [(target, node.value) for target in node.targets]
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)):
+            bound = [(node.target, node.value or node.target)]
+        elif isinstance(node, ast.AugAssign):
+            bound = [(node.target, node.target)]
+        for target, value in bound:
+            if isinstance(target, ast.Name):
+                assigned.setdefault(target.id, []).append(value)
+    found = []
+    for name in sorted(used):
+        values = assigned.get(name, [])
+        only = values[0] if len(values) == 1 else None
+        if isinstance(only, ast.Constant) and isinstance(only.value, str):
+            found.append(only)
+    return found
 
-    `ast` finds the calls; `tokenize` finds the literal's one token, which alone changes.
+
+def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Occurrence]:
+    """`image="..."` string literals given to KubernetesPodOperator (or an operator built
+    on it: GKE, EKS, KubernetesJobOperator) or @task.kubernetes, and the literal a module
+    constant holds when `image=CONSTANT` names it.
+
+    `ast` finds the literals; `tokenize` finds each one's token, which alone changes.
     """
+    # Python reads a file with a UTF-8 byte order mark; ast.parse of the text does not.
+    bom = 1 if text.startswith("\ufeff") else 0
+    text = text[bom:]
     try:
         tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
@@ -405,6 +448,7 @@ def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Oc
         and isinstance(keyword.value, ast.Constant)
         and isinstance(keyword.value.value, str)
     ]
+    literals.extend(_named_literals(tree, operators))
     if not literals:
         return []
     lines = text.split("\n")
@@ -445,7 +489,7 @@ def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Oc
                 written=value,
                 digest=reference.digest,
                 rewrite=_token_rewrite(
-                    token, starts, reference, keep_tag, variant=pins.is_variant(name)
+                    token, starts, reference, keep_tag, variant=pins.is_variant(name), at=bom
                 ),
             )
         )
@@ -462,13 +506,14 @@ def _token_rewrite(
     keep_tag: bool,
     *,
     variant: bool,
+    at: int = 0,
 ) -> Rewrite:
     match = _STRING_TOKEN_RE.match(token.string)
     if match is None:  # a bytes or f-string literal is not an ast str Constant
         raise ValueError(f"unexpected string token {token.string!r}")
     prefix, quote = match["prefix"], match["quote"]
-    begin = starts[token.start[0] - 1] + token.start[1]
-    finish = starts[token.end[0] - 1] + token.end[1]
+    begin = at + starts[token.start[0] - 1] + token.start[1]
+    finish = at + starts[token.end[0] - 1] + token.end[1]
 
     def rewrite(target: Target) -> tuple[str, tuple[Splice, ...]]:
         new = pinned_text(reference, target, keep_tag=keep_tag, variant=variant)
