@@ -168,6 +168,42 @@ def test_a_failed_write_renames_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.yaml", "gone"]
 
 
+def test_a_linked_consumer_stays_a_link(tmp_path: Path) -> None:
+    """The file the link names gets the new text; the link is not replaced by a copy (a
+    new user's trial found `git status` saying T for type change)."""
+    (tmp_path / "argo").mkdir()
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "argo/cron.yaml").write_text("a: 1\n", encoding="utf-8")
+    (tmp_path / "k8s/link.yaml").symlink_to("../argo/cron.yaml")
+    outcomes = [
+        FileOutcome(
+            path=p, kind="kubernetes", text="a: 1\n", new_text="a: 2\n", edits=(), findings=()
+        )
+        for p in ("k8s/link.yaml", "argo/cron.yaml")
+    ]
+    write_all(tmp_path, outcomes)
+    assert (tmp_path / "k8s/link.yaml").is_symlink()
+    assert (tmp_path / "argo/cron.yaml").read_text(encoding="utf-8") == "a: 2\n"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["argo", "cron.yaml", "k8s", "link.yaml"]
+
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere.yaml"
+    outside.write_text("a: 1\n", encoding="utf-8")
+    (tmp_path / "k8s/out.yaml").symlink_to(outside)
+    escaped = [
+        FileOutcome(
+            path="k8s/out.yaml",
+            kind="kubernetes",
+            text="a: 1\n",
+            new_text="a: 2\n",
+            edits=(),
+            findings=(),
+        )
+    ]
+    with pytest.raises(UserError, match=r"is a symbolic link to .*, outside"):
+        write_all(tmp_path, escaped)
+    assert outside.read_text(encoding="utf-8") == "a: 1\n"
+
+
 def test_globs_skip_dotfiles_unless_they_name_them(tmp_path: Path) -> None:
     for name in ("deploy/a.yaml", "deploy/.a.yaml.1234.pin", "deploy/sub/b.yaml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -166,12 +166,12 @@ def select_files(root: Path, specs: Sequence[ConsumerSpec]) -> list[tuple[str, C
 def write_all(root: Path, outcomes: Sequence[FileOutcome]) -> None:
     """Write every new text to a temporary file beside its target, then rename them all:
     a failure before the renames removes the temporaries and leaves every file as it was."""
+    targets = _write_targets(root, outcomes)
     staged: list[tuple[Path, Path]] = []
     current = ""
     try:
-        for outcome in outcomes:
+        for outcome, final in targets:
             current = outcome.path
-            final = root / outcome.path
             mode = stat.S_IMODE(final.stat().st_mode)
             fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".pin", dir=final.parent)
             staged.append((Path(name), final))
@@ -186,6 +186,24 @@ def write_all(root: Path, outcomes: Sequence[FileOutcome]) -> None:
         ) from None
     for temporary, final in staged:
         temporary.replace(final)
+
+
+def _write_targets(root: Path, outcomes: Sequence[FileOutcome]) -> list[tuple[FileOutcome, Path]]:
+    """The file each new text goes to. Through a symbolic link that is the file it names,
+    and the link stays a link (renaming onto the link put a copy in its place); a link and
+    the file it names, both matched, are written once."""
+    inside = root.resolve()
+    targets: dict[Path, FileOutcome] = {}
+    for outcome in outcomes:
+        final = (root / outcome.path).resolve()
+        if not final.is_relative_to(inside):
+            raise UserError(
+                f"is a symbolic link to {final}, outside {root}; no consumer file was changed",
+                file=outcome.path,
+                hint="pin the file it names in its own repository",
+            )
+        targets.setdefault(final, outcome)
+    return [(outcome, final) for final, outcome in targets.items()]
 
 
 # -- git --------------------------------------------------------------------------------
