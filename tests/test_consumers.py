@@ -689,3 +689,20 @@ def test_airflow_constants_other_pod_operators_and_a_byte_order_mark() -> None:
         )
     )
     assert outcome.new_text.startswith("\ufeff")
+
+
+def test_helm_global_image_registry_names_the_registry_bitnami_charts_run_from() -> None:
+    before = (
+        "global:\n  imageRegistry: registry.example\n"
+        "api:\n  image:\n    registry: docker.io\n    repository: acme/api\n    tag: '1'\n"
+        "other:\n  image:\n    repository: acme/api\n    tag: '1'\n"
+    )
+    outcome = pin("values.yaml", before, kind="helm", paths=("api.image", "other.image"))
+    assert outcome.new_text == (
+        "global:\n  imageRegistry: registry.example\n"
+        f"api:\n  image:\n    registry: docker.io\n    repository: acme/api\n    digest: '{API}'\n"
+        f"other:\n  image:\n    repository: acme/api\n    digest: '{API}'\n"
+    )
+    # Without it, the block's own registry decides: docker.io/acme/api is no image here.
+    unset = before.replace("registry.example\n", "''\n", 1)
+    assert pin("values.yaml", unset, kind="helm", paths=("api.image", "other.image")).edits == ()

@@ -337,15 +337,22 @@ def _key_path(doc: YamlText, node: yaml.Node, parts: Sequence[str]) -> Iterator[
 def find_helm(doc: YamlText, pins: Pins, spec: ConsumerSpec, *, keep_tag: bool) -> list[Occurrence]:
     occurrences = []
     roots = [d for d in doc.documents if isinstance(d, yaml.MappingNode)]
+    # Bitnami's charts (common.images.image) let `global.imageRegistry` override each
+    # block's registry: the image runs from there.
+    overrides = {id(root): _global_registry(doc, root) for root in roots}
     for key_path in spec.paths:
-        blocks = [b for root in roots for b in _key_path(doc, root, key_path.split("."))]
+        blocks = [
+            (b, overrides[id(root)])
+            for root in roots
+            for b in _key_path(doc, root, key_path.split("."))
+        ]
         if not blocks:
             raise UserError(
                 f"key path {key_path!r} (builder.yaml:{spec.line}) matches nothing",
                 file=doc.path,
                 hint="fix the path in builder.yaml's consumers, or the values file",
             )
-        for block in blocks:
+        for block, global_registry in blocks:
             repository = doc.get(block, "repository")
             text = doc.string(repository)
             if not isinstance(block, yaml.MappingNode) or repository is None or text is None:
@@ -355,12 +362,19 @@ def find_helm(doc: YamlText, pins: Pins, spec: ConsumerSpec, *, keep_tag: bool) 
                     line=doc.line(block),
                     hint="point the path at a mapping of repository/tag/digest",
                 )
-            registry = doc.string(doc.get(block, "registry"))
+            registry = global_registry or doc.string(doc.get(block, "registry"))
             identity = f"{registry.rstrip('/')}/{text}" if registry else text
             found = _block(doc, block, identity, repository, _HELM, pins, keep_tag)
             if found is not None:
                 occurrences.append(found)
     return occurrences
+
+
+def _global_registry(doc: YamlText, root: yaml.MappingNode) -> str | None:
+    shared = doc.get(root, "global")
+    if not isinstance(shared, yaml.MappingNode):
+        return None
+    return doc.string(doc.get(shared, "imageRegistry")) or None
 
 
 # -- Airflow DAG files ------------------------------------------------------------------
