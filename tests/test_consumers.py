@@ -706,3 +706,67 @@ def test_helm_global_image_registry_names_the_registry_bitnami_charts_run_from()
     # Without it, the block's own registry decides: docker.io/acme/api is no image here.
     unset = before.replace("registry.example\n", "''\n", 1)
     assert pin("values.yaml", unset, kind="helm", paths=("api.image", "other.image")).edits == ()
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        # A digest and no tag: an older pin's, of either image.
+        "image:\n  repository: {R}/spark\n  digest: {OLD}\n",
+        # A tag the chart fills in: which image it runs is not in this file.
+        "image:\n  repository: {R}/spark\n  tag: '{{{{ .Values.sparkVersion }}}}'\n",
+    ],
+    ids=["digest-only", "templated-tag"],
+)
+def test_a_shared_repository_block_without_a_literal_tag_is_left_alone(block: str) -> None:
+    text = block.format(R=R, OLD=OLD)
+    spec = ConsumerSpec(glob="**", kind="helm", paths=("image",), line=7)
+    assert compute_file("values.yaml", text, spec, spark_pins(2), keep_tag=False).new_text == text
+
+
+def test_a_block_of_a_repository_one_image_has_needs_no_valid_tag() -> None:
+    """Charts that render repo@digest ignore the tag: `1.0+build` stays pinnable."""
+    before = f"image:\n  repository: {R}/api\n  tag: 1.0+build\n"
+    outcome = pin("values.yaml", before, kind="helm", paths=("image",))
+    assert outcome.new_text == f"image:\n  repository: {R}/api\n  digest: {API}\n"
+
+
+def test_global_image_registry_never_unpins_a_block_its_own_registry_names() -> None:
+    before = (
+        "global:\n  imageRegistry: docker.io\n"
+        "api:\n  repository: acme/api\n  registry: registry.example\n  tag: '1'\n"
+    )
+    outcome = pin("values.yaml", before, kind="helm", paths=("api",))
+    assert [e.image for e in outcome.edits] == ["api"]
+
+
+def test_a_lone_carriage_return_in_a_dag_is_refused() -> None:
+    """Python ends a line at it, tokenize does not: the edit would land on another literal."""
+    before = (
+        "x = 1  # note\rY = 2\n"
+        f'a = KubernetesPodOperator(image="{R}/api:1")\n'
+        'b = KubernetesPodOperator(image="docker.io/other/zzz:1")\n'
+    )
+    with pytest.raises(UserError) as caught:
+        pin("dags/etl.py", before)
+    assert str(caught.value).startswith("dags/etl.py:1: ends a line with a lone carriage return")
+
+
+@pytest.mark.parametrize(
+    "also",
+    [
+        "from cfg import IMAGE\n",
+        "from cfg import *\n",
+        "for IMAGE in ['x']:\n    pass\n",
+        "with open('f') as IMAGE:\n    pass\n",
+        "def f(IMAGE='x'):\n    pass\n",
+        "names = [IMAGE for IMAGE in ['x']]\n",
+        "def g():\n    global IMAGE\n    IMAGE = 'x'\n",
+        "try:\n    pass\nexcept Exception as IMAGE:\n    pass\n",
+    ],
+)
+def test_a_constant_bound_elsewhere_is_no_single_literal(also: str) -> None:
+    before = (
+        f'IMAGE = "{R}/api:1"\n' + also + "a = KubernetesPodOperator(task_id='a', image=IMAGE)\n"
+    )
+    assert pin("dags/etl.py", before).new_text == before

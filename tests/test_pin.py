@@ -204,6 +204,22 @@ def test_a_linked_consumer_stays_a_link(tmp_path: Path) -> None:
     assert outside.read_text(encoding="utf-8") == "a: 1\n"
 
 
+def test_a_file_matched_twice_through_a_link_is_written_once_or_refused(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a/values.yaml").write_text("a: 1\n", encoding="utf-8")
+    (tmp_path / "b").symlink_to("a")
+    outcomes = [
+        FileOutcome(path=p, kind="helm", text="a: 1\n", new_text=new, edits=(), findings=())
+        for p, new in (("a/values.yaml", "a: 2\n"), ("b/values.yaml", "a: 3\n"))
+    ]
+    with pytest.raises(UserError) as caught:
+        write_all(tmp_path, outcomes)
+    assert caught.value.render().startswith(
+        "b/values.yaml: is the same file as a/values.yaml (through a symbolic link)"
+    )
+    assert (tmp_path / "a/values.yaml").read_text(encoding="utf-8") == "a: 1\n"
+
+
 def test_globs_skip_dotfiles_unless_they_name_them(tmp_path: Path) -> None:
     for name in ("deploy/a.yaml", "deploy/.a.yaml.1234.pin", "deploy/sub/b.yaml"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

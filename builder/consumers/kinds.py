@@ -234,6 +234,32 @@ def _field_text(node: yaml.Node | None) -> str | None:
     return None
 
 
+def _resolve_block(
+    identity: str, tag: str | None, digest: str | None, pins: Pins, *, path: str, line: int
+) -> tuple[str, Reference] | None:
+    """The in-repo image a Helm or Kustomize block names. Its repository alone says, except
+    in a repository several images share: there only a literal tag tells which (a block
+    with a digest or a templated tag but no such tag names none for sure: left alone)."""
+    resolved = resolve(identity, pins, path=path, line=line)
+    if resolved is None or resolved[1].repository not in pins.variants:
+        if resolved is not None or _templated(identity):
+            return resolved
+        try:
+            repository = parse_reference(identity).repository
+        except InvalidReference:
+            return None
+        if repository not in pins.variants:
+            return None  # another image: the shared repository has no `latest` here
+    if not tag or _templated(tag):
+        return resolved if not tag and not digest else None
+    try:
+        reference = parse_reference(f"{identity}:{tag}")
+    except InvalidReference:
+        return None
+    name = pins.image_of(reference)
+    return (name, reference) if name is not None else None
+
+
 def _block(
     doc: YamlText,
     mapping: yaml.MappingNode,
@@ -247,9 +273,7 @@ def _block(
     tag_node = doc.get(mapping, fields.tag)
     digest_node = doc.get(mapping, fields.digest)
     tag, digest = _field_text(tag_node), _field_text(digest_node)
-    # With its tag: in a shared repository only the tag says which image the block runs.
-    tagged = identity + (f":{tag}" if tag and not _templated(tag) else "")
-    resolved = resolve(tagged, pins, path=doc.path, line=line)
+    resolved = _resolve_block(identity, tag, digest, pins, path=doc.path, line=line)
     if resolved is None:
         return None
     name, reference = resolved
@@ -338,7 +362,8 @@ def find_helm(doc: YamlText, pins: Pins, spec: ConsumerSpec, *, keep_tag: bool) 
     occurrences = []
     roots = [d for d in doc.documents if isinstance(d, yaml.MappingNode)]
     # Bitnami's charts (common.images.image) let `global.imageRegistry` override each
-    # block's registry: the image runs from there.
+    # block's registry: a block that names no in-repo image by its own registry is read
+    # with that one (other charts never read it, so it never unpins a block).
     overrides = {id(root): _global_registry(doc, root) for root in roots}
     for key_path in spec.paths:
         blocks = [
@@ -362,9 +387,12 @@ def find_helm(doc: YamlText, pins: Pins, spec: ConsumerSpec, *, keep_tag: bool) 
                     line=doc.line(block),
                     hint="point the path at a mapping of repository/tag/digest",
                 )
-            registry = global_registry or doc.string(doc.get(block, "registry"))
+            registry = doc.string(doc.get(block, "registry"))
             identity = f"{registry.rstrip('/')}/{text}" if registry else text
             found = _block(doc, block, identity, repository, _HELM, pins, keep_tag)
+            if found is None and global_registry:  # a chart that reads it, as Bitnami's
+                identity = f"{global_registry.rstrip('/')}/{text}"
+                found = _block(doc, block, identity, repository, _HELM, pins, keep_tag)
             if found is not None:
                 occurrences.append(found)
     return occurrences
@@ -402,8 +430,10 @@ def _pod_call(func: ast.expr, operators: frozenset[str]) -> bool:
 
 def _named_literals(tree: ast.Module, operators: set[str]) -> list[ast.Constant]:
     """`IMAGE = "registry/etl:1"` at module level, given as `image=IMAGE` to a pod
-    operator: the literal is the reference. A name assigned more than once is left alone
-    (which value a task sees is no longer one literal's)."""
+    operator: the literal is the reference. A name bound anywhere else too (assigned again,
+    imported, a loop or `with` target, a parameter, a comprehension variable, a pattern),
+    or any star import, leaves it alone: which value a task sees is no longer one literal's.
+    """
     used = {
         keyword.value.id
         for node in ast.walk(tree)
@@ -413,26 +443,44 @@ def _named_literals(tree: ast.Module, operators: set[str]) -> list[ast.Constant]
     }
     if not used:
         return []
-    assigned: dict[str, list[ast.expr]] = {}
+    bindings: dict[str, int] = {}
     for node in ast.walk(tree):
-        # What each binding assigns; an augmented or bare annotation binds no literal.
-        bound: list[tuple[ast.expr, ast.expr]] = []
-        if isinstance(node, ast.Assign):
-            bound = [(target, node.value) for target in node.targets]
-        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)):
-            bound = [(node.target, node.value or node.target)]
-        elif isinstance(node, ast.AugAssign):
-            bound = [(node.target, node.target)]
-        for target, value in bound:
-            if isinstance(target, ast.Name):
-                assigned.setdefault(target.id, []).append(value)
+        for name in _bound_names(node):
+            bindings[name] = bindings.get(name, 0) + 1
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            return []
     found = []
-    for name in sorted(used):
-        values = assigned.get(name, [])
-        only = values[0] if len(values) == 1 else None
-        if isinstance(only, ast.Constant) and isinstance(only.value, str):
-            found.append(only)
+    for node in tree.body:  # module level only
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in used
+            and bindings.get(node.targets[0].id) == 1
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            found.append(node.value)
     return found
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    """The names a node binds, in any scope."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return [node.id]
+    if isinstance(node, ast.arg):
+        return [node.arg]
+    if isinstance(node, ast.alias):
+        return [node.asname or node.name.partition(".")[0]]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
+        return [node.name]
+    if isinstance(node, ast.MatchMapping) and node.rest:
+        return [node.rest]
+    if isinstance(node, ast.Global | ast.Nonlocal):
+        return list(node.names)
+    return []
 
 
 def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Occurrence]:
@@ -445,6 +493,16 @@ def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Oc
     # Python reads a file with a UTF-8 byte order mark; ast.parse of the text does not.
     bom = 1 if text.startswith("\ufeff") else 0
     text = text[bom:]
+    lone = re.search(r"\r(?!\n)", text)
+    if lone is not None:
+        # Python ends a line there, tokenize and the line table here do not: the edits
+        # would land on the wrong literal.
+        raise UserError(
+            "ends a line with a lone carriage return, which builder pin cannot place edits in",
+            file=path,
+            line=text.count("\n", 0, lone.start()) + 1,
+            hint="save the file with \\n (or \\r\\n) line ends",
+        )
     try:
         tree = ast.parse(text, filename=path)
     except SyntaxError as exc:

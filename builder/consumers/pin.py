@@ -86,6 +86,7 @@ def run_pin(
     changed = tuple(o for o in outcomes if o.changed)
     if not changed:
         return report
+    _write_targets(target, changed)  # refused before a branch is switched to
     git: Git | None = None
     if options.commit_branch is not None:
         git = prepare_commit(target, options.commit_branch, changed, environ)
@@ -202,7 +203,15 @@ def _write_targets(root: Path, outcomes: Sequence[FileOutcome]) -> list[tuple[Fi
                 file=outcome.path,
                 hint="pin the file it names in its own repository",
             )
-        targets.setdefault(final, outcome)
+        first = targets.setdefault(final, outcome)
+        if first.new_text != outcome.new_text:
+            raise UserError(
+                f"is the same file as {first.path} (through a symbolic link), and the two "
+                "consumers that match them would write it differently; no consumer file was "
+                "changed",
+                file=outcome.path,
+                hint="match the file once in builder.yaml's consumers",
+            )
     return [(outcome, final) for final, outcome in targets.items()]
 
 
