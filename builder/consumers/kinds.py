@@ -240,16 +240,9 @@ def _resolve_block(
     """The in-repo image a Helm or Kustomize block names. Its repository alone says, except
     in a repository several images share: there only a literal tag tells which (a block
     with a digest or a templated tag but no such tag names none for sure: left alone)."""
-    resolved = resolve(identity, pins, path=path, line=line)
-    if resolved is None or resolved[1].repository not in pins.variants:
-        if resolved is not None or _templated(identity):
-            return resolved
-        try:
-            repository = parse_reference(identity).repository
-        except InvalidReference:
-            return None
-        if repository not in pins.variants:
-            return None  # another image: the shared repository has no `latest` here
+    resolved = resolve(identity, pins, path=path, line=line)  # refuses an invalid identity
+    if _templated(identity) or parse_reference(identity).repository not in pins.variants:
+        return resolved
     if not tag or _templated(tag):
         return resolved if not tag and not digest else None
     try:
@@ -428,19 +421,24 @@ def _pod_call(func: ast.expr, operators: frozenset[str]) -> bool:
     return False
 
 
-def _named_literals(tree: ast.Module, operators: set[str]) -> list[ast.Constant]:
+def _image_arguments(tree: ast.Module, operators: frozenset[str]) -> list[ast.expr]:
+    """What each pod operator call or @task.kubernetes gives as `image=`."""
+    return [
+        keyword.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _pod_call(node.func, operators)
+        for keyword in node.keywords
+        if keyword.arg == "image"
+    ]
+
+
+def _named_literals(tree: ast.Module, arguments: Sequence[ast.expr]) -> list[ast.Constant]:
     """`IMAGE = "registry/etl:1"` at module level, given as `image=IMAGE` to a pod
     operator: the literal is the reference. A name bound anywhere else too (assigned again,
     imported, a loop or `with` target, a parameter, a comprehension variable, a pattern),
     or any star import, leaves it alone: which value a task sees is no longer one literal's.
     """
-    used = {
-        keyword.value.id
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and _pod_call(node.func, frozenset(operators))
-        for keyword in node.keywords
-        if keyword.arg == "image" and isinstance(keyword.value, ast.Name)
-    }
+    used = {argument.id for argument in arguments if isinstance(argument, ast.Name)}
     if not used:
         return []
     bindings: dict[str, int] = {}
@@ -511,16 +509,13 @@ def find_airflow(path: str, text: str, pins: Pins, *, keep_tag: bool) -> list[Oc
     for node in ast.walk(tree):  # `from ...pod import KubernetesPodOperator as KPO`
         if isinstance(node, ast.ImportFrom):
             operators.update(a.asname for a in node.names if a.name in _POD_OPERATORS and a.asname)
+    arguments = _image_arguments(tree, frozenset(operators))
     literals = [
-        keyword.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and _pod_call(node.func, frozenset(operators))
-        for keyword in node.keywords
-        if keyword.arg == "image"
-        and isinstance(keyword.value, ast.Constant)
-        and isinstance(keyword.value.value, str)
+        argument
+        for argument in arguments
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str)
     ]
-    literals.extend(_named_literals(tree, operators))
+    literals.extend(_named_literals(tree, arguments))
     if not literals:
         return []
     lines = text.split("\n")
